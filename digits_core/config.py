@@ -1,0 +1,193 @@
+"""Configuration dataclasses: what to train on, what to train, how to train it.
+
+Every run saves `asdict(Experiment)` as JSON beside its weights and rebuilds it with
+`Experiment.from_dict`. Widgets, CLI flags and presets all fill these same classes.
+`validate()` refuses absurd settings up front with a ConfigError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+DATASETS = ("digits", "mnist")
+FAMILIES = ("numpy-mlp", "torch-mlp", "cnn")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+INITS = ("he", "xavier", "pytorch", "normal-0.01", "uniform-1", "randn-over-h")
+LOSSES = ("cross-entropy", "mse-softmax")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+SPLITS = ("stratified", "random", "ordered", "official")
+NORMALIZATIONS = ("unit", "standardize", "raw")
+SAMPLINGS = ("shuffle", "sequential", "replacement")
+
+# Caps that keep one run inside a laptop's memory and a class's patience.
+MAX_WIDTH = 4096
+MAX_LAYERS = 8
+MAX_CHANNELS = 256
+MAX_EPOCHS = 1000
+MAX_BATCH = 8192
+MAX_PARAMS = 20_000_000
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "digits"  # "digits" (bundled 8x8) or "mnist" (28x28)
+    mnist_dir: str | None = None  # folder holding the four IDX files; None = the download cache
+    split: str = "stratified"  # stratified | random (sklearn-style) | ordered (last part is test) | official (MNIST)
+    test_fraction: float = 0.2  # share of the bundled digits held out for testing
+    train_size: int | None = None  # use only this many training images (None = all)
+    normalization: str = "unit"  # unit (0..1) | standardize (per pixel, train stats) | raw
+    seed: int = 0  # seeds the split and the training subset
+
+    def validate(self) -> None:
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("split", self.split, SPLITS)
+        _choice("normalization", self.normalization, NORMALIZATIONS)
+        if self.split == "official" and self.dataset != "mnist":
+            raise ConfigError("split 'official' exists only for MNIST")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
+        if self.train_size is not None and self.train_size < 10:
+            raise ConfigError(f"train_size must be at least 10 images, got {self.train_size}")
+
+
+@dataclass
+class ConvBlock:
+    channels: int = 32  # output channels of the convolution
+    kernel: int = 3  # square kernel size
+    padding: int = 1  # zero padding on each side
+    batchnorm: bool = True  # BatchNorm2d after the convolution
+    pool: int = 2  # max-pool size after the activation (1 = no pooling)
+    dropout: float = 0.0  # dropout after the block
+
+
+@dataclass
+class ModelConfig:
+    family: str = "numpy-mlp"  # numpy-mlp | torch-mlp | cnn
+    hidden: list[int] = field(default_factory=lambda: [128])  # widths of the hidden dense layers
+    activation: str = "relu"  # relu | tanh | sigmoid
+    bias: bool = True  # dense layers have biases
+    init: str = "he"  # he | xavier | pytorch (nn.Linear default) | normal-0.01 | uniform-1 | randn-over-h
+    dropout: float = 0.0  # inverted dropout on every hidden dense layer
+    conv: list[ConvBlock] = field(default_factory=list)  # CNN only: the conv blocks, in order
+    channels_last: bool = True  # CNN only: channels_last memory layout (faster on CPU)
+
+    def validate(self) -> None:
+        _choice("family", self.family, FAMILIES)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("init", self.init, INITS)
+        if len(self.hidden) > MAX_LAYERS:
+            raise ConfigError(f"at most {MAX_LAYERS} hidden layers, got {len(self.hidden)}")
+        for w in self.hidden:
+            if not isinstance(w, int) or w < 1:
+                raise ConfigError(f"hidden layer widths must be positive integers, got {w!r}")
+            if w > MAX_WIDTH:
+                raise ConfigError(f"a hidden layer of {w} units is over the cap of {MAX_WIDTH}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.family == "cnn":
+            if not self.conv:
+                raise ConfigError("a CNN needs at least one conv block")
+            if len(self.conv) > MAX_LAYERS:
+                raise ConfigError(f"at most {MAX_LAYERS} conv blocks, got {len(self.conv)}")
+            for b in self.conv:
+                if not 1 <= b.channels <= MAX_CHANNELS:
+                    raise ConfigError(f"conv channels must be 1..{MAX_CHANNELS}, got {b.channels}")
+                if not 1 <= b.kernel <= 9 or b.padding < 0 or b.padding > b.kernel or b.pool < 1:
+                    raise ConfigError(
+                        f"conv block kernel={b.kernel} padding={b.padding} pool={b.pool} is not sensible"
+                    )
+                if not 0.0 <= b.dropout < 1.0:
+                    raise ConfigError(f"conv dropout must be in [0, 1), got {b.dropout}")
+        elif self.conv:
+            raise ConfigError(f"conv blocks are only for the cnn family, not {self.family}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        d = dict(d)
+        d["conv"] = [ConvBlock(**b) for b in d.get("conv", [])]
+        return cls(**_known(cls, d))
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10  # passes over the training set (or steps_per_epoch batches each)
+    batch_size: int = 64  # images per step
+    lr: float = 0.01  # learning rate
+    optimizer: str = "adam"  # sgd | momentum | adam
+    momentum: float = 0.9  # for optimizer="momentum"
+    l2: float = 0.0  # L2 penalty coefficient on weights (not biases)
+    loss: str = "cross-entropy"  # cross-entropy | mse-softmax (squared error on softmax, one-hot target)
+    loss_reduction: str = "mean"  # mean | sum over the batch (some classic write-ups summed)
+    sampling: str = "shuffle"  # shuffle each epoch | sequential | replacement (random batches)
+    steps_per_epoch: int | None = None  # None = one full pass; else this many batches per epoch
+    stop_at_loss: float | None = None  # stop early once the epoch's mean training loss is below
+    augment: bool = False  # random affine + stroke-width changes per batch (image models)
+    lr_schedule: str = "constant"  # constant | onecycle (warm up, then cosine down to ~0)
+    seed: int = 0  # seeds initialisation, batch order, dropout and augmentation
+    device: str = "auto"  # auto | cpu | cuda (torch families only)
+    eval_test_every_epoch: bool = True  # measure test accuracy after every epoch
+
+    def validate(self) -> None:
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("loss", self.loss, LOSSES)
+        _choice("loss_reduction", self.loss_reduction, ("mean", "sum"))
+        _choice("sampling", self.sampling, SAMPLINGS)
+        _choice("lr_schedule", self.lr_schedule, ("constant", "onecycle"))
+        _choice("device", self.device, ("auto", "cpu", "cuda"))
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ConfigError(f"epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch size must be 1..{MAX_BATCH}, got {self.batch_size}")
+        if not self.lr > 0 or self.lr > 100:
+            raise ConfigError(f"learning rate must be > 0 (and sane), got {self.lr}")
+        if self.l2 < 0:
+            raise ConfigError(f"L2 must be >= 0, got {self.l2}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+
+
+@dataclass
+class Experiment:
+    """Everything needed to reproduce a run: data, model and training settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str = ""  # preset name or a user label
+
+    def validate(self) -> None:
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+        if self.model.family == "numpy-mlp" and self.train.device == "cuda":
+            raise ConfigError("the NumPy MLP runs on the CPU only")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Experiment:
+        try:
+            return cls(
+                data=DataConfig(**_known(DataConfig, d.get("data", {}))),
+                model=ModelConfig.from_dict(d.get("model", {})),
+                train=TrainConfig(**_known(TrainConfig, d.get("train", {}))),
+                name=d.get("name", ""),
+            )
+        except TypeError as e:
+            raise ConfigError(f"configuration does not match this version: {e}") from None
+
+
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")

@@ -1,0 +1,293 @@
+"""Canvas drawings and image files -> the image a model trained on a dataset expects.
+
+A drawing is remade the way its dataset was made, so a model sees numbers like its
+training images:
+
+- "mnist": crop to the ink, scale the longer side to 20 px keeping the aspect ratio
+  (anti-aliased), place in a 28x28 frame with the centre of mass at pixel (14, 14), as
+  LeCun et al. made MNIST from NIST's binary images. Strokes are kept as drawn unless their
+  width falls outside the range MNIST's writers used, then redrawn at the nearest edge of
+  that range (a 6 px pen on a full canvas or a 35 px pen on a small digit is outside it).
+- "digits": scikit-learn's 8x8 set (UCI optdigits) came from NIST's normalised 32x32
+  bitmaps: slant removed, stroke width normalised, the character fitted to the box keeping
+  its aspect ratio, then on-pixels counted in 4x4 blocks (0..16). The drawing goes through
+  the same steps; the pen is the one that gives the dataset's mean number of on-pixels.
+
+The ink is the centre line of the strokes (a Zhang-Suen thinning) redrawn with a round
+pen where a stroke width is imposed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import ConfigError, DrawingError
+
+MNIST_BOX = 20  # longer side of the digit inside the 28x28 frame
+MNIST_SIZE = 28
+MNIST_CENTER = 14.0  # where MNIST put the centre of mass (row and column, pixel index)
+MNIST_STROKE = (1.9, 4.1)  # 10th..90th percentile of MNIST stroke widths, in 28x28 pixels
+DIGITS_BOX = 32  # the normalised bitmap the 8x8 blocks were counted on
+DIGITS_INK = (261, 368)  # 5th..95th percentile of on-pixels in the 8x8 set's 32x32 bitmaps
+WORK = 4  # working resolution: this many pixels per output pixel
+DOT_SIZE = 0.04  # ink spanning less than this share of the canvas side is a speck
+CLICK_SIZE = 0.15  # a round blob smaller than this share of the side is one pen click
+
+
+def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
+    """A drawing as the dataset's model input, or None when nothing is drawn.
+
+    image: (H, W, 4) RGBA, (H, W, 3) RGB or (H, W) grey; uint8 (0..255) or float (0..1).
+    Light ink on a dark background, ink in the alpha channel, or dark ink on a light
+    background are all recognised. Returns (28, 28) float32 in 0..255 for "mnist",
+    (8, 8) float32 in 0..16 (integer counts) for "digits"; None for an empty canvas or a
+    speck. Raises DrawingError when `image` is not an image, ConfigError for another dataset.
+    """
+    if dataset not in ("mnist", "digits"):
+        raise ConfigError(f"no drawing pipeline for dataset {dataset!r}; use mnist or digits")
+    ink = ink_map(image)
+    ink = _drop_specks(ink)
+    if ink is None:
+        return None
+    crop = _crop(ink)
+    if dataset == "mnist":
+        return _to_mnist(crop)
+    return _to_digits(crop)
+
+
+def load_image_file(path: str | os.PathLike | BinaryIO) -> np.ndarray:
+    """Read a PNG/JPEG (any format PIL reads) into (H, W, 4) RGBA uint8.
+
+    Phone photos are turned upright by their EXIF orientation. Raises DrawingError with
+    a one-line message when the file is missing, truncated or not an image.
+    """
+    from PIL import Image, ImageOps
+
+    name = getattr(path, "name", path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DrawingError(f"cannot read {os.fspath(name) if isinstance(name, (str, os.PathLike)) else 'the file'} as an image: {reason}") from None
+    return rgba
+
+
+def ink_map(image: np.ndarray) -> np.ndarray:
+    """image (H, W[, C]) -> ink (H, W) float32 in 0..1: 1 on strokes, 0 on the background.
+
+    Alpha that varies carries the strokes (a canvas with a transparent background);
+    otherwise the ink is the luminance difference from the background, whose level is the
+    median of the image border, so both light-on-dark and dark-on-light read the same.
+    Faint marks (under a fifth of the strongest contrast) count as background.
+    """
+    x = _as_float_image(image)
+    if x.ndim == 3 and x.shape[2] in (2, 4):
+        alpha = x[..., -1]
+        if alpha.max() - alpha.min() > 0.1:
+            return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+        x = x[..., :-1]
+    if x.ndim == 3 and x.shape[2] == 3:
+        lum = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    else:
+        lum = x.reshape(x.shape[:2])
+    bg = float(np.median(_border(lum)))
+    if bg >= 0.5:
+        ink = (bg - lum) / max(bg, 1e-3)
+    else:
+        ink = (lum - bg) / max(1.0 - bg, 1e-3)
+    ink = np.clip(ink, 0.0, 1.0)
+    strong = ink[ink > 0.1]
+    top = float(np.percentile(strong, 90)) if strong.size else 0.0
+    if top < 0.2:  # no mark stands out from the background: nothing is drawn
+        return np.zeros(lum.shape, np.float32)
+    floor = 0.2 * top
+    return np.clip((ink - floor) / (top - floor), 0.0, 1.0).astype(np.float32)
+
+
+def thin(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning: mask (H, W) bool -> its one-pixel-wide centre line (H, W) bool."""
+    img = np.pad(np.asarray(mask, bool), 1).astype(np.uint8)
+    c = img[1:-1, 1:-1]  # a view: removing pixels from c removes them from img
+    while True:
+        changed = False
+        for step in (0, 1):
+            p2, p3, p4 = img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:]
+            p5, p6, p7 = img[2:, 2:], img[2:, 1:-1], img[2:, :-2]
+            p8, p9 = img[1:-1, :-2], img[:-2, :-2]
+            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
+            neighbours = sum(ring[:8])
+            # transitions 0 -> 1 around the ring: exactly one means c is on a simple boundary
+            crossings = sum((ring[k] < ring[k + 1]).astype(np.uint8) for k in range(8))
+            if step == 0:
+                side = ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0)
+            else:
+                side = ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0)
+            remove = (c == 1) & (neighbours >= 2) & (neighbours <= 6) & (crossings == 1) & side
+            if remove.any():
+                c[remove] = 0
+                changed = True
+        if not changed:
+            break
+    out = c.astype(bool)
+    if not out.any() and np.any(mask):  # thinning erases a 2x2 square whole; keep its middle
+        ys, xs = np.nonzero(mask)
+        k = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
+        out[ys[k], xs[k]] = True
+    return out
+
+
+def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
+    """Typical stroke width of the ink `mask (H, W) bool`, in pixels.
+
+    Twice the median distance from the centre line to the background: local, so junctions
+    and curves do not bias it the way area / length does.
+    """
+    if skeleton is None:
+        skeleton = thin(mask)
+    if not skeleton.any():
+        return 0.0
+    inside = ndimage.distance_transform_edt(mask)
+    return 2.0 * float(np.median(inside[skeleton])) - 1.0
+
+
+# ------------------------------------------------------------------ the two datasets
+
+
+def _to_mnist(crop: np.ndarray) -> np.ndarray:
+    """crop (h, w) ink 0..1 -> (28, 28) float32 in 0..255, centre of mass at (14, 14)."""
+    side = MNIST_BOX * WORK
+    work = _resize(crop, side)
+    mask = work > 0.5 * work.max()
+    skeleton = thin(mask)
+    width = stroke_width(mask, skeleton) / WORK
+    lo, hi = MNIST_STROKE
+    if lo <= width <= hi:
+        box = _resize(crop, MNIST_BOX)
+    else:
+        pen = float(np.clip(width, lo, hi)) * WORK + 1.0  # a pen of p px measures p - 1
+        box = _resize(_redraw(_line_points(skeleton), pen, side), MNIST_BOX)
+    return (_place_by_mass(box) * 255.0).astype(np.float32)
+
+
+def _to_digits(crop: np.ndarray) -> np.ndarray:
+    """crop (h, w) ink 0..1 -> (8, 8) float32 counts 0..16 of on-pixels per 4x4 block.
+
+    NIST normalised the amount of ink rather than the pen: every class of the 8x8 set
+    has about the same number of on-pixels (a "1" is drawn fatter than an "8"). A drawing
+    whose count falls outside the set's range is redrawn along its centre line with the
+    pen that brings it to the nearest edge of that range.
+    """
+    side = DIGITS_BOX * WORK
+    work = _resize(crop, side)
+    mask = _deskew(work > 0.5 * work.max())
+    bitmap = _fit_bitmap(mask.astype(np.float32))
+    lo_ink, hi_ink = DIGITS_INK
+    on = int(bitmap.sum())
+    if not lo_ink <= on <= hi_ink:
+        target = min(max(on, lo_ink), hi_ink)
+        points = _line_points(thin(mask))
+        lo, hi = 1.0, side / 2.0
+        for _ in range(12):
+            pen = (lo + hi) / 2
+            bitmap = _fit_bitmap(_redraw(points, pen, side))
+            on = int(bitmap.sum())
+            if abs(on - target) <= 4:
+                break
+            lo, hi = (pen, hi) if on < target else (lo, pen)
+    return _blocks(bitmap.astype(np.float32), 4) * np.float32(16.0)
+
+
+def _fit_bitmap(ink: np.ndarray) -> np.ndarray:
+    """ink (h, w) 0..1 fitted (aspect kept) and centred in the 32x32 box -> (32, 32) bool."""
+    side = DIGITS_BOX * WORK
+    ink = _resize(ink, side)
+    frame = np.zeros((side, side), np.float32)
+    h, w = ink.shape
+    top, left = (side - h) // 2, (side - w) // 2
+    frame[top : top + h, left : left + w] = ink
+    return _blocks(frame, WORK) > 0.5  # each pixel on when half its area is ink
+
+
+def _redraw(points: np.ndarray, pen: float, longer: int) -> np.ndarray:
+    """The centre line `points (P, 2)` drawn with a round pen of `pen` px, anti-aliased.
+
+    The line is scaled so that, pen included, the drawing's longer side is `longer` px;
+    returns it cropped to the ink, (h, w) float32 in 0..1.
+    """
+    lo = points.min(0)
+    span = float(np.ptp(points, 0).max())
+    scale = max(longer - pen, 1.0) / max(span, 1.0)
+    margin = pen / 2 + 2
+    at = (points - lo) * scale + margin
+    size = np.ceil(at.max(0) + margin).astype(int) + 1
+    line = np.zeros(size, bool)
+    r = np.round(at).astype(int)
+    line[r[:, 0], r[:, 1]] = True
+    dist = ndimage.distance_transform_edt(~line)
+    return _crop(np.clip(pen / 2 + 0.5 - dist, 0.0, 1.0).astype(np.float32))
+
+
+def _line_points(skeleton: np.ndarray) -> np.ndarray:
+    """A one-pixel line as points (P, 2) (row, col): its pixels and the midpoints between
+    neighbours, so that the line stays unbroken when scaled up to twice its size."""
+    s = np.pad(skeleton, 1)
+    h, w = skeleton.shape
+    pts = [np.argwhere(skeleton).astype(np.float32)]
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        pairs = np.argwhere(skeleton & s[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w])
+        pts.append(pairs + np.float32(0.5) * np.array([dy, dx], np.float32))
+    return np.concatenate(pts)
+
+
+def _deskew(mask: np.ndarray) -> np.ndarray:
+    """Shear `mask (h, w)` horizontally so its principal axis is vertical (NIST removed slant)."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) < 3:
+        return mask
+    dy, dx = ys - ys.mean(), xs - xs.mean()
+    var_y = float((dy * dy).mean())
+    if var_y < 1e-6:
+        return mask
+    slant = float(np.clip((dx * dy).mean() / var_y, -1.0, 1.0))
+    h, w = mask.shape
+    grow = int(np.ceil(abs(slant) * h / 2)) + 1
+    padded = np.pad(mask.astype(np.float32), ((0, 0), (grow, grow)))
+    cy = ys.mean()
+    # output (r, c) samples input (r, c + slant * (r - cy)): each row slides by its offset
+    matrix = np.array([[1.0, 0.0], [slant, 1.0]])
+    offset = np.array([0.0, -slant * cy])
+    out = ndimage.affine_transform(padded, matrix, offset=offset, order=1) > 0.5
+    if not out.any():
+        return mask
+    rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
+    return out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _place_by_mass(box: np.ndarray) -> np.ndarray:
+    """Paste `box (h, w)` (h, w <= 20) into 28x28 with its centre of mass on pixel (14, 14).
+
+    MNIST moved each digit by whole pixels; so does this.
+    """
+    h, w = box.shape
+    total = float(box.sum())
+    cy = float((box.sum(1) * np.arange(h)).sum()) / total
+    cx = float((box.sum(0) * np.arange(w)).sum()) / total
+    top, left = int(round(MNIST_CENTER - cy)), int(round(MNIST_CENTER - cx))
+    frame = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + h, MNIST_SIZE), min(left + w, MNIST_SIZE)
+    frame[r0:r1, c0:c1] = box[r0 - top : r1 - top, c0 - left : c1 - left]
+    return frame
+
+
+def _blocks(a: np.ndarray, k: int) -> np.ndarray:
+    """Mean over non-overlapping k x k blocks of `a (H, W)`, H and W multiples of k."""
+    h, w = a.shape
+    return a.reshape(h // k, k, w // k, k).mean(axis=(1, 3))

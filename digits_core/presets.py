@@ -1,0 +1,225 @@
+"""One-click presets: the five classic systems (SEEDS.md) and the project's own defaults.
+
+Each preset is a full `Experiment` (data, model, training) plus the accuracy its write-up
+reported; `floor` is what the preset must reach here (tests check it).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from .config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str  # a short label for buttons
+    description: str  # one line: what it reproduces and what differs
+    experiment: Experiment
+    reported: float | None  # accuracy the original write-up reported
+    floor: float  # accuracy this preset must reach
+
+    def build(self) -> Experiment:
+        """A fresh copy of the experiment, safe to edit."""
+        return copy.deepcopy(self.experiment)
+
+
+def default_cnn_model() -> ModelConfig:
+    """The project's default MNIST CNN: small, BatchNorm, fast on a CPU, >= 99 % in one epoch."""
+    return ModelConfig(
+        family="cnn",
+        hidden=[128],
+        conv=[
+            ConvBlock(channels=32, kernel=5, padding=2, batchnorm=True, pool=2),
+            ConvBlock(channels=64, kernel=3, padding=1, batchnorm=True, pool=2),
+        ],
+        dropout=0.0,
+    )
+
+
+def default_cnn_experiment(epochs: int = 3, seed: int = 0) -> Experiment:
+    return Experiment(
+        data=DataConfig(dataset="mnist", split="official"),
+        model=default_cnn_model(),
+        train=TrainConfig(
+            epochs=epochs, batch_size=128, lr=3e-3, optimizer="adam",
+            lr_schedule="onecycle", augment=True, seed=seed,
+        ),
+        name="default-cnn",
+    )
+
+
+_DIGITS_RAW = dict(dataset="digits", normalization="raw")
+
+PRESETS: dict[str, Preset] = {}
+
+
+def _add(p: Preset) -> None:
+    PRESETS[p.name] = p
+
+
+_add(Preset(
+    "S1a", "S1a · NumPy MLP 64-50-10, squared error",
+    "digits first 90 %/last 10 %, NumPy MLP 64-50-10 ReLU without biases, squared error on "
+    "the softmax (with the correct softmax Jacobian, unlike the write-up), 200 random batches "
+    "of 100 per epoch, SGD on the summed loss, 200 epochs, randn/H init. The correct gradient "
+    "is smaller than the write-up's (the softmax Jacobian shrinks it), so the step is 5e-5, not 1e-6",
+    Experiment(
+        data=DataConfig(**_DIGITS_RAW, split="ordered", test_fraction=0.1),
+        model=ModelConfig(family="numpy-mlp", hidden=[50], bias=False, init="randn-over-h"),
+        train=TrainConfig(
+            epochs=200, batch_size=100, lr=5e-5, optimizer="sgd", loss="mse-softmax",
+            loss_reduction="sum", sampling="replacement", steps_per_epoch=200,
+        ),
+        name="S1a",
+    ),
+    reported=0.939, floor=0.939,
+))
+
+_add(Preset(
+    "S1b", "S1b · PyTorch MLP 64-50-10, MSE",
+    "digits train_test_split 90/10 random_state 1, PyTorch MLP 64-50-10 ReLU, MSELoss on "
+    "softmax vs one-hot, PyTorch's default init, SGD lr 0.1, batch 100, 100 epochs",
+    Experiment(
+        data=DataConfig(**_DIGITS_RAW, split="random", test_fraction=0.1, seed=1),
+        model=ModelConfig(family="torch-mlp", hidden=[50], init="pytorch"),
+        train=TrainConfig(
+            epochs=100, batch_size=100, lr=0.1, optimizer="sgd", loss="mse-softmax",
+        ),
+        name="S1b",
+    ),
+    reported=0.96, floor=0.96,
+))
+
+_add(Preset(
+    "S1c", "S1c · PyTorch CNN on 8x8",
+    "digits 1x8x8 (90/10, random_state 1), CNN [conv3x3 32 pad2 BN ReLU pool2] -> "
+    "[conv3x3 64 pad2 BN ReLU pool2] -> linear 576->10, cross-entropy, Adam, batch 100, "
+    "100 epochs; Adam lr 1e-3 instead of the write-up's 0.1, which is unstable",
+    Experiment(
+        data=DataConfig(**_DIGITS_RAW, split="random", test_fraction=0.1, seed=1),
+        model=ModelConfig(
+            family="cnn", hidden=[],
+            conv=[ConvBlock(32, 3, 2, True, 2), ConvBlock(64, 3, 2, True, 2)],
+        ),
+        train=TrainConfig(epochs=100, batch_size=100, lr=1e-3, optimizer="adam"),
+        name="S1c",
+    ),
+    reported=0.98, floor=0.98,
+))
+
+_add(Preset(
+    "S2a", "S2a · NumPy MLP 784-100-10 on MNIST",
+    "MNIST official split, pixels/255, NumPy MLP 784-100-10 ReLU with biases, softmax "
+    "cross-entropy, L2 1e-3, sequential batches of 32, SGD 0.1, 10 epochs",
+    Experiment(
+        data=DataConfig(dataset="mnist", split="official"),
+        model=ModelConfig(family="numpy-mlp", hidden=[100]),
+        train=TrainConfig(
+            epochs=10, batch_size=32, lr=0.1, optimizer="sgd", l2=1e-3, sampling="sequential",
+        ),
+        name="S2a",
+    ),
+    reported=0.97, floor=0.97,
+))
+
+_add(Preset(
+    "S2b", "S2b · PyTorch MLP 784-100-10 (bug fixed)",
+    "MNIST, PyTorch MLP 784-100-10, SGD lr 0.01, batch 32, 10 epochs. The write-up's 0.85 "
+    "came from a bug (softmax before cross_entropy, unnormalised pixels); this preset feeds "
+    "logits to the loss and pixels/255",
+    Experiment(
+        data=DataConfig(dataset="mnist", split="official"),
+        model=ModelConfig(family="torch-mlp", hidden=[100], init="pytorch"),
+        train=TrainConfig(epochs=10, batch_size=32, lr=0.01, optimizer="sgd"),
+        name="S2b",
+    ),
+    reported=0.85, floor=0.97,
+))
+
+_add(Preset(
+    "S3", "S3 · NumPy MLP 784-30-60-10",
+    "MNIST, raw 0..255 pixels, NumPy MLP 784-30-60-10 ReLU, weights and biases N(0, 0.01), "
+    "cross-entropy, L2 1e-3, 1000 steps of random batches of 2000 (10 epochs x 100), step 1e-2",
+    Experiment(
+        data=DataConfig(dataset="mnist", split="official", normalization="raw"),
+        model=ModelConfig(family="numpy-mlp", hidden=[30, 60], init="normal-0.01"),
+        train=TrainConfig(
+            epochs=10, steps_per_epoch=100, batch_size=2000, lr=1e-2, optimizer="sgd", l2=1e-3,
+        ),
+        name="S3",
+    ),
+    reported=None, floor=0.90,
+))
+
+_add(Preset(
+    "S4", "S4 · PyTorch CNN 16/32 5x5, 1 epoch",
+    "MNIST, pixels/255, CNN [conv5x5 16 pad2 ReLU pool2] -> [conv5x5 32 pad2 ReLU pool2] -> "
+    "linear 1568->10, Adam lr 1e-3, batch 50, 1 epoch; watch its t-SNE on the Embedding page",
+    Experiment(
+        data=DataConfig(dataset="mnist", split="official"),
+        model=ModelConfig(
+            family="cnn", hidden=[],
+            conv=[ConvBlock(16, 5, 2, False, 2), ConvBlock(32, 5, 2, False, 2)],
+        ),
+        train=TrainConfig(epochs=1, batch_size=50, lr=1e-3, optimizer="adam"),
+        name="S4",
+    ),
+    reported=0.98, floor=0.975,
+))
+
+_add(Preset(
+    "S5", "S5 · NumPy MLP 64-200-10, tanh, dropout",
+    "digits standardised, 75/25 split, NumPy MLP 64-200-10 tanh without biases, U(-1, 1) "
+    "weights, inverted dropout 0.5, squared error on the softmax (full Jacobian), per-sample "
+    "SGD 0.1, until the loss is under 0.01 or 200 epochs",
+    Experiment(
+        data=DataConfig(dataset="digits", split="random", test_fraction=0.25, normalization="standardize"),
+        model=ModelConfig(
+            family="numpy-mlp", hidden=[200], activation="tanh", bias=False,
+            init="uniform-1", dropout=0.5,
+        ),
+        train=TrainConfig(
+            epochs=200, batch_size=1, lr=0.1, optimizer="sgd", loss="mse-softmax",
+            stop_at_loss=0.01,
+        ),
+        name="S5",
+    ),
+    reported=0.953, floor=0.953,
+))
+
+FAST = Preset(
+    "fast", "Train a good model fast",
+    "a small CNN on the bundled digits: 99 % in about ten seconds on a laptop CPU",
+    Experiment(
+        data=DataConfig(dataset="digits", split="stratified", test_fraction=0.2),
+        model=ModelConfig(
+            family="cnn", hidden=[64],
+            conv=[ConvBlock(32, 3, 1, True, 1), ConvBlock(64, 3, 1, True, 2)],
+        ),
+        train=TrainConfig(epochs=15, batch_size=32, lr=3e-3, lr_schedule="onecycle", augment=True),
+        name="fast",
+    ),
+    reported=None, floor=0.98,
+)
+
+DEFAULT_CNN = Preset(
+    "default-cnn", "MNIST default CNN",
+    "the project's default MNIST CNN (conv 32 5x5 + conv 64 3x3 with BatchNorm, fc 128), "
+    "Adam one-cycle, augmentation for hand drawings; 3 epochs",
+    default_cnn_experiment(),
+    reported=None, floor=0.99,
+)
+
+CLASSIC = tuple(PRESETS)  # S1a .. S5, in SEEDS.md order
+ALL: dict[str, Preset] = {**PRESETS, FAST.name: FAST, DEFAULT_CNN.name: DEFAULT_CNN}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return ALL[name]
+    except KeyError:
+        raise ConfigError(f"no preset named {name!r}; choose one of {', '.join(ALL)}") from None
