@@ -49,7 +49,13 @@ class RunInfo:
 
 @dataclass
 class Run:
-    path: Path
+    """A trained model with everything needed to evaluate it or read drawings with it.
+
+    Made from a saved folder (`load_run`) or from a finished in-session job (`run_from_job`,
+    `path` is None until it is saved).
+    """
+
+    path: Path | None
     experiment: Experiment
     history: History
     meta: dict
@@ -164,6 +170,24 @@ def load_run(path: str | Path) -> Run:
     return Run(path, exp, history, info.meta, model, normalizer, first)
 
 
+def run_from_job(job: TrainingJob) -> Run:
+    """The in-memory `Run` of a job that has a model (finished, stopped or diverged)."""
+    if job.model is None or job.data is None:
+        raise RunError("this job has no trained model (it failed or never started)")
+    h = job.snapshot()
+    meta = {
+        "name": job.experiment.name or job.experiment.model.family,
+        "family": job.experiment.model.family,
+        "dataset": job.experiment.data.dataset,
+        "status": h.status,
+        "test_acc": h.final_test_acc,
+        "n_params": job.model.n_params,
+        "image_shape": list(job.data.image_shape),
+        "created": job.created,
+    }
+    return Run(None, job.experiment, h, meta, job.model, job.data.normalizer, job.initial_first_layer)
+
+
 def run_dataset(run: Run, *, mnist_dir: str | None = None) -> Dataset:
     """The run's own data split (same config and seed), for re-evaluation."""
     cfg = run.experiment.data
@@ -190,5 +214,6 @@ __all__ = [
     "list_runs",
     "load_run",
     "run_dataset",
+    "run_from_job",
     "delete_run",
 ]
