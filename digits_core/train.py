@@ -22,7 +22,7 @@ from .data import Dataset, load_dataset
 from .errors import ConfigError, DigitLabError
 from .models import Classifier, build_model
 
-DIVERGENCE_FACTOR = 20.0  # a loss this many times the run's early median means it blew up
+DIVERGENCE_FACTOR = 20.0  # a batch loss this many times the loss at initialisation: blown up
 
 
 @dataclass
@@ -81,6 +81,19 @@ def batch_order(n: int, tc: TrainConfig, rng: np.random.Generator) -> Iterator[n
         yield idx
 
 
+def initial_loss(model: Classifier, data: Dataset, tc: TrainConfig) -> float:
+    """The loss of one batch at initialisation, measured on a fixed probe of training images:
+    the yardstick divergence is judged against."""
+    from .numpy_mlp import LOSSES
+
+    n = min(512, len(data.labels_train))
+    logits = model.forward(data.x_train[:n]).astype(np.float64)
+    value, _ = LOSSES[tc.loss](logits, data.labels_train[:n], "mean")
+    if tc.loss_reduction == "sum":
+        value *= min(tc.batch_size, len(data.labels_train)) * (10 if tc.loss == "mse-softmax" else 1)
+    return max(float(value), 1e-6)
+
+
 def accuracy(model: Classifier, x: np.ndarray, y: np.ndarray) -> float:
     return float((model.forward(x).argmax(1) == y).mean())
 
@@ -105,8 +118,9 @@ def train(
     n = len(data.labels_train)
     steps_per_epoch = tc.steps_per_epoch or math.ceil(n / min(tc.batch_size, n))
     total = tc.epochs * steps_per_epoch
+    start_loss = initial_loss(model, data, tc)
     t0 = time.perf_counter()
-    step, early, test_acc = 0, [], None
+    step, test_acc = 0, None
     window: list[tuple[float, int]] = []
     for epoch in range(1, tc.epochs + 1):
         losses, correct, seen = [], 0, 0
@@ -122,10 +136,9 @@ def train(
             if not math.isfinite(loss):
                 yield _done("diverged", _diverged_msg(f"the loss became {loss}", step, tc), model, data, t0, eval_test=False)
                 return
-            if len(early) < 10:
-                early.append(loss)
-            elif loss > DIVERGENCE_FACTOR * max(float(np.median(early)), 1e-3):
-                yield _done("diverged", _diverged_msg(f"the loss exploded to {loss:.3g}", step, tc), model, data, t0, eval_test=False)
+            if loss > DIVERGENCE_FACTOR * start_loss and tc.batch_size >= 8:
+                what = f"the loss exploded to {loss:.3g} (it started at {start_loss:.3g})"
+                yield _done("diverged", _diverged_msg(what, step, tc), model, data, t0, eval_test=False)
                 return
             losses.append(loss)
             correct += ok
@@ -139,6 +152,10 @@ def train(
             elapsed = now - t0
             yield Step(step, epoch, loss, ips, elapsed, elapsed / step * (total - step), total)
         train_loss = float(np.mean(losses))
+        if train_loss > 2 * start_loss:
+            what = f"the epoch's mean loss {train_loss:.3g} is far above where it started ({start_loss:.3g})"
+            yield _done("diverged", _diverged_msg(what, step, tc), model, data, t0)
+            return
         if tc.eval_test_every_epoch or epoch == tc.epochs:
             test_acc = accuracy(model, data.x_test, data.labels_test)
         yield Epoch(epoch, correct / max(seen, 1), test_acc, train_loss, time.perf_counter() - t0)

@@ -1,0 +1,160 @@
+"""Training jobs on the bundled digits: learning floors, determinism, stop, divergence,
+refused settings, the job queue."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.errors import ConfigError
+from digits_core.models import build_model, count_params
+from digits_core.train import JobSlots, TrainingJob, lr_at, run_experiment
+
+CNN = [ConvBlock(16, 3, 1, True, 2)]
+
+
+def exp(family="numpy-mlp", **train):
+    tc = dict(epochs=5, batch_size=32, lr=3e-3, optimizer="adam")
+    tc.update(train)
+    return Experiment(
+        DataConfig(),
+        ModelConfig(family=family, hidden=[64], conv=CNN if family == "cnn" else []),
+        TrainConfig(**tc),
+    )
+
+
+@pytest.mark.parametrize("family", ["numpy-mlp", "torch-mlp", "cnn"])
+def test_each_family_learns_the_digits(family):
+    h = run_experiment(exp(family)).snapshot()
+    assert h.status == "finished", h.message
+    assert h.final_test_acc >= 0.94
+    assert h.loss[-1] < h.loss[0]
+    assert len(h.epochs) == 5 and len(h.steps) == 5 * 45  # 1437 train images / 32
+
+
+@pytest.mark.parametrize("family", ["numpy-mlp", "torch-mlp", "cnn"])
+def test_same_seed_same_curve(family):
+    a = run_experiment(exp(family, epochs=2, augment=True)).snapshot()
+    b = run_experiment(exp(family, epochs=2, augment=True)).snapshot()
+    assert a.loss == b.loss and a.test_acc == b.test_acc
+    c = run_experiment(exp(family, epochs=2, seed=1, augment=True)).snapshot()
+    assert c.loss != a.loss
+
+
+def test_stop_ends_within_one_batch_and_keeps_the_model():
+    job = TrainingJob(exp("numpy-mlp", epochs=500, batch_size=8))
+    seen = []
+    job.on_event = lambda ev: seen.append(ev)
+    job.start()
+    while job.snapshot().step < 50:
+        time.sleep(0.01)
+    job.stop()
+    assert job.wait(10)
+    h = job.snapshot()
+    assert h.status == "stopped"
+    steps_after_stop = [e for e in seen if type(e).__name__ == "Step"][-1].step
+    assert steps_after_stop < 500 * 180
+    assert job.model is not None and h.final_test_acc > 0.5  # trained so far, still usable
+
+
+def test_divergence_is_stopped_with_a_reason():
+    h = run_experiment(exp("numpy-mlp", lr=50.0, optimizer="sgd")).snapshot()
+    assert h.status == "diverged"
+    assert "learning rate" in h.message and "diverged" in h.message
+    assert all(np.isfinite(h.loss))  # the garbage step itself is not recorded
+
+
+def test_mse_softmax_and_l2_and_dropout_train():
+    e = exp("torch-mlp", loss="mse-softmax", l2=1e-4, optimizer="momentum", lr=0.5)
+    e.model.dropout = 0.2
+    h = run_experiment(e).snapshot()
+    assert h.status == "finished" and h.final_test_acc > 0.8
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda e: setattr(e.model, "hidden", [0]), "positive"),
+        (lambda e: setattr(e.model, "hidden", [10**6]), "cap"),
+        (lambda e: setattr(e.train, "lr", 0.0), "learning rate"),
+        (lambda e: setattr(e.train, "lr", -1.0), "learning rate"),
+        (lambda e: setattr(e.train, "batch_size", 0), "batch"),
+        (lambda e: setattr(e.train, "epochs", -3), "epochs"),
+        (lambda e: setattr(e.model, "activation", "swish"), "activation"),
+        (lambda e: setattr(e.data, "test_fraction", 1.5), "test_fraction"),
+        (lambda e: setattr(e.model, "dropout", 1.0), "dropout"),
+    ],
+)
+def test_absurd_settings_are_refused_up_front(change, words):
+    e = exp()
+    change(e)
+    with pytest.raises(ConfigError, match=words):
+        TrainingJob(e)
+
+
+def test_too_many_parameters_refused():
+    cfg = ModelConfig(family="torch-mlp", hidden=[4096, 4096, 4096])
+    with pytest.raises(ConfigError, match="parameters"):
+        build_model(cfg, (28, 28))
+
+
+def test_conv_blocks_that_shrink_to_nothing_are_refused():
+    cfg = ModelConfig(family="cnn", hidden=[], conv=[ConvBlock(8, 3, 0, False, 2)] * 3)
+    with pytest.raises(ConfigError, match="nothing"):
+        count_params(cfg, (8, 8))
+
+
+@pytest.mark.parametrize("family", ["numpy-mlp", "torch-mlp", "cnn"])
+def test_count_params_matches_the_built_model(family):
+    cfg = ModelConfig(family=family, hidden=[30, 20], conv=CNN if family == "cnn" else [])
+    for shape in [(8, 8), (28, 28)]:
+        assert count_params(cfg, shape) == build_model(cfg, shape).n_params
+
+
+def test_onecycle_schedule_warms_up_then_decays():
+    tc = TrainConfig(lr=1.0, lr_schedule="onecycle")
+    lrs = [lr_at(tc, s, 100) for s in range(100)]
+    peak = int(np.argmax(lrs))
+    assert 5 < peak < 30 and lrs[peak] == pytest.approx(1.0, abs=0.05)
+    assert lrs[-1] < 0.05 and lrs[0] < 0.2
+
+
+def test_job_slots_queue_in_order_and_stop_while_waiting():
+    slots = JobSlots(1)
+    long = TrainingJob(exp("numpy-mlp", epochs=500, batch_size=8), slots=slots).start()
+    queued = TrainingJob(exp("numpy-mlp", epochs=1), slots=slots).start()
+    time.sleep(0.5)
+    assert queued.snapshot().status == "queued"
+    assert "1 in queue" in queued.snapshot().message
+    assert slots.counts() == (1, 1)
+    queued.stop()
+    assert queued.wait(5) and queued.snapshot().status == "stopped"
+    third = TrainingJob(exp("numpy-mlp", epochs=1), slots=slots).start()
+    long.stop()
+    assert long.wait(10) and third.wait(30)
+    assert third.snapshot().status == "finished"
+
+
+def test_a_failing_job_reports_instead_of_dying(monkeypatch):
+    import digits_core.train as tr
+
+    def boom(cfg):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(tr, "load_dataset", boom)
+    job = TrainingJob(exp()).start()
+    assert job.wait(10)
+    h = job.snapshot()
+    assert h.status == "failed" and "disk on fire" in h.message
+
+
+def test_snapshot_is_safe_while_training():
+    job = TrainingJob(exp("numpy-mlp", epochs=20, batch_size=8)).start()
+    lengths = []
+    while not job.wait(0.01):
+        h = job.snapshot()
+        assert len(h.steps) == len(h.loss)
+        lengths.append(len(h.loss))
+    assert lengths == sorted(lengths) and len(set(lengths)) > 2
