@@ -1,0 +1,112 @@
+"""Saved runs: exact reproduction after loading, atomic writes, broken folders reported."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.errors import RunError
+from digits_core.runs import delete_run, list_runs, load_run, run_dataset, run_from_job, save_run
+from digits_core.train import run_experiment
+
+
+def _job(family, normalization="unit"):
+    conv = [ConvBlock(8, 3, 1, True, 2)] if family == "cnn" else []
+    e = Experiment(
+        DataConfig(normalization=normalization),
+        ModelConfig(family=family, hidden=[32], conv=conv),
+        TrainConfig(epochs=2, lr=3e-3),
+        name=f"t-{family}",
+    )
+    return run_experiment(e)
+
+
+@pytest.mark.parametrize(
+    "family, norm", [("numpy-mlp", "standardize"), ("torch-mlp", "unit"), ("cnn", "raw")]
+)
+def test_loaded_run_reproduces_test_accuracy_exactly(tmp_path, family, norm):
+    job = _job(family, norm)
+    path = save_run(job, tmp_path)
+    run = load_run(path)
+    data = run_dataset(run)
+    probs = run.model.probs(run.normalizer(data.images_test))
+    acc = float((probs.argmax(1) == data.labels_test).mean())
+    assert acc == job.snapshot().final_test_acc == run.meta["test_acc"]
+    np.testing.assert_array_equal(
+        run.model.forward(data.x_test), job.model.forward(job.data.x_test)
+    )
+    assert run.experiment == job.experiment
+    assert run.history.loss == job.snapshot().loss
+    assert run.first_layer_before.shape == job.initial_first_layer.shape
+
+
+def test_weights_are_stored_without_pickle(tmp_path):
+    path = save_run(_job("numpy-mlp"), tmp_path)
+    with np.load(path / "weights.npz", allow_pickle=False) as z:
+        assert "dense0.W" in z.files
+    path = save_run(_job("torch-mlp"), tmp_path)
+    import torch
+
+    state = torch.load(path / "weights.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_broken_run_folders_are_listed_not_fatal(tmp_path):
+    good = save_run(_job("numpy-mlp"), tmp_path)
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "experiment.json").write_text("{}")
+    bad_json = tmp_path / "badjson"
+    bad_json.mkdir()
+    for f in ("meta.json", "experiment.json", "history.json", "normalizer.npz"):
+        (bad_json / f).write_text("{not json")
+    corrupt = tmp_path / "corrupt"
+    os.system(f"cp -r {good} {corrupt}")
+    (corrupt / "weights.npz").write_bytes(b"PK\x03\x04 garbage")
+    (tmp_path / ".tmp-inprogress").mkdir()  # a save in progress is invisible
+    infos = {r.name: r for r in list_runs(tmp_path)}
+    assert set(infos) == {good.name, "half", "badjson", "corrupt"}
+    assert infos[good.name].ok
+    assert not infos["half"].ok and "missing" in infos["half"].reason
+    assert not infos["badjson"].ok and "JSON" in infos["badjson"].reason
+    with pytest.raises(RunError, match="corrupt"):
+        load_run(corrupt)
+    with pytest.raises(RunError, match="half"):
+        load_run(tmp_path / "half")
+
+
+def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
+    import digits_core.runs as runs
+
+    job = _job("numpy-mlp")
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs, "save_weights", fail)
+    with pytest.raises(OSError):
+        save_run(job, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_saving_twice_never_overwrites(tmp_path):
+    job = _job("numpy-mlp")
+    a, b = save_run(job, tmp_path), save_run(job, tmp_path, label="again")
+    assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_delete_only_inside_runs_dir(tmp_path):
+    path = save_run(_job("numpy-mlp"), tmp_path / "runs")
+    with pytest.raises(RunError):
+        delete_run(tmp_path, tmp_path / "runs")
+    delete_run(path, tmp_path / "runs")
+    assert not path.exists()
+
+
+def test_run_from_job_and_meta(tmp_path):
+    job = _job("cnn")
+    run = run_from_job(job)
+    assert run.path is None and run.meta["test_acc"] == job.snapshot().final_test_acc
+    meta = json.loads((save_run(job, tmp_path) / "meta.json").read_text())
+    assert meta["family"] == "cnn" and meta["image_shape"] == [8, 8] and meta["n_params"] > 0
