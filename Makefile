@@ -1,0 +1,44 @@
+# Digit Lab. Every target creates/uses the virtual environment .venv by itself.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8501
+MNIST_DIR ?= ../shared/data/mnist
+
+.PHONY: run test test-fast test-slow bench browser-deps clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## Install and start the dashboard on http://localhost:$(PORT)
+run: $(STAMP)
+	$(VENV)/bin/streamlit run streamlit_app.py --server.port $(PORT)
+
+## Install everything (Chromium included) and run the whole test suite, browser tests too
+test: $(STAMP) browser-deps
+	DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest
+
+## Unit, AppTest and learning tests only (no browser)
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser"
+
+## Full-MNIST trainings of every MNIST preset (minutes)
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+## The speed and accuracy benchmark; writes bench-results/latest.json
+bench: $(STAMP)
+	$(PY) -m digits_core.bench --mnist-dir $(MNIST_DIR) --out bench-results/latest.json
+
+## Debian's Chromium for the browser tests (needs root or sudo; no-op when present)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache
