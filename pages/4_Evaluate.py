@@ -1,0 +1,145 @@
+"""Evaluate: a model's scores on its test split, the digits it confuses, and its first layer."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from digits_core.analysis import (
+    cell_examples,
+    display_image,
+    evaluate_run,
+    first_layer_mosaic,
+    most_confused,
+    uses_strict_rule,
+)
+from digits_core.errors import DigitLabError
+from digits_core.runs import run_dataset
+from pages import _shared
+
+DIGITS = [str(d) for d in range(10)]
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring the test set...")
+def evaluation(key: str, created: float | None, mnist_dir: str | None, _run):
+    """Cached per run key; `created` tells apart two runs that reuse a key."""
+    return evaluate_run(_run, run_dataset(_run, mnist_dir=mnist_dir))
+
+
+def confusion_figure(confusion, columns: list[str]) -> go.Figure:
+    """Annotated heatmap, true rows top to bottom. Plotly cannot select heatmap cells, so an
+    invisible marker sits on every cell: clicking a cell selects its marker."""
+    cells = [(t, p) for t in range(confusion.shape[0]) for p in range(confusion.shape[1])]
+    fig = go.Figure(go.Heatmap(
+        z=confusion, x=columns, y=DIGITS, text=confusion, texttemplate="%{text}",
+        colorscale="Blues", showscale=False, hoverinfo="skip",
+    ))
+    fig.add_scatter(
+        x=[columns[p] for _, p in cells], y=[DIGITS[t] for t, _ in cells],
+        customdata=cells, text=[int(confusion[t, p]) for t, p in cells], mode="markers",
+        marker=dict(symbol="square", size=28, opacity=0), showlegend=False,
+        hovertemplate="true %{y}, predicted %{x}: %{text} images<extra></extra>",
+    )
+    fig.update_layout(
+        xaxis=dict(title="predicted", type="category", side="top"),
+        yaxis=dict(title="true", type="category", autorange="reversed"),
+        height=480, margin=dict(l=10, r=10, t=40, b=10),
+    )
+    return fig
+
+
+def select_cell() -> None:
+    """A click on the matrix moves the two selectboxes below it to that cell."""
+    points = st.session_state["confusion_chart"].selection.points
+    if points:
+        st.session_state["cell_true"], st.session_state["cell_pred"] = points[0]["customdata"]
+
+
+st.title("Evaluate")
+run = _shared.pick_run()
+if run is None:
+    st.stop()
+try:
+    ev = evaluation(
+        st.session_state["selected_run"], run.meta.get("created"),
+        _shared.data_config().mnist_dir, run,
+    )
+except DigitLabError as e:
+    st.error(str(e))
+    st.stop()
+
+report = ev.report
+cols = st.columns(4)
+cols[0].metric("Test accuracy", f"{report.accuracy:.2%}")
+cols[1].metric("Test images", f"{report.n:,}")
+cols[2].metric("Mistakes", f"{int((ev.preds != ev.labels).sum()):,}")
+if uses_strict_rule(run):
+    cols[3].metric(
+        "Percent correct (strict)", f"{ev.strict_accuracy:.2%}",
+        help="The squared-error write-ups' rule: correct only if the rounded output vector is "
+        "exactly the one-hot label, i.e. the top probability is above 0.5.",
+    )
+
+st.subheader("Per class")
+st.dataframe(
+    {
+        "digit": DIGITS, "precision": report.precision, "recall": report.recall,
+        "F1": report.f1, "test images": report.support,
+    },
+    column_config={
+        name: st.column_config.ProgressColumn(name, format="percent", min_value=0, max_value=1)
+        for name in ("precision", "recall", "F1")
+    },
+    hide_index=True,
+)
+
+st.subheader("Confusion matrix")
+st.caption("Rows are the true digits, columns the predicted ones. Click a cell (or pick it "
+           "below) to see its images.")
+st.plotly_chart(
+    confusion_figure(report.confusion, DIGITS), key="confusion_chart",
+    on_select=select_cell, selection_mode="points",
+)
+default = most_confused(report.confusion) or (0, 0)
+st.session_state.setdefault("cell_true", default[0])
+st.session_state.setdefault("cell_pred", default[1])
+left, right = st.columns(2)
+true = left.selectbox("True digit", range(10), key="cell_true")
+pred = right.selectbox("Predicted digit", range(10), key="cell_pred")
+
+examples = cell_examples(ev, true, pred)
+kind = "correctly read, least sure first" if true == pred else "mistakes, most confident first"
+if not examples:
+    st.info(f"No test image of a {true} was read as {pred}.")
+else:
+    st.caption(f"{len(examples)} of {int(report.confusion[true, pred])} images ({kind}).")
+    st.image(
+        [display_image(e.image, ev.max_value) for e in examples],
+        caption=[e.caption for e in examples], output_format="PNG",
+    )
+    with st.expander("Full probability vectors"):
+        st.dataframe(
+            {"test image": [e.index for e in examples]}
+            | {d: [float(e.probs[int(d)]) for e in examples] for d in DIGITS},
+            column_config={d: st.column_config.NumberColumn(d, format="percent") for d in DIGITS},
+            hide_index=True,
+        )
+
+if uses_strict_rule(run):
+    st.subheader("Confusion matrix, strict rule")
+    st.caption("The last column counts the images the strict rule refuses to classify.")
+    st.plotly_chart(
+        confusion_figure(ev.strict_confusion, DIGITS + ["none"]), key="strict_chart"
+    )
+
+st.subheader("First-layer weights")
+shape = run.model.image_shape
+what = "convolution kernels" if run.experiment.model.family == "cnn" else "units"
+st.caption(f"What the first 32 {what} look for: red pixels push a unit up, blue ones down "
+           "(each scaled to its own largest weight).")
+before_col, after_col = st.columns(2)
+if run.first_layer_before is not None:
+    before_col.image(first_layer_mosaic(run.first_layer_before, shape),
+                     caption="before training", output_format="PNG")
+else:
+    before_col.info("This run did not keep its initial weights.")
+after_col.image(first_layer_mosaic(run.model.first_layer_weights(), shape),
+                caption="after training", output_format="PNG")

@@ -1,0 +1,83 @@
+"""Embedding: test images placed by how alike the model's last hidden layer sees them."""
+
+import plotly.express as px
+import streamlit as st
+
+from digits_core.analysis import display_image, embedding_for_run
+from digits_core.embedding import DEFAULT_POINTS, MAX_POINTS
+from digits_core.errors import DigitLabError
+from digits_core.runs import run_dataset
+from pages import _shared
+
+METHODS = {"t-SNE": "tsne", "PCA": "pca"}
+KEPT = 6  # embeddings kept per session; each is a few hundred kB
+DIGITS = [str(d) for d in range(10)]
+
+st.title("Embedding")
+st.caption(
+    "Each dot is a test image, placed by its features in the model's last hidden layer. "
+    "t-SNE keeps neighbours together: images the model sees alike land close, so tight, "
+    "separate clusters mean features that tell the digits apart; the distances between "
+    "clusters and their sizes mean little. PCA is the straight linear projection (instant)."
+)
+run = _shared.pick_run()
+if run is None:
+    st.stop()
+
+left, mid, right, last = st.columns(4)
+method = left.radio("Method", list(METHODS), horizontal=True)
+n_points = mid.slider("Points", 100, MAX_POINTS, DEFAULT_POINTS, step=100)
+perplexity = right.slider("Perplexity", 5, 100, 30, disabled=method == "PCA",
+                          help="t-SNE's effective number of neighbours per point.")
+seed = last.number_input("Seed", 0, 1_000_000, 0)
+
+settings = (st.session_state["selected_run"], run.meta.get("created"), METHODS[method],
+            n_points, seed, perplexity if method == "t-SNE" else None)
+cache = st.session_state.setdefault("embeddings", {})
+if st.button("Compute", type="primary") and settings not in cache:
+    bar = st.progress(0.0, text=f"Computing {method} of up to {n_points} test images...")
+    try:
+        data = run_dataset(run, mnist_dir=_shared.data_config().mnist_dir)
+        cache[settings] = embedding_for_run(
+            run, data, method=METHODS[method], n_points=n_points, seed=seed,
+            perplexity=perplexity, progress=lambda f: bar.progress(f, text=f"{method}: {f:.0%}"),
+        )
+    except (DigitLabError, ValueError) as e:
+        st.error(str(e))
+        st.stop()
+    bar.empty()
+    while len(cache) > KEPT:
+        cache.pop(next(iter(cache)))
+result = cache.get(settings)
+if result is None:
+    st.info("Choose the settings and press Compute.")
+    st.stop()
+
+st.caption(f"{len(result.labels)} test images, {int(result.wrong.sum())} misclassified (x).")
+fig = px.scatter(
+    result.columns(), x="x", y="y", color="true", symbol="status",
+    symbol_map={"correct": "circle", "misclassified": "x"},
+    category_orders={"true": DIGITS, "status": ["correct", "misclassified"]},
+    hover_data={"x": False, "y": False, "status": False, "predicted": True,
+                "confidence": ":.0%", "test image": True},
+    custom_data=["point"], height=620, color_discrete_sequence=px.colors.qualitative.D3,
+)
+fig.update_traces(marker=dict(size=6, opacity=0.8))
+fig.update_traces(marker=dict(size=10, line=dict(color="black", width=1.5)),
+                  selector=lambda t: t.name.endswith("misclassified"))
+fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False),
+                  legend_title_text="true digit, status")
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                        key="embedding_chart")
+
+points = [p["customdata"][0] for p in event.selection.points]
+if not points:
+    wrong = [k for k in range(len(result.labels)) if result.wrong[k]]
+    st.caption("Click a point, or draw a box or lasso, to see the images; or pick a mistake:")
+    choice = st.selectbox("Misclassified point", wrong, index=None,
+                          format_func=lambda k: result.example(k).caption)
+    points = [] if choice is None else [choice]
+examples = [result.example(k) for k in points[:24]]
+if examples:
+    st.image([display_image(e.image, result.max_value) for e in examples],
+             caption=[f"#{e.index}: {e.caption}" for e in examples], output_format="PNG")

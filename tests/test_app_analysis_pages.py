@@ -1,0 +1,281 @@
+"""AppTest of the Evaluate, Embedding and Draw pages, with and without a model in the session.
+
+The model is a tiny NumPy MLP trained once per module and put where `_shared.session_runs()`
+finds runs loaded from disk (`st.session_state["loaded_runs"]`).
+
+Two things AppTest cannot do the way a browser does, and how these tests stand in for them:
+- The canvas is a custom component that AppTest does not render. The tests set the
+  component's state (`st.session_state["draw_canvas"]`) to what the browser sends after a
+  stroke, `{"drawing": {"raw": ..., "data": <PNG data URL>}}`, so the page's real code path
+  runs: `st_canvas` -> `CanvasResult.image_data` (PNG decoding) -> `predict_canvas`.
+  The shape of that state is streamlit-drawable-canvas 0.13's.
+- Plotly selection events need a browser; the Evaluate tests use the fallback selectboxes
+  and the Embedding tests the "Misclassified point" selectbox.
+The model selectbox's `format_func` (`_shared.run_label`) reads session state, which
+AppTest cannot reach from the test thread, so before any interaction `_keep_model` sets
+that selectbox to its formatted option directly.
+"""
+
+import base64
+import copy
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+from streamlit.testing.v1 import AppTest
+
+from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.evaluate import misclassified
+from digits_core.predict import predict_canvas
+from digits_core.runs import run_dataset, run_from_job
+from digits_core.train import run_experiment
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+NO_MODEL = "Train a model on the Train page or load one on the Runs page first."
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def run():
+    model = ModelConfig(family="numpy-mlp", hidden=[32])
+    exp = Experiment(DataConfig(), model, TrainConfig(epochs=3))
+    return run_from_job(run_experiment(exp))
+
+
+def _app(page: str, run=None) -> AppTest:
+    at = AppTest.from_file(str(PAGES / page), default_timeout=TIMEOUT)
+    if run is not None:
+        at.session_state["loaded_runs"] = {"test-run": run}
+    return at.run()
+
+
+def _keep_model(at: AppTest) -> None:
+    at.selectbox(key="pick_run").select_index(0)
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _plotly_spec(at: AppTest, key: str) -> dict:
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    assert charts, f"no plotly chart {key!r}"
+    return json.loads(charts[0].proto.spec)
+
+
+def _array(value) -> np.ndarray:
+    """A figure field as an array: Plotly serialises numpy arrays as base64 typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return a.reshape([int(n) for n in str(shape).split(",")]) if shape else a
+    return np.asarray(value)
+
+
+@pytest.mark.parametrize("page", ["4_Evaluate.py", "5_Embedding.py", "6_Draw.py"])
+def test_page_without_a_model_shows_the_guard(page):
+    at = _app(page)
+    assert not at.exception
+    assert [i.value for i in at.info] == [NO_MODEL]
+
+
+# ------------------------------------------------------------------ Evaluate
+
+
+def test_evaluate_shows_accuracy_heatmap_and_a_cells_images(run):
+    at = _app("4_Evaluate.py", run)
+    _ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test accuracy"] == f"{run.history.final_test_acc:.2%}"
+    assert "Percent correct (strict)" not in metrics  # cross-entropy run
+    spec = _plotly_spec(at, "confusion_chart")
+    assert spec["data"][0]["type"] == "heatmap"
+    assert _array(spec["data"][0]["z"]).sum() == int(metrics["Test images"])
+
+    data = run_dataset(run)
+    x = run.normalizer(data.images_test)
+    worst = misclassified(run.model.probs(x), data.labels_test)[0]
+    t, p = int(data.labels_test[worst]), int(run.model.probs(x[worst : worst + 1]).argmax())
+    _keep_model(at)
+    at.selectbox(key="cell_true").select(t)
+    at.selectbox(key="cell_pred").select(p)
+    at.run()
+    _ok(at)
+    images = at.get("image")
+    assert images, "choosing a cell shows its images"
+    captions = [img.caption for img in images[0].proto.imgs]
+    assert captions[0].startswith(f"true {t} -> predicted {p} (")
+
+
+def test_evaluate_empty_cell_says_so(run):
+    at = _app("4_Evaluate.py", run)
+    _keep_model(at)
+    at.selectbox(key="cell_true").select(0)
+    at.selectbox(key="cell_pred").select(0)
+    at.run()
+    _ok(at)
+    assert at.get("image")  # the diagonal shows the least sure correct answers
+    # find an empty off-diagonal cell from the chart itself
+    z = _array(_plotly_spec(at, "confusion_chart")["data"][0]["z"]).copy()
+    np.fill_diagonal(z, 1)
+    t, p = map(int, np.argwhere(z == 0)[0])
+    _keep_model(at)
+    at.selectbox(key="cell_true").select(t)
+    at.selectbox(key="cell_pred").select(p)
+    at.run()
+    _ok(at)
+    assert any(f"No test image of a {t} was read as {p}" in i.value for i in at.info)
+
+
+def test_evaluate_squared_error_run_adds_the_strict_rule(run):
+    mse = copy.copy(run)
+    mse.experiment = copy.deepcopy(run.experiment)
+    mse.experiment.train.loss = "mse-softmax"
+    at = _app("4_Evaluate.py", mse)
+    _ok(at)
+    assert "Percent correct (strict)" in {m.label for m in at.metric}
+    strict = _plotly_spec(at, "strict_chart")
+    assert strict["data"][0]["x"][-1] == "none" and len(strict["data"][0]["x"]) == 11
+
+
+# ------------------------------------------------------------------ Embedding
+
+
+def test_embedding_computes_pca_and_tsne(run):
+    at = _app("5_Embedding.py", run)
+    _ok(at)
+    assert [i.value for i in at.info] == ["Choose the settings and press Compute."]
+
+    _keep_model(at)
+    at.radio[0].set_value("PCA")
+    at.button[0].click()
+    at.run()
+    _ok(at)
+    spec = _plotly_spec(at, "embedding_chart")
+    assert sum(len(_array(tr["x"])) for tr in spec["data"]) == 360  # the whole digits test split
+
+    _keep_model(at)
+    at.radio[0].set_value("t-SNE")
+    at.slider[0].set_value(200)
+    at.button[0].click()
+    at.run()
+    _ok(at)
+    spec = _plotly_spec(at, "embedding_chart")
+    assert sum(len(_array(tr["x"])) for tr in spec["data"]) == 200
+    assert any(tr["marker"]["symbol"] == "x" for tr in spec["data"])  # mistakes are marked
+
+    # revisiting the same settings needs no Compute: the result is kept in the session
+    _keep_model(at)
+    at.radio[0].set_value("PCA")
+    at.slider[0].set_value(1000)
+    at.run()
+    _ok(at)
+    assert sum(len(_array(tr["x"])) for tr in _plotly_spec(at, "embedding_chart")["data"]) == 360
+
+    _keep_model(at)
+    pick = [s for s in at.selectbox if s.label == "Misclassified point"][0]
+    pick.select_index(0)
+    at.run()
+    _ok(at)
+    caption = at.get("image")[0].proto.imgs[0].caption
+    assert caption.startswith("#") and "-> predicted" in caption
+
+
+# ------------------------------------------------------------------ Draw
+
+
+def _canvas_state(rgba: np.ndarray) -> dict:
+    """What the canvas component sends back after a stroke: its objects and a PNG data URL."""
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
+
+
+def _drawn_digit() -> np.ndarray:
+    """A real handwritten 8x8 digit, smoothly upscaled to a white-on-black 280x280 canvas."""
+    digits = load_digits()
+    grey = Image.fromarray((digits.images[0] / 16 * 255).astype(np.float32), mode="F")
+    big = np.asarray(grey.resize((200, 200), Image.Resampling.BICUBIC))
+    ink = np.clip(np.pad(big, 40), 0, 255).astype(np.uint8)
+    rgba = np.dstack([ink, ink, ink, np.full_like(ink, 255)])
+    return rgba
+
+
+def test_draw_reads_an_injected_drawing(run):
+    rgba = _drawn_digit()
+    at = _app("6_Draw.py", run)
+    _ok(at)
+    assert any("Draw a digit" in i.value for i in at.info)  # nothing drawn yet
+    _keep_model(at)
+    at.session_state["draw_canvas"] = _canvas_state(rgba)
+    at.run()
+    _ok(at)
+    expected = predict_canvas(run, rgba)
+    assert [(m.label, m.value) for m in at.metric] == [("Prediction", str(expected.digit))]
+    bars = _plotly_spec(at, "draw_probs")["data"][0]
+    assert bars["type"] == "bar" and bars["orientation"] == "h"
+    np.testing.assert_allclose(_array(bars["x"]), expected.probs, rtol=1e-6)
+    assert at.get("image")[0].proto.imgs[0].caption == "what the model sees (8x8)"
+
+
+def test_draw_empty_canvas_asks_for_a_digit(run):
+    at = _app("6_Draw.py", run)
+    _keep_model(at)
+    blank = np.zeros((280, 280, 4), np.uint8)
+    blank[..., 3] = 255
+    at.session_state["draw_canvas"] = _canvas_state(blank)
+    at.run()
+    _ok(at)
+    assert not at.metric
+    assert any("Draw a digit" in i.value for i in at.info)
+
+
+def test_draw_accepts_an_uploaded_image_and_refuses_garbage(run):
+    rgba = _drawn_digit()
+    buf = io.BytesIO()
+    Image.fromarray(rgba).convert("L").save(buf, format="PNG")
+    at = _app("6_Draw.py", run)
+    _keep_model(at)
+    at.file_uploader[0].upload("digit.png", buf.getvalue(), "image/png")
+    at.run()
+    _ok(at)
+    assert [m.label for m in at.metric] == ["Prediction"]
+
+    at = _app("6_Draw.py", run)
+    _keep_model(at)
+    at.file_uploader[0].upload("broken.png", b"\x89PNG not really", "image/png")
+    at.run()
+    assert not at.exception
+    assert at.error and "cannot read" in at.error[0].value
+
+
+def test_pages_render_a_cnn_run():
+    """A CNN's first layer is conv kernels and its features the flattened conv output."""
+    exp = Experiment(
+        DataConfig(),
+        ModelConfig(family="cnn", hidden=[16], conv=[ConvBlock(8, kernel=3, padding=1, pool=2)]),
+        TrainConfig(epochs=1, device="cpu"),
+    )
+    cnn = run_from_job(run_experiment(exp))
+    at = _app("4_Evaluate.py", cnn)
+    _ok(at)
+    assert "convolution kernels" in " ".join(c.value for c in at.caption)
+    at = _app("5_Embedding.py", cnn)
+    _keep_model(at)
+    at.radio[0].set_value("PCA")
+    at.button[0].click()
+    at.run()
+    _ok(at)
+    assert _plotly_spec(at, "embedding_chart")["data"]
+    at = _app("6_Draw.py", cnn)
+    _keep_model(at)
+    at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
+    at.run()
+    _ok(at)
+    assert [m.label for m in at.metric] == ["Prediction"]
