@@ -1,0 +1,57 @@
+"""Home: what Digit Lab is, what the digits look like, and one-click presets."""
+
+import streamlit as st
+
+from digits_core.data import load_digits
+from digits_core.mnist import mnist_available
+from digits_core.presets import CLASSIC, FAST, PRESETS
+from pages import _shared
+
+st.title("Digit Lab")
+st.write(
+    "Digit Lab lets you train, inspect and compare neural networks that read handwritten "
+    "digits, from a NumPy network written from scratch to a PyTorch CNN. Pick a preset below "
+    "or set up your own run on the Data and Train pages, then evaluate it, look at its "
+    "embedding and test it on your own drawings."
+)
+
+
+@st.cache_data
+def samples():
+    return load_digits()
+
+
+images, labels = samples()
+left, right = st.columns([2, 3])
+with left:
+    st.subheader("The bundled digits")
+    st.plotly_chart(_shared.digit_grid(images, labels), key="home_grid")
+    st.caption(f"{len(labels):,} scanned digits, 8x8 pixels, 16 grey levels; one row per label.")
+
+with right:
+    st.subheader("Presets")
+    st.caption(
+        "A preset fills in data, model and training settings and opens the Train page; "
+        "press **Start** there to train it."
+    )
+    mnist_ok, _ = mnist_available()
+
+    def preset_button(preset, key: str) -> None:
+        needs_mnist = preset.experiment.data.dataset == "mnist"
+        clicked = st.button(
+            preset.title, key=key, disabled=needs_mnist and not mnist_ok, width="stretch"
+        )
+        st.caption(preset.description)
+        if needs_mnist and not mnist_ok:
+            st.page_link(
+                "pages/2_Data.py",
+                label="Needs MNIST, which is not here yet: get it on the Data page",
+            )
+        if clicked:
+            _shared.set_experiment(preset.build())
+            st.switch_page("pages/3_Train.py")
+
+    preset_button(FAST, "preset_fast")
+    with st.expander("The classic systems (S1a to S5)", expanded=True):
+        for name in CLASSIC:
+            preset_button(PRESETS[name], f"preset_{name}")

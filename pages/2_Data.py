@@ -1,0 +1,187 @@
+"""Data: choose the dataset and how it is split, subset and normalised; look at it."""
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from digits_core.config import DataConfig
+from digits_core.data import load_dataset
+from digits_core.errors import DigitLabError
+from digits_core.mnist import MNIST_FILES, fetch_mnist, mnist_available, mnist_home
+from pages import _shared
+
+DATASETS = {
+    "digits": "Bundled digits (8x8, 1,797 images, always here)",
+    "mnist": "MNIST (28x28, 70,000 images)",
+}
+SPLITS = {
+    "official": "official (60,000 train / 10,000 test)",
+    "stratified": "stratified (every class keeps its share)",
+    "random": "random (seeded shuffle)",
+    "ordered": "ordered (the last part is the test set)",
+}
+
+st.title("Data")
+cfg = _shared.data_config()
+
+dataset = st.radio(
+    "Dataset",
+    list(DATASETS),
+    index=list(DATASETS).index(cfg.dataset),
+    format_func=DATASETS.get,
+    key="data_dataset",
+)
+
+mnist_dir = None
+if dataset == "mnist":
+    custom = st.text_input(
+        "Custom MNIST folder (optional)",
+        value=cfg.mnist_dir or "",
+        key="data_mnist_dir",
+        help="A folder on the server that holds the four MNIST files, gzipped or not.",
+    ).strip()
+    mnist_dir = custom or None
+    ok, message = mnist_available(mnist_dir)
+    if custom and not ok:
+        st.error(message)
+    if not ok:
+        cache = mnist_home() / "mnist"
+        st.warning("MNIST is not on this machine yet, so it cannot be used until you get it.")
+        st.markdown(
+            "Either download it (about 11 MB, checked against the original checksums), or put "
+            f"these four files, gzipped or not, into the folder below: "
+            f"{', '.join(f'`{name}`' for name, _, _ in MNIST_FILES.values())}."
+        )
+        st.code(str(cache), language=None)
+        if st.button("Download MNIST", key="data_download", type="primary"):
+            bar = st.progress(0.0, text="Connecting…")
+            total = sum(size for _, size, _ in MNIST_FILES.values())
+            done_by_file: dict[str, int] = {}
+
+            def report(name: str, done: int, size: int) -> None:
+                done_by_file[name] = done
+                got = sum(done_by_file.values())
+                bar.progress(
+                    min(got / total, 1.0),
+                    text=f"{name}: {got / 2**20:.1f} of {total / 2**20:.1f} MB",
+                )
+
+            try:
+                fetch_mnist(progress=report)
+            except DigitLabError as e:
+                st.error(str(e))
+            else:
+                st.success(f"MNIST downloaded into {cache}.")
+                st.rerun()
+        st.stop()
+
+splits = list(SPLITS) if dataset == "mnist" else list(SPLITS)[1:]
+default_split = cfg.split if cfg.dataset == dataset and cfg.split in splits else splits[0]
+c1, c2, c3 = st.columns(3)
+split = c1.selectbox(
+    "Split",
+    splits,
+    index=splits.index(default_split),
+    format_func=SPLITS.get,
+    key=f"data_split_{dataset}",
+)
+test_fraction = c1.slider(
+    "Test fraction",
+    0.05,
+    0.5,
+    float(cfg.test_fraction),
+    0.05,
+    key="data_test_fraction",
+    disabled=split == "official",
+    help="Share of the images held out for testing.",
+)
+train_size = c2.number_input(
+    "Training images (0 = all)",
+    0,
+    70_000,
+    int(cfg.train_size or 0),
+    100,
+    key="data_train_size",
+    help="Train on a stratified subset of this many images.",
+)
+normalization = c2.selectbox(
+    "Normalisation",
+    ["unit", "standardize", "raw"],
+    index=["unit", "standardize", "raw"].index(cfg.normalization),
+    key="data_normalization",
+    format_func={
+        "unit": "unit (pixels scaled to 0..1)",
+        "standardize": "standardise (per pixel, train statistics)",
+        "raw": "raw pixel values",
+    }.get,
+)
+seed = c3.number_input("Seed", 0, 2**31 - 1, int(cfg.seed), key="data_seed")
+
+new = DataConfig(
+    dataset=dataset,
+    mnist_dir=mnist_dir,
+    split=split,
+    test_fraction=float(test_fraction),
+    train_size=int(train_size) or None,
+    normalization=normalization,
+    seed=int(seed),
+)
+
+
+@st.cache_data(max_entries=8, show_spinner="Loading the data…")
+def summary(cfg: DataConfig) -> dict:
+    ds = load_dataset(cfg)
+    y = ds.labels_train
+    show = np.concatenate([np.flatnonzero(y == k)[:10] for k in range(10)])
+    return {
+        "n_train": len(y),
+        "n_test": len(ds.labels_test),
+        "shape": ds.image_shape,
+        "grid": (ds.images_train[show], y[show]),
+        "train_counts": np.bincount(y, minlength=10),
+        "test_counts": np.bincount(ds.labels_test, minlength=10),
+        "means": np.stack([ds.images_train[y == k].mean(0) for k in range(10)]),
+    }
+
+
+try:
+    s = summary(new)
+except DigitLabError as e:
+    st.error(str(e))
+    st.stop()
+_shared.set_data_config(new)
+
+h, w = s["shape"]
+st.success(
+    f"Using {DATASETS[dataset].split(' (')[0]}: {s['n_train']:,} training and {s['n_test']:,} "
+    f"test images of {h}x{w} pixels. The Train page trains on these settings."
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Samples from the training set")
+    st.plotly_chart(_shared.digit_grid(*s["grid"]), key="data_grid")
+with right:
+    st.subheader("Class distribution")
+    bars = go.Figure(
+        [
+            go.Bar(name="train", x=list(range(10)), y=s["train_counts"]),
+            go.Bar(name="test", x=list(range(10)), y=s["test_counts"]),
+        ]
+    )
+    bars.update_layout(
+        barmode="group",
+        xaxis={"title": "digit", "dtick": 1},
+        yaxis_title="images",
+        margin={"t": 10},
+    )
+    st.plotly_chart(bars, key="data_classes")
+
+st.subheader("Mean image per class")
+means = px.imshow(s["means"], facet_col=0, color_continuous_scale="gray_r", aspect="equal")
+means.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+means.update_layout(coloraxis_showscale=False, margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=200)
+means.update_xaxes(showticklabels=False)
+means.update_yaxes(showticklabels=False)
+st.plotly_chart(means, key="data_means")
