@@ -340,3 +340,29 @@ __all__ = [
     "upscale",
     "uses_strict_rule",
 ]
+
+
+def class_mosaic(images: np.ndarray, labels: np.ndarray, per_class: int = 10) -> np.ndarray:
+    """images (N, H, W), labels (N,) -> a (10 H, per_class W) float32 mosaic: row k holds the
+    first `per_class` images of class k (blank where a class has fewer)."""
+    h, w = images.shape[1:]
+    rows = np.zeros((10, per_class, h, w), np.float32)
+    for k in range(10):
+        idx = np.flatnonzero(labels == k)[:per_class]
+        rows[k, : len(idx)] = images[idx]
+    return rows.transpose(0, 2, 1, 3).reshape(10 * h, per_class * w)
+
+
+def dataset_summary(ds) -> dict:
+    """What the Data page shows of a Dataset: sizes, a per-class sample mosaic, class
+    counts (10,) for train and test, and the mean training image per class (10, H, W)."""
+    y = ds.labels_train
+    return {
+        "n_train": len(y),
+        "n_test": len(ds.labels_test),
+        "shape": ds.image_shape,
+        "mosaic": class_mosaic(ds.images_train, y),
+        "train_counts": np.bincount(y, minlength=10),
+        "test_counts": np.bincount(ds.labels_test, minlength=10),
+        "means": np.stack([ds.images_train[y == k].mean(0) for k in range(10)]).astype(np.float32),
+    }

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from .config import ConvBlock, Experiment, parse_widths
 from .errors import ConfigError, DigitLabError
 
 FAMILIES = {"numpy-mlp": "numpy-mlp", "torch-mlp": "torch-mlp", "cnn": "cnn"}
@@ -25,9 +25,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _ints(text: str) -> list[int]:
     try:
-        return [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        return parse_widths(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _conv(text: str) -> list[ConvBlock]:

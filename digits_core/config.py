@@ -7,6 +7,7 @@ Every run saves `asdict(Experiment)` as JSON beside its weights and rebuilds it 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -181,6 +182,47 @@ class Experiment:
             )
         except TypeError as e:
             raise ConfigError(f"configuration does not match this version: {e}") from None
+
+
+def parse_widths(text: str) -> list[int]:
+    """'128, 64' -> [128, 64]; '' -> [] (no hidden layer).
+
+    Raises ConfigError saying what is wrong.
+    """
+    widths = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or int(part) < 1:
+            raise ConfigError(
+                f"hidden widths must be positive whole numbers separated by commas, like "
+                f"'128, 64'; {part!r} is not one"
+            )
+        widths.append(int(part))
+    return widths
+
+
+CONV_COLUMNS = ("channels", "kernel", "padding", "batchnorm", "pool", "dropout")
+
+
+def conv_rows(blocks: list[ConvBlock]) -> list[dict]:
+    return [{c: getattr(b, c) for c in CONV_COLUMNS} for b in blocks]
+
+
+def conv_blocks(rows: list[dict]) -> list[ConvBlock]:
+    """Rows of the conv-block table -> ConvBlocks; empty cells take the defaults."""
+    default = ConvBlock()
+    blocks = []
+    for row in rows:
+        values = {}
+        for c in CONV_COLUMNS:
+            v = row.get(c)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                v = getattr(default, c)
+            values[c] = type(getattr(default, c))(v)
+        blocks.append(ConvBlock(**values))
+    return blocks
 
 
 def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from digits_core.analysis import class_mosaic
 from digits_core.data import load_digits
 from digits_core.mnist import mnist_available
 from digits_core.presets import CLASSIC, FAST, PRESETS
@@ -18,15 +19,16 @@ st.write(
 
 @st.cache_data
 def samples():
-    return load_digits()
+    images, labels = load_digits()
+    return class_mosaic(images, labels), images.shape[1:], len(labels)
 
 
-images, labels = samples()
+mosaic, shape, n_images = samples()
 left, right = st.columns([2, 3])
 with left:
     st.subheader("The bundled digits")
-    st.plotly_chart(_shared.digit_grid(images, labels), key="home_grid")
-    st.caption(f"{len(labels):,} scanned digits, 8x8 pixels, 16 grey levels; one row per label.")
+    st.plotly_chart(_shared.digit_grid(mosaic, shape), key="home_grid")
+    st.caption(f"{n_images:,} scanned digits, 8x8 pixels, 16 grey levels; one row per label.")
 
 with right:
     st.subheader("Presets")

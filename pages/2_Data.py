@@ -1,11 +1,11 @@
 """Data: choose the dataset and how it is split, subset and normalised; look at it."""
 
-import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
 from digits_core.config import DataConfig
+from digits_core.analysis import dataset_summary
 from digits_core.data import load_dataset
 from digits_core.errors import DigitLabError
 from digits_core.mnist import MNIST_FILES, fetch_mnist, mnist_available, mnist_home
@@ -131,18 +131,7 @@ new = DataConfig(
 
 @st.cache_data(max_entries=8, show_spinner="Loading the data…")
 def summary(cfg: DataConfig) -> dict:
-    ds = load_dataset(cfg)
-    y = ds.labels_train
-    show = np.concatenate([np.flatnonzero(y == k)[:10] for k in range(10)])
-    return {
-        "n_train": len(y),
-        "n_test": len(ds.labels_test),
-        "shape": ds.image_shape,
-        "grid": (ds.images_train[show], y[show]),
-        "train_counts": np.bincount(y, minlength=10),
-        "test_counts": np.bincount(ds.labels_test, minlength=10),
-        "means": np.stack([ds.images_train[y == k].mean(0) for k in range(10)]),
-    }
+    return dataset_summary(load_dataset(cfg))
 
 
 try:
@@ -161,7 +150,7 @@ st.success(
 left, right = st.columns(2)
 with left:
     st.subheader("Samples from the training set")
-    st.plotly_chart(_shared.digit_grid(*s["grid"]), key="data_grid")
+    st.plotly_chart(_shared.digit_grid(s["mosaic"], s["shape"]), key="data_grid")
 with right:
     st.subheader("Class distribution")
     bars = go.Figure(

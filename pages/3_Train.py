@@ -19,6 +19,9 @@ from digits_core.config import (
     Experiment,
     ModelConfig,
     TrainConfig,
+    conv_blocks,
+    conv_rows,
+    parse_widths,
 )
 from digits_core.errors import ConfigError, RunError
 from digits_core.jobs import preflight
@@ -96,7 +99,7 @@ if family == "cnn":
     if "train_conv_blocks" not in ss:
         ss["train_conv_blocks"] = m.conv or default_cnn_model().conv
     if "train_conv_editor" not in ss:  # a fresh editor starts from the durable blocks
-        ss["train_conv_base"] = _shared.conv_rows(ss["train_conv_blocks"])
+        ss["train_conv_base"] = conv_rows(ss["train_conv_blocks"])
     st.caption("Convolution blocks, in order (add or delete rows):")
     rows = st.data_editor(
         ss["train_conv_base"],
@@ -121,7 +124,7 @@ if family == "cnn":
             ),
         },
     )
-    conv = ss["train_conv_blocks"] = _shared.conv_blocks(rows)
+    conv = ss["train_conv_blocks"] = conv_blocks(rows)
 
 # ------------------------------------------------------------------ training
 st.subheader("Training")
@@ -164,7 +167,7 @@ if extra:
 # ------------------------------------------------------------------ the experiment
 error = None
 try:
-    hidden = _shared.parse_widths(hidden_text)
+    hidden = parse_widths(hidden_text)
 except ConfigError as e:
     error, hidden = str(e), m.hidden
 new = Experiment(

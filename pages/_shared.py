@@ -190,60 +190,11 @@ def pick_run(label: str = "Model", key: str = "pick_run") -> Run | None:
 # ------------------------------------------------------------------ form input and views
 
 
-def parse_widths(text: str) -> list[int]:
-    """'128, 64' -> [128, 64]; '' -> [] (no hidden layer).
-
-    Raises ConfigError saying what is wrong.
-    """
-    widths = []
-    for part in text.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit() or int(part) < 1:
-            raise ConfigError(
-                f"hidden widths must be positive whole numbers separated by commas, like "
-                f"'128, 64'; {part!r} is not one"
-            )
-        widths.append(int(part))
-    return widths
-
-
-CONV_COLUMNS = ("channels", "kernel", "padding", "batchnorm", "pool", "dropout")
-
-
-def conv_rows(blocks: list[ConvBlock]) -> list[dict]:
-    return [{c: getattr(b, c) for c in CONV_COLUMNS} for b in blocks]
-
-
-def conv_blocks(rows: list[dict]) -> list[ConvBlock]:
-    """Rows of the conv-block table -> ConvBlocks; empty cells take the defaults."""
-    default = ConvBlock()
-    blocks = []
-    for row in rows:
-        values = {}
-        for c in CONV_COLUMNS:
-            v = row.get(c)
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                v = getattr(default, c)
-            values[c] = type(getattr(default, c))(v)
-        blocks.append(ConvBlock(**values))
-    return blocks
-
-
-def digit_grid(images: np.ndarray, labels: np.ndarray, per_class: int = 10, title: str = ""):
-    """A Plotly figure: one row per class 0..9, `per_class` images (N, H, W) each, labelled."""
+def digit_grid(mosaic: np.ndarray, image_shape: tuple[int, int], title: str = ""):
+    """A Plotly figure of a class mosaic (analysis.class_mosaic): one labelled row per digit."""
     import plotly.express as px
 
-    h, w = images.shape[1:]
-    rows = []
-    for k in range(10):
-        idx = np.flatnonzero(labels == k)[:per_class]
-        row = np.zeros((per_class, h, w), np.float32)
-        row[: len(idx)] = images[idx]
-        rows.append(row)
-    # (10, per_class, H, W) -> one (10 H, per_class W) mosaic
-    mosaic = np.stack(rows).transpose(0, 2, 1, 3).reshape(10 * h, per_class * w)
+    h = image_shape[0]
     fig = px.imshow(mosaic, color_continuous_scale="gray_r", aspect="equal", title=title or None)
     fig.update_layout(
         coloraxis_showscale=False, margin={"l": 30, "r": 0, "t": 30 if title else 0, "b": 0}
@@ -261,14 +212,11 @@ def digit_grid(images: np.ndarray, labels: np.ndarray, per_class: int = 10, titl
 
 __all__ = [
     "NO_MODEL_MESSAGE",
-    "conv_blocks",
-    "conv_rows",
     "data_config",
     "digit_grid",
     "experiment",
     "jobs",
     "loaded_runs",
-    "parse_widths",
     "pick_run",
     "run_label",
     "runs_dir",

@@ -205,3 +205,27 @@ def test_load_upload_reads_png_and_refuses_the_rest():
         load_upload(_png(5000, 8))
     with pytest.raises(DrawingError, match="cannot read"):
         load_upload(b"not an image at all")
+
+
+def test_class_mosaic_rows_are_classes():
+    from digits_core.analysis import class_mosaic
+
+    images = np.stack([np.full((2, 3), k, np.uint8) for k in [3, 1, 3, 0]])
+    labels = np.array([3, 1, 3, 0])
+    m = class_mosaic(images, labels, per_class=2)
+    assert m.shape == (20, 6)
+    assert np.all(m[6:8] == 3) and np.all(m[2:4, :3] == 1) and np.all(m[2:4, 3:] == 0)
+    assert np.all(m[4:6] == 0)  # class 2 has no images: blank
+
+
+def test_dataset_summary_counts_and_means():
+    from digits_core.analysis import dataset_summary
+    from digits_core.config import DataConfig
+    from digits_core.data import load_dataset
+
+    ds = load_dataset(DataConfig())
+    s = dataset_summary(ds)
+    assert s["train_counts"].sum() == s["n_train"] == len(ds.labels_train)
+    assert s["test_counts"].sum() == s["n_test"]
+    assert s["means"].shape == (10, 8, 8) and s["mosaic"].shape == (80, 80)
+    np.testing.assert_allclose(s["means"][0], ds.images_train[ds.labels_train == 0].mean(0), rtol=1e-6)
