@@ -153,6 +153,31 @@ def setup_torch_threads() -> None:
             _threads_done = True
 
 
+SMALL_BATCH = 64  # at or below this many images, inference runs on the calling thread alone
+
+
+class _few_threads:
+    """Run a small inference on one thread. Torch's intra-op thread count is per calling
+    thread here, so this leaves a training thread's pool alone; a one-image forward is
+    faster without a thread team, and it does not queue behind the trainer's workers."""
+
+    def __init__(self, n: int):
+        self.small = n <= SMALL_BATCH
+
+    def __enter__(self):
+        if self.small:
+            import torch
+
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.small:
+            import torch
+
+            torch.set_num_threads(self.old)
+
+
 def pick_device(requested: str = "auto") -> str:
     import torch
 
@@ -291,7 +316,7 @@ class TorchClassifier(Classifier):
     def _run(self, x, fn):
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), _few_threads(len(x)):
             t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
             self.module.eval()
             return fn(t).float().cpu().numpy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -322,7 +323,7 @@ class TrainingJob:
     def start(self) -> TrainingJob:
         if self._thread is not None:
             raise RuntimeError("a job can only be started once")
-        self._thread = threading.Thread(target=self._run, name=f"train-{self.id}", daemon=True)
+        self._thread = threading.Thread(target=self._background, name=f"train-{self.id}", daemon=True)
         self._thread.start()
         return self
 
@@ -354,6 +355,10 @@ class TrainingJob:
         with self._lock:
             for k, v in kw.items():
                 setattr(self._history, k, v)
+
+    def _background(self) -> None:
+        lower_thread_priority()
+        self._run()
 
     def _run(self) -> None:
         acquired = False
@@ -388,6 +393,20 @@ class TrainingJob:
                 self.slots.release(self)
             if self.on_done is not None:
                 self.on_done(self)
+
+
+def lower_thread_priority() -> None:
+    """Make the calling thread (and the torch workers it will start) yield to interactive
+    work: a server answering clicks and canvas predictions must not wait for a trainer.
+    Niceness is per thread on Linux; `$DIGITLAB_TRAIN_NICE` (default 10, 0 = off)."""
+    nice = int(os.environ.get("DIGITLAB_TRAIN_NICE", "10"))
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        pass  # not permitted here: train at normal priority
 
 
 def run_experiment(experiment: Experiment, *, data: Dataset | None = None, on_event=None) -> TrainingJob:

@@ -158,3 +158,26 @@ def test_snapshot_is_safe_while_training():
         assert len(h.steps) == len(h.loss)
         lengths.append(len(h.loss))
     assert lengths == sorted(lengths) and len(set(lengths)) > 2
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "setpriority"), reason="POSIX only")
+def test_background_training_yields_to_interactive_threads():
+    import os
+
+    job = TrainingJob(exp("cnn", epochs=50)).start()
+    while job.snapshot().status != "running":
+        time.sleep(0.05)
+    me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    tid = job._thread.native_id
+    assert os.getpriority(os.PRIO_PROCESS, tid) > me
+    job.stop()
+    assert job.wait(10)
+
+
+def test_small_inference_leaves_the_callers_thread_setting_alone():
+    import torch
+
+    model = build_model(ModelConfig(family="cnn", hidden=[], conv=CNN), (8, 8))
+    before = torch.get_num_threads()
+    model.probs(np.zeros((1, 8, 8), np.float32))
+    assert torch.get_num_threads() == before
