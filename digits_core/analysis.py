@@ -228,15 +228,16 @@ def embedding_for_run(
 # ------------------------------------------------------------------ pictures
 
 
-def display_image(image: np.ndarray, max_value: float, size: int = 84) -> np.ndarray:
+def display_image(image: np.ndarray, max_value: float, size: int = 84, frame: int = 0) -> np.ndarray:
     """A raw digit `image (H, W)` in 0..max_value -> (S, S) uint8 grey, S >= size.
 
     Scaled by whole pixels (nearest neighbour) so an 8x8 digit keeps its blocks instead
-    of being blurred by the browser.
+    of being blurred by the browser. `frame` adds a mid-grey border of that many pixels, so
+    white ink at the edge does not melt into a white page.
     """
     x = np.clip(np.asarray(image, np.float32) / np.float32(max_value), 0.0, 1.0)
-    grey = np.round(x * 255).astype(np.uint8)
-    return upscale(grey, size)
+    grey = upscale(np.round(x * 255).astype(np.uint8), size)
+    return np.pad(grey, frame, constant_values=128) if frame else grey
 
 
 def upscale(image: np.ndarray, size: int) -> np.ndarray:

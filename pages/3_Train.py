@@ -301,6 +301,9 @@ def live(job_id: str, polling: bool) -> None:
     c1, c2, c3 = st.columns(3)
     if not h.active and h.final_test_acc is not None:
         c1.metric("Test accuracy", f"{h.final_test_acc:.2%}")
+    else:
+        last = next((a for a in reversed(h.test_acc) if a is not None), None)
+        c1.metric("Test accuracy", "—" if last is None else f"{last:.2%}", "so far", delta_color="off")
     c2.metric("Images/s", f"{h.images_per_s:,.0f}")
     c3.metric("Elapsed", clock(h.elapsed))
 
@@ -325,7 +328,7 @@ def live(job_id: str, polling: bool) -> None:
     )
     acc_fig.update_layout(
         title="Accuracy per epoch",
-        xaxis_title="epoch",
+        xaxis={"title": "epoch", "tickformat": "d"},
         yaxis={"title": "accuracy", "tickformat": ".0%"},
         height=320,
         margin={"t": 40},

@@ -52,7 +52,7 @@ with result_col:
                       delta_arrow="off", border=True)
     dataset = run.experiment.data.dataset
     h, w = prediction.image.shape
-    seen_col.image(display_image(prediction.image, MAX_VALUE[dataset], size=140),
+    seen_col.image(display_image(prediction.image, MAX_VALUE[dataset], size=140, frame=4),
                    caption=f"what the model sees ({h}x{w})", output_format="PNG")
     colors = ["#d62728" if d == prediction.digit else "#9aa5b1" for d in range(10)]
     fig = go.Figure(go.Bar(

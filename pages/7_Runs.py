@@ -87,7 +87,7 @@ if chosen:
         )
     acc.update_layout(
         title="Test accuracy per epoch",
-        xaxis_title="epoch",
+        xaxis={"title": "epoch", "tickformat": "d"},
         yaxis={"title": "accuracy", "tickformat": ".0%"},
         margin={"t": 40},
     )

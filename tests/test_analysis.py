@@ -229,3 +229,10 @@ def test_dataset_summary_counts_and_means():
     assert s["test_counts"].sum() == s["n_test"]
     assert s["means"].shape == (10, 8, 8) and s["mosaic"].shape == (80, 80)
     np.testing.assert_allclose(s["means"][0], ds.images_train[ds.labels_train == 0].mean(0), rtol=1e-6)
+
+
+def test_display_image_frame():
+    from digits_core.analysis import display_image
+
+    img = display_image(np.full((8, 8), 16.0), 16, size=80, frame=4)
+    assert img.shape == (88, 88) and img[0, 0] == 128 and img[4, 4] == 255
