@@ -14,19 +14,22 @@ import torch
 import torch.nn.functional as F
 
 ROTATE_DEG = 12.0  # rotation, either way
-SCALE = 0.15  # zoom in or out by up to this share
+SCALE = 0.15  # zoom in by up to this share (out by 1 / 1.15, about 13 %)
 SHEAR = 0.3  # horizontal shear (slant): x moves by up to this much per unit of height
 SHIFT = 0.10  # translation, as a share of the image side
 STROKE = (0.25, 0.5, 0.25)  # chance of thinner, unchanged, thicker strokes
 STROKE_REF = 28  # image side where a 3x3 dilation is the full stroke change
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0) -> torch.Tensor:
+def augment_batch(
+    x: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0
+) -> torch.Tensor:
     """x (N, 1, H, W) float images, background at the batch minimum -> distorted copy, same shape.
 
-    `strength` scales every range (0 returns an unchanged copy). The draws come from
-    `generator` only, so the same generator state gives the same batch. Small images (8x8)
-    get shifts in proportion to their size and gentler stroke changes.
+    `strength` scales every range (0 returns an unchanged copy; 0.5..1.5 is sensible).
+    The draws come from `generator` only, so the same generator state gives the same
+    batch. Small images (8x8) get shifts in proportion to their size and gentler stroke
+    changes.
     """
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"augment_batch wants (N, 1, H, W), got {tuple(x.shape)}")
@@ -48,25 +51,22 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, strength: floa
 def _affine(r: torch.Tensor, strength: float, h: int, w: int) -> torch.Tensor:
     """r (N, 5) in -1..1 -> theta (N, 2, 3) mapping output to input coordinates.
 
-    Coordinates are normalised to -1..1 across each side, so the shift (a share of the
-    side) is the same for any image size; the aspect ratio enters rotation and shear.
+    The digit is sheared, rotated, zoomed and shifted: forward, in pixel units,
+    p' = zoom * R(angle) @ Shear(shear) @ p + t. The sampler needs the inverse, in
+    coordinates normalised to -1..1 across each side (hence the aspect ratio `a`).
     """
     angle = r[:, 0] * math.radians(ROTATE_DEG) * strength
-    zoom = 1 + r[:, 1] * SCALE * strength
+    zoom = (1 + SCALE) ** (r[:, 1] * strength)  # symmetric in log scale, always positive
     shear = r[:, 2] * SHEAR * strength
     tx, ty = r[:, 3] * 2 * SHIFT * strength, r[:, 4] * 2 * SHIFT * strength
     cos, sin = torch.cos(angle), torch.sin(angle)
-    a = h / w  # pixel-space x/y per normalised x/y
-    # Forward map (pixel units): zoom * R(angle) @ Shear(shear). The sampler needs its inverse.
-    m00, m01 = cos, cos * shear - sin
-    m10, m11 = sin, sin * shear + cos
-    det = m00 * m11 - m01 * m10
-    i00, i01, i10, i11 = m11 / det, -m01 / det, -m10 / det, m00 / det
+    a = h / w
+    # (R @ Shear)^-1 = Shear(-shear) @ R(-angle); both have determinant 1
     theta = torch.zeros(len(r), 2, 3, dtype=torch.float32, device=r.device)
-    theta[:, 0, 0] = i00 / zoom
-    theta[:, 0, 1] = i01 * a / zoom
-    theta[:, 1, 0] = i10 / a / zoom
-    theta[:, 1, 1] = i11 / zoom
+    theta[:, 0, 0] = (cos + shear * sin) / zoom
+    theta[:, 0, 1] = (sin - shear * cos) * a / zoom
+    theta[:, 1, 0] = -sin / a / zoom
+    theta[:, 1, 1] = cos / zoom
     theta[:, 0, 2] = -(theta[:, 0, 0] * tx + theta[:, 0, 1] * ty)
     theta[:, 1, 2] = -(theta[:, 1, 0] * tx + theta[:, 1, 1] * ty)
     return theta

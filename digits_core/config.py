@@ -165,6 +165,11 @@ class Experiment:
         self.data.validate()
         self.model.validate()
         self.train.validate()
+        if self.train.augment and self.data.normalization == "standardize":
+            raise ConfigError(
+                "augmentation shifts and turns the image, which needs a uniform background: "
+                "use unit or raw normalisation with it"
+            )
         if self.model.family == "numpy-mlp" and self.train.device == "cuda":
             raise ConfigError("the NumPy MLP runs on the CPU only")
 

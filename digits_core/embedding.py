@@ -1,9 +1,13 @@
 """2-D maps of a model's last hidden layer: t-SNE, and PCA as the fast alternative.
 
 `embed(features (N, F)) -> embedding (N, 2) float32`, deterministic for a seed.
-t-SNE is openTSNE's Barnes-Hut optimiser on exact nearest neighbours with a PCA
-start and a shortened schedule (see `TSNE_SCHEDULE`); `tsne_vs_sklearn` measures it
-against scikit-learn's `TSNE()` defaults, in time and in trustworthiness.
+
+t-SNE is openTSNE's Barnes-Hut optimiser: exact nearest neighbours (on the top 50
+principal components when F > 256), a PCA start and a short schedule (`TSNE_SCHEDULE`).
+It runs on one thread: on a shared 2-core machine the multi-threaded variants of
+openTSNE, BLAS and scikit-learn spend most of their time waiting for each other.
+`tsne_vs_sklearn` measures it against scikit-learn's `TSNE()` defaults (time, and
+trustworthiness); scripts/measure_tsne.py compares the other candidates.
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ import numpy as np
 
 METHODS = ("tsne", "pca")
 DEFAULT_POINTS = 1000  # points the dashboard embeds unless told otherwise
-MAX_POINTS = 5000  # the UI's cap: Barnes-Hut t-SNE grows as N log N, a few seconds here
+MAX_POINTS = 5000  # the UI's cap: t-SNE of 5000 points takes a few seconds on one core
 MIN_POINTS = 5  # fewer points have no neighbourhoods worth keeping
 
-# Chosen by scripts/measure_tsne.py at N=2000 (see its table in the README).
+# Chosen with scripts/measure_tsne.py at N=2000 (MNIST hidden layer, pixels, 8x8 digits):
+# ~0.2x sklearn's CPU time, trustworthiness within 0.002 of sklearn's; 250+500 iterations
+# (openTSNE's default) change trustworthiness by less than 0.001 at N=2000 and N=5000.
 TSNE_SCHEDULE = dict(
-    early_exaggeration_iter=250,  # iterations with attraction x12 that form the clusters
-    n_iter=250,  # plain iterations after that; 500 more change trustworthiness < 0.002
-    theta=0.5,  # Barnes-Hut accuracy (0 exact); sklearn's default angle too
+    early_exaggeration_iter=75,  # iterations with attraction x12 that gather the clusters
+    n_iter=150,  # plain iterations that settle them (learning rate N, openTSNE's "auto")
+    theta=0.8,  # Barnes-Hut approximation (0 = exact); 0.5 costs 1.7x for +0.001 trust
 )
-_CALLBACK_EVERY = 10  # iterations between progress reports; divides both phases
+_PROGRESS_EVERY = 15  # iterations between progress reports; divides both phases
+PCA_DIMS = 50  # wider features are projected to this many principal components for t-SNE
+_EXACT_SVD_MAX = 256  # above this min(N, F) a randomized SVD finds the top components
 
 
 def embed(
@@ -37,12 +45,14 @@ def embed(
 ) -> np.ndarray:
     """Map `features (N, F)` to `embedding (N, 2) float32`, the same for the same seed and data.
 
-    method: "tsne" (neighbourhoods kept, seconds) or "pca" (the top two principal
-    components, milliseconds). perplexity (t-SNE only) is the effective number of
-    neighbours; it is lowered to (N - 1) / 3 for small N. `progress` receives
-    fractions from 0.0 to 1.0 while it computes (t-SNE: every few iterations).
+    method: "tsne" (keeps neighbourhoods; ~1-2 s for 2000 points) or "pca" (the top two
+    principal components; milliseconds). perplexity (t-SNE only) is the effective number
+    of neighbours; it is lowered to (N - 1) / 3 for small N. `progress` receives fractions
+    from 0.0 to 1.0 while it computes (t-SNE: every few iterations).
     Raises ValueError for fewer than 5 points, NaN/inf features or an unknown method.
     """
+    from threadpoolctl import threadpool_limits
+
     x = _check_features(features)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -50,48 +60,57 @@ def embed(
         raise ValueError(f"perplexity must be positive, got {perplexity}")
     report = progress or (lambda fraction: None)
     report(0.0)
-    if method == "pca":
-        y = pca_2d(x)
-    else:
-        y = _tsne(x, seed, min(perplexity, (len(x) - 1) / 3), report)
+    with threadpool_limits(1):  # see the module docstring: one thread is faster when shared
+        if method == "pca":
+            y = principal_components(x, 2, seed)
+        else:
+            y = _tsne(x, seed, min(perplexity, (len(x) - 1) / 3), report)
     report(1.0)
     return y.astype(np.float32)
 
 
-def pca_2d(x: np.ndarray) -> np.ndarray:
-    """The top two principal components of `x (N, F)`: (N, 2) float64, zero-padded if F < 2.
+def principal_components(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Projection of `x (N, F)` on its top k principal components: (N, k) float64.
 
-    Signs follow scikit-learn's convention (the largest |loading| of each component is
-    positive), so the picture does not flip between calls.
+    Exact SVD when min(N, F) <= 256, else a seeded randomized SVD (accurate for the
+    leading components, far cheaper for wide CNN features). Columns beyond min(N, F)
+    are zero. Signs follow scikit-learn's convention (each component's largest |loading|
+    is positive), so the picture does not flip between calls.
     """
     xc = x - x.mean(0)  # (N, F)
-    _, s, vt = np.linalg.svd(xc, full_matrices=False)  # vt (k, F)
-    vt = vt[:2]
-    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])  # (k,)
-    y = xc @ (vt * signs[:, None]).T  # (N, k)
-    return np.pad(y, ((0, 0), (0, 2 - y.shape[1])))
+    r = min(k, *xc.shape)
+    if min(xc.shape) <= _EXACT_SVD_MAX:
+        vt = np.linalg.svd(xc, full_matrices=False)[2][:r]  # (r, F)
+    else:
+        from sklearn.utils.extmath import randomized_svd
+
+        vt = randomized_svd(xc, r, random_state=seed)[2]  # (r, F)
+    signs = np.sign(vt[np.arange(r), np.abs(vt).argmax(1)])  # (r,)
+    y = xc @ (vt * signs[:, None]).T  # (N, r)
+    return np.pad(y, ((0, 0), (0, k - r)))
 
 
 def _tsne(x: np.ndarray, seed: int, perplexity: float, report: Callable[[float], None]):
     from openTSNE import TSNE
 
-    schedule = dict(TSNE_SCHEDULE)
-    total = schedule["early_exaggeration_iter"] + schedule["n_iter"]
+    total = TSNE_SCHEDULE["early_exaggeration_iter"] + TSNE_SCHEDULE["n_iter"]
     done = 0
 
     def on_iterations(iteration: int, error: float, embedding: np.ndarray) -> bool:
         nonlocal done
-        done += _CALLBACK_EVERY
+        done += _PROGRESS_EVERY
         report(min(done / total, 1.0))
         return False  # never stop early
 
-    # Start from PCA, scaled small as t-SNE expects, so the result is seeded and global
-    # structure survives; the tiny jitter keeps duplicate points apart in the quad tree.
-    rng = np.random.default_rng(seed)
-    init = pca_2d(x)
+    # One PCA gives both the start and, for wide features, the neighbour-search space.
+    # A PCA start keeps the global layout and leaves the seed little to vary: the tiny
+    # jitter (it keeps duplicate points apart in the quad tree) and a randomized SVD.
+    pcs = principal_components(x, min(PCA_DIMS, x.shape[1]), seed)  # (N, <=50)
+    search = pcs if x.shape[1] > _EXACT_SVD_MAX else x
+    init = pcs[:, :2] if pcs.shape[1] >= 2 else np.pad(pcs, ((0, 0), (0, 1)))  # (N, 2)
     scale = init[:, 0].std()
     init = init / scale * 1e-4 if scale > 0 else np.zeros_like(init)
-    init += rng.normal(0.0, 1e-6, init.shape)
+    init += np.random.default_rng(seed).normal(0.0, 1e-6, init.shape)
     tsne = TSNE(
         perplexity=perplexity,
         negative_gradient_method="bh",
@@ -99,10 +118,10 @@ def _tsne(x: np.ndarray, seed: int, perplexity: float, report: Callable[[float],
         n_jobs=1,
         random_state=seed,
         callbacks=on_iterations,
-        callbacks_every_iters=_CALLBACK_EVERY,
-        **schedule,
+        callbacks_every_iters=_PROGRESS_EVERY,
+        **TSNE_SCHEDULE,
     )
-    return np.asarray(tsne.fit(x, initialization=init))
+    return np.asarray(tsne.fit(search, initialization=init))
 
 
 def sample_points(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -131,9 +150,11 @@ def sample_points(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 def tsne_vs_sklearn(features: np.ndarray, *, seed: int = 0, repeats: int = 3) -> dict[str, float]:
     """Time and quality of `embed(method="tsne")` against sklearn's `TSNE(random_state=seed)`.
 
-    Runs alternate (ours, sklearn, ours, ...) so a busy machine slows both alike.
-    Returns medians over `repeats`: time_ours, time_sklearn (seconds), ratio
-    (time_ours / time_sklearn), trust_ours, trust_sklearn (trustworthiness, 10 neighbours).
+    Runs alternate (ours, sklearn, ours, ...) so a load that comes and goes hits both
+    alike. Returns medians over `repeats`: time_ours, time_sklearn (wall seconds), ratio
+    (time_ours / time_sklearn), trust_ours, trust_sklearn (trustworthiness, 10 neighbours),
+    and cpu_ours, cpu_sklearn (process CPU seconds, all threads: steadier than wall time
+    on a shared machine, where sklearn's threads also spin waiting for each other).
     """
     from sklearn.manifold import TSNE, trustworthiness
 
@@ -142,16 +163,17 @@ def tsne_vs_sklearn(features: np.ndarray, *, seed: int = 0, repeats: int = 3) ->
         "ours": lambda: embed(x, method="tsne", seed=seed),
         "sklearn": lambda: TSNE(random_state=seed).fit_transform(x),
     }
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    trusts: dict[str, list[float]] = {k: [] for k in runs}
+    samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             y = run()
-            times[name].append(time.perf_counter() - t0)
-            trusts[name].append(trustworthiness(x, y, n_neighbors=10))
-    out = {f"time_{k}": float(np.median(v)) for k, v in times.items()}
-    out |= {f"trust_{k}": float(np.median(v)) for k, v in trusts.items()}
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            samples[name].append((wall, cpu, trustworthiness(x, y, n_neighbors=10)))
+    out: dict[str, float] = {}
+    for name, rows in samples.items():
+        wall, cpu, trust = np.median(np.array(rows), axis=0)
+        out |= {f"time_{name}": float(wall), f"cpu_{name}": float(cpu), f"trust_{name}": float(trust)}
     out["ratio"] = out["time_ours"] / out["time_sklearn"]
     return out
 

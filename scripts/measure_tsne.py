@@ -1,7 +1,7 @@
 """Measure t-SNE implementations against scikit-learn's `TSNE()` defaults.
 
 Usage:
-    .venv/bin/python scripts/measure_tsne.py --mnist-dir /path/to/mnist [--n 2000] [--repeats 3]
+    PYTHONPATH=. .venv/bin/python scripts/measure_tsne.py --mnist-dir /path/to/mnist [--n 2000] [--repeats 3]
 
 Three feature sets of n points each: the last hidden layer (128-d ReLU) of an MLP
 trained briefly on MNIST, raw MNIST pixels (784-d), and the bundled 8x8 digits (64-d).
@@ -63,59 +63,69 @@ def digits_features() -> tuple[np.ndarray, np.ndarray]:
     return d.data / 16.0, d.target
 
 
-def _sklearn(**kw) -> Callable[[np.ndarray, int], np.ndarray]:
+def _sklearn(threads: int | None = None, **kw) -> Callable[[np.ndarray, int], np.ndarray]:
     def run(x: np.ndarray, seed: int) -> np.ndarray:
         from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
 
-        return TSNE(random_state=seed, **kw).fit_transform(x)
-
-    return run
-
-
-def _sklearn_pca50(**kw) -> Callable[[np.ndarray, int], np.ndarray]:
-    def run(x: np.ndarray, seed: int) -> np.ndarray:
-        from sklearn.decomposition import PCA
-
-        if x.shape[1] > 50:
-            x = PCA(50, random_state=seed).fit_transform(x)
-        return _sklearn(**kw)(x, seed)
+        with threadpool_limits(threads):
+            return TSNE(random_state=seed, **kw).fit_transform(x)
 
     return run
 
 
-def _opentsne(pca_dims: int | None = None, **kw) -> Callable[[np.ndarray, int], np.ndarray]:
+def _opentsne(
+    ee: int, it: int, theta: float = 0.5, threads: int = 1, pca_dims: int | None = None, **kw
+) -> Callable[[np.ndarray, int], np.ndarray]:
+    """openTSNE from a PCA start; `threads` is both its n_jobs and the BLAS/OpenMP limit."""
+
     def run(x: np.ndarray, seed: int) -> np.ndarray:
         from openTSNE import TSNE
-        from sklearn.decomposition import PCA
+        from threadpoolctl import threadpool_limits
 
-        if pca_dims is not None and x.shape[1] > pca_dims:
-            x = PCA(pca_dims, random_state=seed).fit_transform(x)
-        return np.asarray(TSNE(random_state=seed, **kw).fit(x))
+        from digits_core.embedding import principal_components
+
+        with threadpool_limits(threads):
+            if pca_dims is not None and x.shape[1] > pca_dims:
+                x = principal_components(x, pca_dims, seed)
+            tsne = TSNE(
+                early_exaggeration_iter=ee,
+                n_iter=it,
+                theta=theta,
+                n_jobs=threads,
+                random_state=seed,
+                initialization="pca",
+                **kw,
+            )
+            return np.asarray(tsne.fit(x))
 
     return run
 
 
 def candidates() -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
     """name -> run(features, seed) -> (N, 2). The first one is the reference."""
-    bh = dict(negative_gradient_method="bh", n_jobs=2)
+    bh = dict(negative_gradient_method="bh")
     return {
         "sklearn TSNE() defaults": _sklearn(),
         "sklearn max_iter=500, angle=0.8, n_jobs=2": _sklearn(max_iter=500, angle=0.8, n_jobs=2),
-        "sklearn PCA-50, max_iter=500, angle=0.8, n_jobs=2": _sklearn_pca50(
-            max_iter=500, angle=0.8, n_jobs=2
+        "sklearn max_iter=500, angle=0.8, 1 thread": _sklearn(threads=1, max_iter=500, angle=0.8),
+        "openTSNE fft, 250+500 it, 1 thread": _opentsne(250, 500, negative_gradient_method="fft"),
+        "openTSNE bh, exact kNN, 250+500 it, 2 threads": _opentsne(250, 500, threads=2, neighbors="exact", **bh),
+        "openTSNE bh, exact kNN, 250+500 it, 1 thread": _opentsne(250, 500, neighbors="exact", **bh),
+        "openTSNE bh, exact kNN, 75+150 it, theta 0.8, 2 threads": _opentsne(
+            75, 150, 0.8, threads=2, neighbors="exact", **bh
         ),
-        "openTSNE fft, defaults (250+500 it), n_jobs=2": _opentsne(n_jobs=2),
-        "openTSNE bh, exact kNN, 250+500 it": _opentsne(neighbors="exact", **bh),
-        "openTSNE bh, annoy kNN, 250+500 it": _opentsne(neighbors="annoy", **bh),
-        "openTSNE bh, exact kNN, 250+250 it": _opentsne(neighbors="exact", n_iter=250, **bh),
-        "openTSNE bh, exact kNN, 125+250 it": _opentsne(
-            neighbors="exact", early_exaggeration_iter=125, n_iter=250, **bh
+        "openTSNE bh, annoy kNN, 75+150 it, theta 0.8, 1 thread": _opentsne(
+            75, 150, 0.8, neighbors="annoy", **bh
         ),
-        "openTSNE bh, exact kNN, 250+250 it, theta=0.8": _opentsne(
-            neighbors="exact", n_iter=250, theta=0.8, **bh
+        "openTSNE bh, exact kNN, 75+150 it, theta 0.5, 1 thread": _opentsne(
+            75, 150, 0.5, neighbors="exact", **bh
         ),
-        "openTSNE bh, PCA-50, exact kNN, 250+250 it": _opentsne(
-            pca_dims=50, neighbors="exact", n_iter=250, **bh
+        "openTSNE bh, exact kNN, 100+200 it, theta 0.8, 1 thread": _opentsne(
+            100, 200, 0.8, neighbors="exact", **bh
+        ),
+        "openTSNE bh, PCA-50, exact kNN, 75+150 it, theta 0.8, 1 thread": _opentsne(
+            75, 150, 0.8, pca_dims=50, neighbors="exact", **bh
         ),
         "ours: embed(method='tsne')": lambda x, seed: embed(x, method="tsne", seed=seed),
         "ours: embed(method='pca')": lambda x, seed: embed(x, method="pca", seed=seed),
@@ -123,19 +133,27 @@ def candidates() -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
 
 
 def compare_tsne(features: np.ndarray, *, repeats: int = 3, seed: int = 0) -> dict[str, dict]:
-    """{candidate: {seconds (median), trust (median), ratio (vs sklearn defaults)}}."""
+    """{candidate: seconds, cpu_seconds, trust (medians), ratio, trust_diff (vs the first)}.
+
+    Repeats go round all candidates in turn, so a load that comes and goes on a shared
+    machine hits every candidate alike. cpu_seconds is this process's CPU time (all
+    threads), which a busy machine inflates much less than wall time.
+    """
     from sklearn.manifold import trustworthiness
 
     x = np.ascontiguousarray(features, dtype=np.float64)
-    rows: dict[str, dict] = {}
-    for name, run in candidates().items():
-        times, trusts = [], []
-        for r in range(repeats):
-            t0 = time.perf_counter()
+    runs = candidates()
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
+    for r in range(repeats):
+        for name, run in runs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
             y = run(x, seed + r)
-            times.append(time.perf_counter() - t0)
-            trusts.append(trustworthiness(x, y, n_neighbors=10))
-        rows[name] = {"seconds": float(np.median(times)), "trust": float(np.median(trusts))}
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            samples[name].append((wall, cpu, trustworthiness(x, y, n_neighbors=10)))
+    rows = {}
+    for name, rs in samples.items():
+        wall, cpu, trust = np.median(np.array(rs), axis=0)
+        rows[name] = {"seconds": float(wall), "cpu_seconds": float(cpu), "trust": float(trust)}
     ref = next(iter(rows.values()))
     for row in rows.values():
         row["ratio"] = row["seconds"] / ref["seconds"]
@@ -149,20 +167,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default=None, help="run only feature sets containing this")
+    parser.add_argument(
+        "--sets", nargs="+", default=["mlp-hidden", "mnist-pixels", "digits"],
+        help="feature sets to measure (prefixes of their names)",
+    )
     args = parser.parse_args()
 
     sets = mnist_features(args.mnist_dir, args.n, args.seed)
     sets["digits-8x8 (all 1797)"] = digits_features()
     for name, (x, _) in sets.items():
-        if args.only and args.only not in name:
+        if not any(name.startswith(prefix) for prefix in args.sets):
             continue
         print(f"\n### {name}: {x.shape[0]} x {x.shape[1]}\n", flush=True)
-        print("| method | median s | trustworthiness | vs sklearn trust | time ratio |")
-        print("|---|---|---|---|---|")
+        print("| method | median s | CPU s | trustworthiness | vs sklearn | time ratio |")
+        print("|---|---|---|---|---|---|")
         for cand, row in compare_tsne(x, repeats=args.repeats, seed=args.seed).items():
             print(
-                f"| {cand} | {row['seconds']:.2f} | {row['trust']:.4f} "
+                f"| {cand} | {row['seconds']:.2f} | {row['cpu_seconds']:.2f} | {row['trust']:.4f} "
                 f"| {row['trust_diff']:+.4f} | {row['ratio']:.2f} |",
                 flush=True,
             )

@@ -1,8 +1,10 @@
 """Synthetic canvas drawings of real handwritten digits, for measuring the drawing pipeline.
 
 Each digit's centre line (a thinning of the 28x28 image) is redrawn as pen strokes on a
-280x280 canvas the way a person draws with a mouse: a round pen of 6..35 px, the digit
-30..95 % of the canvas high, anywhere on it, slanted up to 15 degrees, a little wobble.
+280x280 canvas the way a person draws with a mouse: the digit 30..95 % of the canvas high,
+anywhere on it, slanted up to 15 degrees, a little wobble, with a round pen of 6..35 px but
+never wider than 16 % of the digit's height (a fat pen on a small digit fills its loops
+and nobody could read it; MNIST's strokes are 7..16 % of the height).
 Most come out as the Streamlit canvas sends them (white strokes on black, or on a
 transparent background), some as dark ink whose alpha carries the strokes.
 
@@ -17,6 +19,7 @@ from scipy import ndimage
 CANVAS = 280
 PEN = (6.0, 35.0)  # round pen width in canvas pixels, drawn log-uniformly
 HEIGHT = (0.30, 0.95)  # ink height as a share of the canvas side
+PEN_SHARE = 0.16  # at most this share of the digit's height: fatter fills the loops (illegible)
 SLANT_DEG = 15.0  # shear angle, either way
 ROTATE_DEG = 5.0  # small rotation on top of the slant
 WOBBLE = 0.015  # smooth hand wobble, as a share of the digit height
@@ -40,8 +43,10 @@ def make_drawn_set(
 def draw_digit(image: np.ndarray, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
     """One 28x28 uint8 digit -> a (280, 280, 4) uint8 canvas drawing of it."""
     points = _centre_line_points(image)
-    pen = float(np.exp(rng.uniform(np.log(PEN[0]), np.log(PEN[1]))))
-    points = _pose(points, pen, rng)
+    height = rng.uniform(*HEIGHT) * CANVAS
+    top = max(min(PEN[1], PEN_SHARE * height), PEN[0])
+    pen = float(np.exp(rng.uniform(np.log(PEN[0]), np.log(top))))
+    points = _pose(points, pen, height, rng)
     ink = _render(points, pen)
     if style is None:
         style = STYLES[rng.choice(len(STYLES), p=STYLE_SHARE)]
@@ -117,7 +122,7 @@ def _centre_line_points(image: np.ndarray) -> np.ndarray:
     return np.concatenate(pts) / UPSAMPLE
 
 
-def _pose(points: np.ndarray, pen: float, rng: np.random.Generator) -> np.ndarray:
+def _pose(points: np.ndarray, pen: float, height: float, rng: np.random.Generator) -> np.ndarray:
     """Scale, slant, rotate, wobble and place the centre line on the canvas (canvas px)."""
     p = points - points.mean(0)
     slant = np.tan(np.radians(rng.uniform(-SLANT_DEG, SLANT_DEG)))
@@ -128,7 +133,6 @@ def _pose(points: np.ndarray, pen: float, rng: np.random.Generator) -> np.ndarra
     c, s = np.cos(rot), np.sin(rot)
     p = np.stack([c * y - s * x, s * y + c * x], 1)
     span = max(np.ptp(p[:, 0]), 1e-6)
-    height = rng.uniform(*HEIGHT) * CANVAS
     p *= max(height - pen, 2.0) / span
     p += _wobble(p, WOBBLE * height, rng)
     # fit inside the canvas with the pen's radius to spare, then place anywhere

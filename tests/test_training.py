@@ -181,3 +181,10 @@ def test_small_inference_leaves_the_callers_thread_setting_alone():
     before = torch.get_num_threads()
     model.probs(np.zeros((1, 8, 8), np.float32))
     assert torch.get_num_threads() == before
+
+
+def test_augmentation_with_standardised_pixels_is_refused():
+    e = exp(augment=True)
+    e.data.normalization = "standardize"
+    with pytest.raises(ConfigError, match="uniform background"):
+        e.validate()
