@@ -126,6 +126,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None = one full pass; else this many batches per epoch
     stop_at_loss: float | None = None  # stop early once the epoch's mean training loss is below
     augment: bool = False  # random affine + stroke-width changes per batch (image models)
+    augment_strength: float = 1.0  # scales every augmentation range (0.5 = half the turn, shift, ...)
     lr_schedule: str = "constant"  # constant | onecycle (warm up, then cosine down to ~0)
     seed: int = 0  # seeds initialisation, batch order, dropout and augmentation
     device: str = "auto"  # auto | cpu | cuda (torch families only)
@@ -144,6 +145,8 @@ class TrainConfig:
             raise ConfigError(f"batch size must be 1..{MAX_BATCH}, got {self.batch_size}")
         if not self.lr > 0 or self.lr > 100:
             raise ConfigError(f"learning rate must be > 0 (and sane), got {self.lr}")
+        if not 0 < self.augment_strength <= 2:
+            raise ConfigError(f"augment_strength must be in (0, 2], got {self.augment_strength}")
         if self.l2 < 0:
             raise ConfigError(f"L2 must be >= 0, got {self.l2}")
         if not 0 <= self.momentum < 1:

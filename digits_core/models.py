@@ -126,13 +126,13 @@ class NumpyMLPClassifier(Classifier):
         self.opt.step([(p, g) for _, p, g in self.net.params()], lr)
         return loss, int((logits.argmax(1) == yb).sum())
 
-    def augment_input(self, xb: np.ndarray, gen) -> np.ndarray:
+    def augment_input(self, xb: np.ndarray, gen, strength: float = 1.0) -> np.ndarray:
         import torch
 
         from .augment import augment_batch
 
         t = torch.from_numpy(xb.reshape(len(xb), 1, *self.image_shape))
-        return augment_batch(t, gen).reshape(len(xb), -1).numpy()
+        return augment_batch(t, gen, strength=strength).reshape(len(xb), -1).numpy()
 
 
 # ------------------------------------------------------------------ PyTorch
@@ -379,7 +379,7 @@ class TorchClassifier(Classifier):
     def labels_to_backend(self, y: np.ndarray):
         import torch
 
-        return torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+        return torch.from_numpy(np.array(y, dtype=np.int64)).to(self.device)  # a writable copy
 
     def take(self, x, idx):
         import torch
@@ -414,10 +414,10 @@ class TorchClassifier(Classifier):
             correct = int((logits.argmax(1) == yb).sum())
         return float(value.detach()), correct
 
-    def augment_input(self, xb, gen):
+    def augment_input(self, xb, gen, strength: float = 1.0):
         from .augment import augment_batch
 
-        return augment_batch(xb.unsqueeze(1), gen).squeeze(1)
+        return augment_batch(xb.unsqueeze(1), gen, strength=strength).squeeze(1)
 
 
 # ------------------------------------------------------------------ factory

@@ -7,7 +7,7 @@ from digits_core.presets import ALL, CLASSIC, PRESETS, get_preset
 from digits_core.train import run_experiment
 
 DIGITS = [n for n in CLASSIC if PRESETS[n].experiment.data.dataset == "digits"] + ["fast"]
-MNIST = [n for n in CLASSIC if PRESETS[n].experiment.data.dataset == "mnist"] + ["default-cnn"]
+MNIST = [n for n in CLASSIC if PRESETS[n].experiment.data.dataset == "mnist"] + ["default-cnn", "mnist-mlp"]
 
 
 def test_presets_are_the_eight_classics_and_valid():
