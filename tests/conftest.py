@@ -3,9 +3,7 @@
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+from repo_paths import SHARED_MNIST
 
 
 @pytest.fixture(scope="session")

@@ -172,7 +172,7 @@ def test_every_preset_fills_the_form_exactly(app):
         # What the widgets show rebuilds the preset, field for field.
         assert app.session_state["experiment"] == preset.build(), name
     app.number_input(key="train_epochs").set_value(7).run()
-    assert app.session_state["experiment"].name == "default-cnn (edited)"
+    assert app.session_state["experiment"].name == f"{list(ALL)[-1]} (edited)"
 
 
 def test_train_page_trains_saves_and_lists_a_run(app, isolated):

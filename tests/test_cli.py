@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from repo_paths import REPO
 
 
 def cli(*args, env=None):
