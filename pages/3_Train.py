@@ -303,7 +303,7 @@ def live(job_id: str, polling: bool) -> None:
         c1.metric("Test accuracy", f"{h.final_test_acc:.2%}")
     else:
         last = next((a for a in reversed(h.test_acc) if a is not None), None)
-        c1.metric("Test accuracy", "—" if last is None else f"{last:.2%}", "so far", delta_color="off")
+        c1.metric("Test accuracy", "—" if last is None else f"{last:.2%}", "so far", delta_color="off", delta_arrow="off")
     c2.metric("Images/s", f"{h.images_per_s:,.0f}")
     c3.metric("Elapsed", clock(h.elapsed))
 

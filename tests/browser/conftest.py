@@ -287,7 +287,10 @@ class App:
 
     def wait_trained(self, timeout: float = 3 * LONG) -> float:
         """Until the job shown has ended (finished or stopped); returns its test accuracy (0..1)."""
-        metric = self.main().locator('[data-testid="stMetric"]', has_text="Test accuracy")
+        # While a job runs the metric reads "so far" (or "—"); the final one has no such note.
+        metric = self.main().locator('[data-testid="stMetric"]', has_text="Test accuracy").filter(
+            has_not_text="so far"
+        )
         metric.wait_for(timeout=timeout)
         value = metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
         self.wait_idle()
