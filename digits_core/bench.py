@@ -7,7 +7,10 @@ the verdicts and the machine they were measured on. Accuracies are on MNIST's of
 set (the bundled digits: the 80/20 stratified split of seed 0), seeded and averaged over
 seeds. Every speed goal is a ratio against a reference timed in the same run, so the verdict
 does not depend on how fast the machine is; timings are medians of repeats, and the two
-sides of a ratio alternate (A B A B) so a neighbour's load slows both alike.
+sides of a ratio alternate (A B B A ...) so a neighbour's load slows both alike. The
+references are plain PyTorch at torch's own default thread count; the product runs as
+shipped (`models.default_threads()`). Check `uptime` first: on a shared machine a load
+above the core count makes every figure slower and the ratios noisy.
 
 `--quick` runs every code path on tiny subsets with one repeat in well under a minute: a
 smoke test for CI, whose PASS/FAIL mean nothing. This is not a test (the tests never time
@@ -24,7 +27,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -33,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from .config import DataConfig, Experiment, ModelConfig, TrainConfig
 from .data import Dataset, load_dataset, subset_indices
 from .models import build_model, default_threads, setup_torch_threads
 from .presets import FAST, default_cnn_experiment, get_preset
-from .train import Done, Step, TrainingJob, accuracy, batch_order, run_experiment, train
+from .train import Done, Epoch, Step, TrainingJob, accuracy, batch_order, run_experiment, train
 
 GIB = 2**30
 REPO = Path(__file__).resolve().parents[1]  # where `python -m digits_core` runs from
@@ -141,11 +143,14 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 
 def alternate(a: Callable[[], float], b: Callable[[], float], repeats: int) -> tuple[list, list]:
-    """Run a, b, a, b, ... `repeats` times each; each returns its own seconds."""
+    """Run a and b `repeats` times each in the order a b b a a b ..., so that neither side
+    always goes first; each returns its own seconds."""
     ta, tb = [], []
-    for _ in range(repeats):
-        ta.append(a())
-        tb.append(b())
+    for i in range(repeats):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        t1, t2 = first(), second()
+        ta.append(t1 if i % 2 == 0 else t2)
+        tb.append(t2 if i % 2 == 0 else t1)
     return ta, tb
 
 
@@ -191,20 +196,27 @@ def cnn_run_with_checkpoints(exp: Experiment, data: Dataset, per_epoch: int) -> 
 
     Returns the checkpoints [(step, training seconds, test accuracy)], the final test
     accuracy, the seconds to the first checkpoint at >= 99 % (None if never) and the model.
+    The last checkpoint of each epoch takes the accuracy that train() itself measures then.
     """
     tc = exp.train
     model = build_model(exp.model, data.image_shape, seed=tc.seed, device=tc.device)
-    steps = math.ceil(len(data.labels_train) / min(tc.batch_size, len(data.labels_train)))
+    n = len(data.labels_train)
+    steps = tc.steps_per_epoch or math.ceil(n / min(tc.batch_size, n))
     marks = {max(1, round(k * steps / per_epoch)) for k in range(1, tc.epochs * per_epoch + 1)}
     clock, resumed, checkpoints, final = 0.0, time.perf_counter(), [], None
     for ev in train(model, data, tc):
-        if isinstance(ev, Step) and (ev.step in marks or ev.step == ev.total_steps):
+        if isinstance(ev, Step) and (ev.step in marks or ev.step % steps == 0):
             clock += time.perf_counter() - resumed
-            checkpoints.append((ev.step, clock, accuracy(model, data.x_test, data.labels_test)))
+            epoch_end = ev.step % steps == 0  # train() measures the test set itself next
+            acc = None if epoch_end else accuracy(model, data.x_test, data.labels_test)
+            checkpoints.append((ev.step, clock, acc))
+            resumed = time.perf_counter()
+        elif isinstance(ev, Epoch):
+            checkpoints[-1] = (*checkpoints[-1][:2], ev.test_acc)
             resumed = time.perf_counter()
         elif isinstance(ev, Done):
             final = ev.test_acc
-    reached = [t for _, t, acc in checkpoints if acc >= TARGET_ACC]
+    reached = [t for _, t, acc in checkpoints if acc is not None and acc >= TARGET_ACC]
     return dict(checkpoints=checkpoints, final_acc=final, train_s=clock,
                 time_to_99=reached[0] if reached else None, model=model)
 
@@ -371,9 +383,11 @@ def bench_job_overhead(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
 
         return timed(loop)[0]
 
-    job_s, bare_s = alternate(job, bare, max(plan.repeats, 2 * plan.repeats - 1))
+    job_s, bare_s = alternate(job, bare, 2 * plan.repeats + 1)
+    # Each pair ran back to back, so its ratio cancels the load of the moment.
+    ratios = [j / b for j, b in zip(job_s, bare_s)]
     return dict(job_s=job_s, bare_s=bare_s, job_median_s=median(job_s),
-                bare_median_s=median(bare_s), overhead=median(job_s) / median(bare_s) - 1)
+                bare_median_s=median(bare_s), overhead=median(ratios) - 1)
 
 
 # ------------------------------------------------------------------ t-SNE
@@ -521,12 +535,21 @@ def _tree_rss(psutil, pid: int) -> int:
 
 
 def bench_default_cnn_cli(mnist_dir: str, plan: Plan) -> dict:
-    """The preset as the CLI trains it, for `plan.cnn_epochs` epochs, once per seed."""
-    runs = [cli_training(mnist_dir, s, plan.cnn_epochs, plan.cli_train_size) for s in plan.seeds]
+    """The preset as the CLI trains it, for `plan.cnn_epochs` epochs, once per seed.
+
+    Nothing here is timed, so the seeds run side by side, as many at once as the cores
+    hold at the product's own thread count (two of its one-thread runs on two cores).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    at_once = max(1, (os.cpu_count() or 1) // default_threads())
+    with ThreadPoolExecutor(min(at_once, len(plan.seeds))) as pool:
+        runs = list(pool.map(
+            lambda s: cli_training(mnist_dir, s, plan.cnn_epochs, plan.cli_train_size), plan.seeds))
     ok = [r for r in runs if r["returncode"] == 0 and r["final_acc"] is not None]
     peaks = [r["peak_rss_gib"] for r in ok if r["peak_rss_gib"] is not None]
     return dict(
-        runs=runs, failed=len(runs) - len(ok),
+        runs=runs, failed=len(runs) - len(ok), at_once=at_once,
         acc_mean=float(np.mean([r["final_acc"] for r in ok])) if len(ok) == len(runs) else None,
         peak_rss_gib=max(peaks) if len(peaks) == len(runs) else None,
         polled_peak_rss_gib=max(r["polled_peak_rss_gib"] for r in runs),
@@ -565,7 +588,7 @@ def goals(f: dict, plan: Plan) -> list[Goal]:
     cnn, cli, mlp, dig = f["default_cnn"], f["default_cnn_cli"], f["numpy_mlp"], f["digits"]
     speed, job, tsne, canvas = f["mlp_speed"], f["job_overhead"], f["tsne"], f["canvas"]
     ref = cnn["reference_lenet"]["median_epoch_s"]
-    best = max(acc for r in cnn["one_epoch"] for _, _, acc in r["checkpoints"])
+    best = max(acc or 0.0 for r in cnn["one_epoch"] for _, _, acc in r["checkpoints"])
     reached = cnn["time_to_99_median_s"]
     return [
         Goal("cnn_acc_1epoch", "default CNN, MNIST test, 1 epoch (mean of seeds)",
