@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 MNIST_DIR ?= ../shared/data/mnist
 
-.PHONY: run test test-fast test-slow bench browser-deps clean
+.PHONY: run test test-fast test-presets test-slow bench screenshots browser-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,21 @@ test: $(STAMP) browser-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
+## Every bundled-digits preset to its paper floor, and the benchmark's smoke run (CI runs it)
+test-presets: $(STAMP)
+	$(PY) -m pytest -m "presets or bench"
+
+## Refresh the README's screenshots (docs/screenshots) from the browser tests
+screenshots: $(STAMP) browser-deps
+	DIGITLAB_SCREENSHOTS=docs/screenshots DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser -k screenshot
+
 ## Full-MNIST trainings of every MNIST preset (minutes)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
 ## The speed and accuracy benchmark; writes bench-results/latest.json
 bench: $(STAMP)
-	$(PY) -m digits_core.bench --mnist-dir $(MNIST_DIR) --out bench-results/latest.json
+	$(PY) -m benchmarks.bench --mnist-dir $(MNIST_DIR) --out bench-results/latest.json
 
 ## Debian's Chromium for the browser tests (needs root or sudo; no-op when present)
 browser-deps:

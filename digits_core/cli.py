@@ -8,13 +8,26 @@ Bad arguments and bad files exit non-zero with one line on stderr, never a trace
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .config import ConvBlock, Experiment, parse_widths
+from .config import (
+    ACTIVATIONS,
+    DATASETS,
+    DEVICES,
+    FAMILIES,
+    INITS,
+    LOSSES,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    SCHEDULES,
+    SPLITS,
+    ConvBlock,
+    Experiment,
+    parse_widths,
+)
 from .errors import ConfigError, DigitLabError
-
-FAMILIES = {"numpy-mlp": "numpy-mlp", "torch-mlp": "torch-mlp", "cnn": "cnn"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,29 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model and save the run")
-    t.add_argument("--preset", help="S1a..S5, fast or default-cnn; other flags override it")
-    t.add_argument("--dataset", choices=["digits", "mnist"])
-    t.add_argument("--model", choices=list(FAMILIES))
+    t.add_argument("--preset", help="a preset name (see `presets`); other flags override it")
+    t.add_argument("--dataset", choices=DATASETS)
+    t.add_argument("--model", choices=FAMILIES)
     t.add_argument("--hidden", type=_ints, help="hidden widths, e.g. 256,128")
     t.add_argument("--conv", type=_conv, help="CNN blocks, e.g. 32:5:2:bn:2,64:3:1:bn:2")
-    t.add_argument("--activation", choices=["relu", "tanh", "sigmoid"])
+    t.add_argument("--activation", choices=ACTIVATIONS)
     t.add_argument("--no-bias", action="store_true")
-    t.add_argument("--init", choices=["he", "xavier", "pytorch", "normal-0.01", "uniform-1", "randn-over-h"])
+    t.add_argument("--init", choices=INITS)
     t.add_argument("--dropout", type=float)
-    t.add_argument("--loss", choices=["cross-entropy", "mse-softmax"])
-    t.add_argument("--optimizer", choices=["sgd", "momentum", "adam"])
+    t.add_argument("--loss", choices=LOSSES)
+    t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--epochs", type=int)
     t.add_argument("--l2", type=float)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--lr-schedule", choices=["constant", "onecycle"])
+    t.add_argument("--lr-schedule", choices=SCHEDULES)
     t.add_argument("--seed", type=int)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    t.add_argument("--split", choices=["stratified", "random", "ordered", "official"])
+    t.add_argument("--device", choices=DEVICES)
+    t.add_argument("--split", choices=SPLITS)
     t.add_argument("--test-fraction", type=float)
     t.add_argument("--train-size", type=int, help="train on this many images only")
-    t.add_argument("--normalization", choices=["unit", "standardize", "raw"])
+    t.add_argument("--normalization", choices=NORMALIZATIONS)
     t.add_argument("--mnist-dir", help="folder with the four MNIST IDX files")
     t.add_argument("--out", required=True, help="runs folder to save the run in")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -142,13 +155,14 @@ def _bar(done: int, total: int, text: str) -> None:
 
 
 def cmd_train(a) -> int:
+    from .data import IMAGE_SHAPE
+    from .jobs import run_experiment
     from .models import check_size
     from .runs import save_run
-    from .train import Done, Epoch, Step, run_experiment
+    from .train import Done, Epoch, Step
 
     exp = experiment_from_args(a)
-    shape = (8, 8) if exp.data.dataset == "digits" else (28, 28)
-    check_size(exp.model, shape)
+    check_size(exp.model, IMAGE_SHAPE[exp.data.dataset])
 
     def show(ev):
         if a.quiet:
@@ -192,7 +206,7 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    from .drawing import load_image_file
+    from .imagefile import load_image_file
     from .predict import predict_canvas
     from .runs import load_run
 
@@ -259,6 +273,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A command-line run has the machine to itself: train on every core (see default_threads).
+    os.environ.setdefault("DIGITLAB_THREADS", str(os.cpu_count() or 1))
     try:
         return COMMANDS[args.cmd](args)
     except DigitLabError as e:

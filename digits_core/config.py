@@ -22,6 +22,9 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 SPLITS = ("stratified", "random", "ordered", "official")
 NORMALIZATIONS = ("unit", "standardize", "raw")
 SAMPLINGS = ("shuffle", "sequential", "replacement")
+SCHEDULES = ("constant", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+REDUCTIONS = ("mean", "sum")
 
 # Caps that keep one run inside a laptop's memory and a class's patience.
 MAX_WIDTH = 4096
@@ -135,10 +138,10 @@ class TrainConfig:
     def validate(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("loss", self.loss, LOSSES)
-        _choice("loss_reduction", self.loss_reduction, ("mean", "sum"))
+        _choice("loss_reduction", self.loss_reduction, REDUCTIONS)
         _choice("sampling", self.sampling, SAMPLINGS)
-        _choice("lr_schedule", self.lr_schedule, ("constant", "onecycle"))
-        _choice("device", self.device, ("auto", "cpu", "cuda"))
+        _choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        _choice("device", self.device, DEVICES)
         if not 1 <= self.epochs <= MAX_EPOCHS:
             raise ConfigError(f"epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
         if not 1 <= self.batch_size <= MAX_BATCH:
@@ -209,6 +212,27 @@ def parse_widths(text: str) -> list[int]:
             )
         widths.append(int(part))
     return widths
+
+
+def conv_shapes(blocks: list[ConvBlock], image_shape: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """(channels, height, width) after each conv block's convolution and after its pooling:
+    two entries per block, in order. The one place that knows a block's output size.
+
+    Raises ConfigError when the blocks shrink the image to nothing.
+    """
+    h, w = image_shape
+    shapes = []
+    for b in blocks:
+        h, w = h + 2 * b.padding - b.kernel + 1, w + 2 * b.padding - b.kernel + 1
+        shapes.append((b.channels, h, w))
+        h, w = h // b.pool, w // b.pool
+        shapes.append((b.channels, h, w))
+        if h < 1 or w < 1:
+            raise ConfigError(
+                f"the conv blocks shrink a {image_shape[0]}x{image_shape[1]} image to nothing; "
+                "use padding or less pooling"
+            )
+    return shapes
 
 
 CONV_COLUMNS = ("channels", "kernel", "padding", "batchnorm", "pool", "dropout")

@@ -162,3 +162,32 @@ def subset_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
         np.arange(len(labels)), train_size=size, random_state=seed, stratify=labels
     )
     return np.sort(keep)
+
+
+@dataclass
+class DatasetSummary:
+    """What the Data page shows of a Dataset."""
+
+    n_train: int
+    n_test: int
+    image_shape: tuple[int, int]
+    train_counts: np.ndarray  # (10,) int64, images per class in the training split
+    test_counts: np.ndarray  # (10,) int64
+    means: np.ndarray  # (10, H, W) float32, the mean training image of each class
+    mosaic: np.ndarray  # (10 H, 10 W) float32, ten training samples per class, one row each
+
+
+def dataset_summary(ds: Dataset) -> DatasetSummary:
+    """Sizes, class counts, samples and the mean training image per class of `ds`."""
+    from .images import class_mosaic
+
+    y = ds.labels_train
+    return DatasetSummary(
+        n_train=len(y),
+        n_test=len(ds.labels_test),
+        image_shape=ds.image_shape,
+        train_counts=np.bincount(y, minlength=NUM_CLASSES),
+        test_counts=np.bincount(ds.labels_test, minlength=NUM_CLASSES),
+        mosaic=class_mosaic(ds.images_train, y),
+        means=np.stack([ds.images_train[y == k].mean(0) for k in range(NUM_CLASSES)]).astype(np.float32),
+    )

@@ -20,9 +20,6 @@ pen where a stroke width is imposed.
 
 from __future__ import annotations
 
-import os
-from typing import BinaryIO
-
 import numpy as np
 from scipy import ndimage
 
@@ -59,31 +56,6 @@ def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
     if dataset == "mnist":
         return _to_mnist(crop)
     return _to_digits(crop)
-
-
-def load_image_file(path: str | os.PathLike | BinaryIO) -> np.ndarray:
-    """Read a PNG/JPEG (any format PIL reads) into (H, W, 4) RGBA uint8.
-
-    Phone photos are turned upright by their EXIF orientation. Raises DrawingError with
-    a one-line message when the file is missing, truncated or not an image.
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    name = getattr(path, "name", path)
-    named = isinstance(name, (str, os.PathLike))
-    label = os.path.basename(os.fspath(name)) if named else "the file"
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return np.asarray(img.convert("RGBA"), dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise DrawingError(f"cannot read {label}: it is not a PNG, JPEG or other image file") from None
-    except FileNotFoundError:
-        raise DrawingError(f"{label} does not exist") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DrawingError(f"cannot read {label} as an image: {reason}") from None
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:

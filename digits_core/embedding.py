@@ -6,16 +6,24 @@ t-SNE is openTSNE's Barnes-Hut optimiser: exact nearest neighbours (on the top 5
 principal components when F > 256), a PCA start and a short schedule (`TSNE_SCHEDULE`).
 It runs on one thread: on a shared 2-core machine the multi-threaded variants of
 openTSNE, BLAS and scikit-learn spend most of their time waiting for each other.
-`tsne_vs_sklearn` measures it against scikit-learn's `TSNE()` defaults (time, and
-trustworthiness); scripts/measure_tsne.py compares the other candidates.
+The benchmark (`benchmarks/bench.py`) measures it against scikit-learn's `TSNE()`
+defaults (time, and trustworthiness); scripts/measure_tsne.py compares other candidates.
+`embedding_for_run` maps a stratified sample of a run's test set to 2-D.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .data import MAX_VALUE, Dataset
+from .evaluate import Example
+
+if TYPE_CHECKING:
+    from .runs import Run
 
 METHODS = ("tsne", "pca")
 DEFAULT_POINTS = 1000  # points the dashboard embeds unless told otherwise
@@ -147,37 +155,6 @@ def sample_points(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks)).astype(np.int64)
 
 
-def tsne_vs_sklearn(features: np.ndarray, *, seed: int = 0, repeats: int = 3) -> dict[str, float]:
-    """Time and quality of `embed(method="tsne")` against sklearn's `TSNE(random_state=seed)`.
-
-    Runs alternate (ours, sklearn, ours, ...) so a load that comes and goes hits both
-    alike. Returns medians over `repeats`: time_ours, time_sklearn (wall seconds), ratio
-    (time_ours / time_sklearn), trust_ours, trust_sklearn (trustworthiness, 10 neighbours),
-    and cpu_ours, cpu_sklearn (process CPU seconds, all threads: steadier than wall time
-    on a shared machine, where sklearn's threads also spin waiting for each other).
-    """
-    from sklearn.manifold import TSNE, trustworthiness
-
-    x = _check_features(features)
-    runs = {
-        "ours": lambda: embed(x, method="tsne", seed=seed),
-        "sklearn": lambda: TSNE(random_state=seed).fit_transform(x),
-    }
-    samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            y = run()
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            samples[name].append((wall, cpu, trustworthiness(x, y, n_neighbors=10)))
-    out: dict[str, float] = {}
-    for name, rows in samples.items():
-        wall, cpu, trust = np.median(np.array(rows), axis=0)
-        out |= {f"time_{name}": float(wall), f"cpu_{name}": float(cpu), f"trust_{name}": float(trust)}
-    out["ratio"] = out["time_ours"] / out["time_sklearn"]
-    return out
-
-
 def _check_features(features: np.ndarray) -> np.ndarray:
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
@@ -187,3 +164,82 @@ def _check_features(features: np.ndarray) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError("features contain NaN or infinite values; the model may have diverged")
     return np.ascontiguousarray(x)
+
+
+@dataclass
+class EmbeddingResult:
+    """A 2-D map of a sample of the test set, as the model's last hidden layer sees it."""
+
+    xy: np.ndarray  # (n, 2) float32
+    indices: np.ndarray  # (n,) int64, positions in the test split
+    labels: np.ndarray  # (n,) int64
+    preds: np.ndarray  # (n,) int64
+    probs: np.ndarray  # (n, 10) float32
+    images: np.ndarray  # (n, H, W) uint8, raw pixels, for showing a chosen point
+    max_value: float  # raw pixel range of images
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(n,) float32 probability of each point's predicted class."""
+        return self.probs[np.arange(len(self.preds)), self.preds]
+
+    @property
+    def wrong(self) -> np.ndarray:
+        """(n,) bool, misclassified points."""
+        return self.preds != self.labels
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """One column per field a scatter plot colours, marks or hovers by; n rows each."""
+        return {
+            "x": self.xy[:, 0],
+            "y": self.xy[:, 1],
+            "true": self.labels.astype(str),  # a category, so each digit gets its own colour
+            "predicted": self.preds,
+            "confidence": self.confidence,
+            "test image": self.indices,
+            "point": np.arange(len(self.labels)),
+            "status": np.where(self.wrong, "misclassified", "correct"),
+        }
+
+    def example(self, point: int) -> Example:
+        """Point `point` (0..n-1) of the map, with its image, as a confusion cell shows it."""
+        pred = int(self.preds[point])
+        return Example(
+            int(self.indices[point]),
+            self.images[point],
+            int(self.labels[point]),
+            pred,
+            float(self.probs[point, pred]),
+            self.probs[point],
+        )
+
+
+def embedding_for_run(
+    run: Run,
+    data: Dataset,
+    *,
+    method: str = "tsne",
+    n_points: int = 1000,
+    seed: int = 0,
+    perplexity: float = 30.0,
+    progress: Callable[[float], None] | None = None,
+) -> EmbeddingResult:
+    """Embed `n_points` test images (stratified, seeded) by their last-hidden-layer features.
+
+    `progress` gets fractions 0..1 while the embedding is computed. Raises ValueError for
+    fewer than 5 points or features that are not finite (a diverged model).
+    """
+    idx = sample_points(data.labels_test, n_points, seed)
+    x = run.normalizer(data.images_test[idx])  # (n, H, W) float32
+    features = run.model.features(x)  # (n, F)
+    xy = embed(features, method=method, seed=seed, perplexity=perplexity, progress=progress)
+    probs = run.model.probs(x)  # (n, 10)
+    return EmbeddingResult(
+        xy=xy,
+        indices=idx,
+        labels=np.asarray(data.labels_test[idx], np.int64),
+        preds=probs.argmax(1).astype(np.int64),
+        probs=probs,
+        images=data.images_test[idx],
+        max_value=MAX_VALUE[data.name],
+    )

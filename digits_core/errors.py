@@ -1,5 +1,7 @@
 """Typed errors of the engine. Each carries a one-line, user-facing message."""
 
+import urllib.error
+
 
 class DigitLabError(Exception):
     """Base class: every error the engine raises on purpose. `str(e)` is one line for a user."""
@@ -23,3 +25,18 @@ class RunError(DigitLabError):
 
 class DrawingError(DigitLabError):
     """An image given as a drawing cannot be read (wrong shape, not an image)."""
+
+
+def short_reason(e: BaseException) -> str:
+    """A short one-line reason for a network or file error."""
+    if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
+        reason = e.reason
+        if not isinstance(reason, BaseException):
+            return str(reason).splitlines()[0] if str(reason) else "URL error"
+        e = reason
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    text = " ".join(str(e).split())
+    return text or type(e).__name__

@@ -1,17 +1,26 @@
-"""Scoring a model's outputs: confusion matrix, per-class metrics, errors, first-layer images.
+"""Scoring a model: confusion matrix, per-class metrics, mistakes, and a run on its test split.
 
-Pure NumPy on arrays: the functions take `probs (N, C) float` and `labels (N,) int`
+The metrics are pure NumPy on arrays: they take `probs (N, C) float` and `labels (N,) int`
 and know nothing about models or pages, so every model family and the CLI share them.
+`evaluate_run` scores a run (plus the strict "percent correct" rule of the squared-error
+systems); `cell_examples` picks the images behind one cell of the confusion matrix.
 A prediction of -1 means "no decision" (the strict rule of `strict_predictions`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data import NUM_CLASSES
+from .data import MAX_VALUE, NUM_CLASSES, Dataset
+from .images import safe_ratio
+
+if TYPE_CHECKING:
+    from .runs import Run
+
+MAX_EXAMPLES = 24  # images shown for one confusion-matrix cell
 
 NO_DECISION = -1  # the prediction of a sample the strict rule refuses to classify
 
@@ -67,9 +76,9 @@ def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> Report:
     hits = np.diag(confusion).astype(np.float64)
     support = confusion.sum(1)
     predicted = confusion.sum(0)
-    precision = _safe_ratio(hits, predicted)
-    recall = _safe_ratio(hits, support)
-    f1 = _safe_ratio(2 * precision * recall, precision + recall)
+    precision = safe_ratio(hits, predicted)
+    recall = safe_ratio(hits, support)
+    f1 = safe_ratio(2 * precision * recall, precision + recall)
     return Report(
         accuracy=float(hits.sum() / n),
         precision=precision,
@@ -120,45 +129,6 @@ def strict_predictions(probs: np.ndarray) -> np.ndarray:
     return np.where(one_hot, probs.argmax(1), NO_DECISION).astype(np.int64)
 
 
-def first_layer_images(weights: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
-    """What each first-layer unit looks for, as one image per unit: (K, h, w) float32.
-
-    weights is either a dense matrix (H*W, K) (in_features, units; a torch `Linear`
-    stores (K, H*W), pass its `.T`) giving (K, H, W) for `image_shape` (H, W), or conv
-    kernels (K, 1, kh, kw) giving (K, kh, kw) (image_shape is then not used).
-    Each image is divided by its own largest |w|, so it lies in [-1, 1] and 0 stays 0:
-    a diverging colour map shows the sign, and units of different scale compare by shape.
-    An all-zero unit stays all zero.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    h, wd = image_shape
-    if w.ndim == 4:
-        if w.shape[1] != 1:
-            raise ValueError(
-                f"conv kernels must have 1 input channel to be drawn, got shape {w.shape}"
-            )
-        images = w[:, 0]  # (K, kh, kw)
-    elif w.ndim == 2:
-        if w.shape[0] != h * wd:
-            hint = " (a torch Linear weight is (out, in): pass its .T)" if w.shape[1] == h * wd else ""
-            raise ValueError(
-                f"dense weights must be (in_features={h * wd}, units), got {w.shape}{hint}"
-            )
-        images = w.T.reshape(-1, h, wd)  # (K, H, W)
-    else:
-        raise ValueError(f"weights must be (in, K) or (K, 1, kh, kw), got shape {w.shape}")
-    scale = np.abs(images).max(axis=(1, 2), keepdims=True)  # (K, 1, 1)
-    return _safe_ratio(images, scale).astype(np.float32)
-
-
-def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den as float64, 0 where den is 0, without a division warning."""
-    num, den = np.broadcast_arrays(np.asarray(num, np.float64), np.asarray(den, np.float64))
-    out = np.zeros(num.shape, dtype=np.float64)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
-
-
 def _check_probs(probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs)
     if probs.ndim != 2:
@@ -181,3 +151,104 @@ def _as_int_pair(labels: np.ndarray, preds: np.ndarray) -> tuple[np.ndarray, np.
 def _check_range(name: str, a: np.ndarray, low: int, high: int) -> None:
     if a.size and (a.min() < low or a.max() >= high):
         raise ValueError(f"{name} must lie in {low}..{high - 1}, got {a.min()}..{a.max()}")
+
+
+@dataclass
+class RunEvaluation:
+    """A run scored on its test split."""
+
+    report: Report  # accuracy, per-class precision/recall/F1, confusion (10, 10)
+    probs: np.ndarray  # (N, 10) float32
+    preds: np.ndarray  # (N,) int64, argmax of probs
+    labels: np.ndarray  # (N,) int64
+    images_test: np.ndarray  # (N, H, W) uint8, raw pixels
+    max_value: float  # the raw pixel range of images_test (16 digits, 255 MNIST)
+    strict_preds: np.ndarray  # (N,) int64, the strict rule's class or -1 ("no decision")
+    strict_accuracy: float  # share of samples whose strict prediction is the label
+    strict_confusion: np.ndarray  # (10, 11) int64, last column counts "no decision"
+
+
+def evaluate_run(run: Run, data: Dataset) -> RunEvaluation:
+    """Score `run`'s model on `data`'s test split (normalised with the run's own normaliser)."""
+    probs = run.model.probs(run.normalizer(data.images_test))  # (N, 10)
+    labels = np.asarray(data.labels_test, np.int64)
+    strict = strict_predictions(probs)
+    return RunEvaluation(
+        report=evaluate_probs(probs, labels),
+        probs=probs,
+        preds=probs.argmax(1).astype(np.int64),
+        labels=labels,
+        images_test=data.images_test,
+        max_value=MAX_VALUE[data.name],
+        strict_preds=strict,
+        strict_accuracy=float((strict == labels).mean()),
+        strict_confusion=confusion_matrix(labels, strict, include_no_decision=True),
+    )
+
+
+def uses_strict_rule(run: Run) -> bool:
+    """True for runs trained like the squared-error systems (S1a, S1b, S5), whose write-ups
+    counted a sample as correct only when the rounded output vector was the one-hot label."""
+    return run.experiment.train.loss == "mse-softmax"
+
+
+@dataclass
+class Example:
+    """One test image behind a confusion-matrix cell."""
+
+    index: int  # position in the test split
+    image: np.ndarray  # (H, W) uint8, raw pixels
+    true: int
+    pred: int
+    confidence: float  # probability of the predicted class
+    probs: np.ndarray  # (10,) float32
+
+    @property
+    def caption(self) -> str:
+        return f"true {self.true} -> predicted {self.pred} ({self.confidence:.0%})"
+
+
+def most_confused(confusion: np.ndarray) -> tuple[int, int] | None:
+    """The off-diagonal cell (true, pred) of `confusion (C, C')` with the most samples, or None
+    when there is no mistake. Ties go to the first cell in reading order."""
+    c = np.array(confusion, dtype=np.int64)
+    n = min(c.shape)
+    c[np.arange(n), np.arange(n)] = 0
+    if c.max() <= 0:
+        return None
+    t, p = np.unravel_index(int(c.argmax()), c.shape)
+    return int(t), int(p)
+
+
+def cell_indices(
+    probs: np.ndarray, labels: np.ndarray, true: int, pred: int, limit: int | None = None
+) -> np.ndarray:
+    """Indices (M,) int64 of the samples in the confusion cell (true, pred).
+
+    Off the diagonal: the mistakes, most confident first. On it: the correct ones, least
+    confident first, since the shakiest right answers are the instructive ones.
+    """
+    if true != pred:
+        return misclassified(probs, labels, true=true, pred=pred, limit=limit)
+    probs = np.asarray(probs)
+    preds = probs.argmax(1)
+    idx = np.flatnonzero((np.asarray(labels) == true) & (preds == true))
+    idx = idx[np.argsort(probs[idx, true], kind="stable")]
+    return idx if limit is None else idx[: max(limit, 0)]
+
+
+def cell_examples(
+    ev: RunEvaluation, true: int, pred: int, limit: int = MAX_EXAMPLES
+) -> list[Example]:
+    """The images of confusion cell (true, pred), ordered as `cell_indices` orders them."""
+    return [
+        Example(
+            int(i),
+            ev.images_test[i],
+            int(ev.labels[i]),
+            int(ev.preds[i]),
+            float(ev.probs[i, ev.preds[i]]),
+            ev.probs[i],
+        )
+        for i in cell_indices(ev.probs, ev.labels, true, pred, limit)
+    ]

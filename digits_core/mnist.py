@@ -13,18 +13,14 @@ file and what to do about it.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
-import math
 import os
-import struct
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, DownloadError
+from .errors import short_reason as _why
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 __all__ = [
     "DEFAULT_MIRRORS",
@@ -77,15 +75,10 @@ DEFAULT_MIRRORS: tuple[str, ...] = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 
-IMAGES_MAGIC = 2051  # IDX: unsigned bytes, 3 dimensions (count, rows, cols)
-LABELS_MAGIC = 2049  # IDX: unsigned bytes, 1 dimension (count)
 IMAGE_SIZE = (28, 28)
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
 _READ_CHUNK = 1 << 20
-_PAYLOAD_WORD = {IMAGES_MAGIC: "pixel", LABELS_MAGIC: "label"}
-_KIND = {IMAGES_MAGIC: "IDX images", LABELS_MAGIC: "IDX labels"}
 _USER_AGENT = "digitlab-mnist-fetch"
 _TEMP_SUFFIX = ".part"
 # A download in progress rewrites its temp file every few ms; one untouched this long was
@@ -112,103 +105,6 @@ def mnist_home(data_home: str | Path | None = None) -> Path:
     if data_home is None:
         data_home = os.environ.get("DIGITLAB_DATA_HOME") or Path.home() / ".cache" / "digitlab"
     return Path(data_home).expanduser()
-
-
-def read_idx(path: str | Path, *, expect_magic: int) -> np.ndarray:
-    """Read one unsigned-byte IDX file, gzipped or not (told apart by content, not name).
-
-    `expect_magic` is 2051 for images, giving `(N, rows, cols) uint8`, or 2049 for labels,
-    giving `(N,) uint8`. The payload must hold exactly the bytes the header announces.
-    Raises DataError naming the file on any problem: unreadable, corrupt gzip, short
-    header, wrong magic number, truncated payload or trailing bytes.
-    """
-    ndim = expect_magic & 0xFF
-    if expect_magic >> 8 != 0x08 or ndim == 0:
-        raise ValueError(f"expect_magic must be an unsigned-byte IDX magic, got {expect_magic}")
-    path = Path(path)
-    name = path.name
-    try:
-        raw = open(path, "rb")
-    except FileNotFoundError:
-        raise DataError(f"{name}: file not found in {path.parent}") from None
-    except OSError as e:
-        raise DataError(f"{name}: cannot read ({_why(e)})") from None
-    with raw:
-        try:
-            is_gzip = raw.read(2) == _GZIP_MAGIC
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip else raw
-            return _parse_idx(stream, name, expect_magic, ndim)
-        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-            # EOFError is how gzip reports a compressed stream cut short.
-            raise DataError(f"{name}: corrupt gzip ({_why(e)})") from None
-        except OSError as e:
-            raise DataError(f"{name}: cannot read ({_why(e)})") from None
-
-
-def _parse_idx(stream, name: str, expect_magic: int, ndim: int) -> np.ndarray:
-    header_len = 4 + 4 * ndim
-    header = _read_up_to(stream, header_len)
-    if len(header) < 4:
-        raise DataError(
-            f"{name}: header too short: expected {header_len} bytes, found {len(header)}"
-        )
-    magic = int.from_bytes(header[:4], "big")
-    if magic != expect_magic:
-        found = f" ({_KIND[magic]})" if magic in _KIND else ""
-        raise DataError(
-            f"{name}: wrong magic number {magic}{found}, expected {expect_magic} "
-            f"({_KIND.get(expect_magic, 'IDX')})"
-        )
-    if len(header) < header_len:
-        raise DataError(
-            f"{name}: header too short: expected {header_len} bytes, found {len(header)}"
-        )
-    dims = struct.unpack(f">{ndim}I", bytes(header[4:]))
-    expected = math.prod(dims)
-    word = _PAYLOAD_WORD.get(expect_magic, "data")
-    data, found = _read_array(stream, expected)
-    if found < expected:
-        raise DataError(f"{name}: truncated: expected {expected} {word} bytes, found {found}")
-    extra = 0
-    while chunk := stream.read(_READ_CHUNK):
-        extra += len(chunk)
-    if extra:
-        raise DataError(
-            f"{name}: {extra} trailing bytes after the expected {expected} {word} bytes"
-        )
-    # In-place resize keeps `data` the owner of its memory: a view of a read-only owner can
-    # never be made writeable again, which load_mnist's cache relies on.
-    data.resize(dims, refcheck=False)
-    return data
-
-
-def _read_array(stream, n: int) -> tuple[np.ndarray, int]:
-    """Up to `n` bytes of `stream` in an array that owns its memory, and how many came.
-
-    The array grows as bytes arrive instead of being allocated at `n`: a corrupt header
-    can announce terabytes, and that must end as "truncated", not as a MemoryError.
-    """
-    data = np.empty(min(n, _READ_CHUNK), np.uint8)
-    found = 0
-    while found < n:
-        if found == len(data):
-            data.resize(min(n, 2 * len(data)), refcheck=False)
-        got = stream.readinto(memoryview(data)[found:])
-        if not got:
-            break
-        found += got
-    return data, found
-
-
-def _read_up_to(stream, n: int) -> bytearray:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = stream.read(min(_READ_CHUNK, n - len(buf)))
-        if not chunk:
-            break
-        buf += chunk
-    return buf
 
 
 def _candidate_names(key: str) -> list[str]:
@@ -502,21 +398,6 @@ def _remove_stale_temps(folder: Path, names: list[str]) -> None:
                     tmp.unlink()
             except OSError:
                 pass  # vanished or not ours to delete; it never has a loadable name anyway
-
-
-def _why(e: BaseException) -> str:
-    """A short one-line reason for a network or file error."""
-    if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
-        reason = e.reason
-        if not isinstance(reason, BaseException):
-            return str(reason).splitlines()[0] if str(reason) else "URL error"
-        e = reason
-    if isinstance(e, TimeoutError):
-        return "timed out"
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
-    text = " ".join(str(e).split())
-    return text or type(e).__name__
 
 
 def _join(names: list[str]) -> str:

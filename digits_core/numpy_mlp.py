@@ -1,7 +1,7 @@
 """A multilayer perceptron in NumPy with hand-written backpropagation.
 
-`Module -> Dense/Activation/Dropout -> MLP`: every layer keeps its forward and backward
-side by side. One matrix product per layer per batch; float32 for training, float64
+`Dense`, `ReLU`/`Tanh`/`Sigmoid`, `Dropout` -> `MLP`: every layer keeps its forward and
+backward side by side, with the shape of every matrix in a comment. One matrix product per layer per batch; float32 for training, float64
 for gradient checks. The network returns raw logits; losses apply the softmax.
 """
 
@@ -24,8 +24,9 @@ class Dense:
             else:
                 b = np.zeros(n_out)
             self.b = b.astype(dtype)
-        self.dW = np.zeros_like(self.W)
-        self.db = None if self.b is None else np.zeros_like(self.b)
+        # Gradients are written in place, so the arrays params() hands out stay current.
+        self.dW = np.zeros_like(self.W)  # (n_in, n_out)
+        self.db = None if self.b is None else np.zeros_like(self.b)  # (n_out,)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x  # (N, n_in)
@@ -33,9 +34,9 @@ class Dense:
         return out if self.b is None else out + self.b
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        self.dW = self.x.T @ g  # (n_in, n_out)
+        self.dW[...] = self.x.T @ g  # (n_in, n_out)
         if self.b is not None:
-            self.db = g.sum(0)  # (n_out,)
+            self.db[...] = g.sum(0)  # (n_out,)
         return g @ self.W.T  # (N, n_in)
 
     def params(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -43,29 +44,34 @@ class Dense:
         return p if self.b is None else p + [("b", self.b, self.db)]
 
 
-class Activation:
-    def __init__(self, kind: str):
-        self.kind = kind
-
+class ReLU:
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.kind == "relu":
-            self.mask = x > 0
-            self.out = x * self.mask
-        elif self.kind == "tanh":
-            self.out = np.tanh(x)
-        else:  # sigmoid, written to stay finite for large |x|
-            self.out = np.exp(-np.logaddexp(0, -x)).astype(x.dtype)
+        self.mask = x > 0  # (N, K)
+        return x * self.mask
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.mask
+
+
+class Tanh:
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = np.tanh(x)  # (N, K)
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        if self.kind == "relu":
-            return g * self.mask
-        if self.kind == "tanh":
-            return g * (1 - self.out * self.out)
+        return g * (1 - self.out * self.out)
+
+
+class Sigmoid:
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = np.exp(-np.logaddexp(0, -x)).astype(x.dtype)  # (N, K), finite for large |x|
+        return self.out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
         return g * self.out * (1 - self.out)
 
-    def params(self):
-        return []
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 
 
 class Dropout:
@@ -79,14 +85,11 @@ class Dropout:
             self.mask = None
             return x
         keep = 1.0 - self.p
-        self.mask = (self.rng.random(x.shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+        self.mask = (self.rng.random(x.shape) < keep).astype(x.dtype) / x.dtype.type(keep)  # (N, K)
         return x * self.mask
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         return g if self.mask is None else g * self.mask
-
-    def params(self):
-        return []
 
 
 def init_weights(kind: str, n_in: int, n_out: int, rng) -> np.ndarray:
@@ -153,41 +156,53 @@ LOSSES = {"cross-entropy": cross_entropy, "mse-softmax": mse_softmax}
 
 
 class Optimizer:
-    """SGD, SGD with momentum, or Adam, over a list of (param, grad-getter) pairs."""
+    """SGD, SGD with momentum, or Adam over named (name, param, grad) triples, as
+    `MLP.params()` gives them. Updates every param in place."""
 
     def __init__(self, kind: str, momentum: float = 0.9, betas=(0.9, 0.999), eps=1e-8):
         self.kind, self.momentum, self.betas, self.eps = kind, momentum, betas, eps
-        self.state: dict[int, tuple] = {}
+        self.state: dict[str, np.ndarray] = {}  # "name.v" (momentum), "name.m" / "name.v" (Adam)
         self.t = 0
 
-    def step(self, params: list[tuple[np.ndarray, np.ndarray]], lr: float) -> None:
+    def step(self, params: list[tuple[str, np.ndarray, np.ndarray]], lr: float) -> None:
         self.t += 1
         b1, b2 = self.betas
-        for i, (p, g) in enumerate(params):
+        for name, p, g in params:
             if self.kind == "sgd":
                 p -= lr * g
             elif self.kind == "momentum":
-                v = self.state.get(i)
-                v = g.copy() if v is None else self.momentum * v + g
-                self.state[i] = v
+                v = self.state.get(f"{name}.v")
+                if v is None:
+                    v = self.state[f"{name}.v"] = g.copy()
+                else:
+                    v *= self.momentum
+                    v += g
                 p -= lr * v
             else:
-                m, v = self.state.get(i, (np.zeros_like(p), np.zeros_like(p)))
+                if f"{name}.m" not in self.state:
+                    self.state[f"{name}.m"], self.state[f"{name}.v"] = np.zeros_like(p), np.zeros_like(p)
+                m, v = self.state[f"{name}.m"], self.state[f"{name}.v"]
                 m *= b1
                 m += (1 - b1) * g
                 v *= b2
                 v += (1 - b2) * g * g
-                self.state[i] = (m, v)
                 mhat = m / (1 - b1**self.t)
                 vhat = v / (1 - b2**self.t)
                 p -= lr * mhat / (np.sqrt(vhat) + self.eps)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"t": np.array(self.t), **{k: v.copy() for k, v in self.state.items()}}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.t = int(state.get("t", 0))
+        self.state = {k: np.array(v) for k, v in state.items() if k != "t"}
 
 
 # ---------------------------------------------------------------- network
 
 
 class MLP:
-    """in_features -> hidden... -> 10 logits. `layers` alternate Dense, Activation, Dropout."""
+    """in_features -> hidden... -> 10 logits. `layers` alternate Dense, an activation, Dropout."""
 
     def __init__(
         self,
@@ -208,7 +223,7 @@ class MLP:
         sizes = [n_in, *hidden]
         for a, b in zip(sizes[:-1], sizes[1:]):
             self.layers += [Dense(a, b, bias=bias, init=init, rng=self.rng, dtype=dtype)]
-            self.layers += [Activation(activation)]
+            self.layers += [ACTIVATIONS[activation]()]
             if dropout > 0:
                 self.layers += [Dropout(dropout, self.rng)]
         self.layers += [Dense(sizes[-1], n_out, bias=bias, init=init, rng=self.rng, dtype=dtype)]

@@ -42,7 +42,7 @@ def default_cnn_model() -> ModelConfig:
 
 def default_cnn_experiment(epochs: int = 3, seed: int = 0) -> Experiment:
     return Experiment(
-        data=DataConfig(dataset="mnist", split="official"),
+        data=DataConfig(**_MNIST),
         model=default_cnn_model(),
         train=TrainConfig(
             epochs=epochs, batch_size=128, lr=3e-3, optimizer="adam",
@@ -53,6 +53,12 @@ def default_cnn_experiment(epochs: int = 3, seed: int = 0) -> Experiment:
 
 
 _DIGITS_RAW = dict(dataset="digits", normalization="raw")
+_MNIST = dict(dataset="mnist", split="official")
+
+
+def _cnn(*blocks: ConvBlock) -> ModelConfig:
+    """A CNN of `blocks` with no hidden dense layer: conv features straight into the output."""
+    return ModelConfig(family="cnn", hidden=[], conv=list(blocks))
 
 PRESETS: dict[str, Preset] = {}
 
@@ -101,10 +107,7 @@ _add(Preset(
     "100 epochs; Adam lr 1e-3 instead of the write-up's 0.1, which is unstable",
     Experiment(
         data=DataConfig(**_DIGITS_RAW, split="random", test_fraction=0.1, seed=1),
-        model=ModelConfig(
-            family="cnn", hidden=[],
-            conv=[ConvBlock(32, 3, 2, True, 2), ConvBlock(64, 3, 2, True, 2)],
-        ),
+        model=_cnn(ConvBlock(32, 3, 2, True, 2), ConvBlock(64, 3, 2, True, 2)),
         train=TrainConfig(epochs=100, batch_size=100, lr=1e-3, optimizer="adam"),
         name="S1c",
     ),
@@ -116,7 +119,7 @@ _add(Preset(
     "MNIST official split, pixels/255, NumPy MLP 784-100-10 ReLU with biases, softmax "
     "cross-entropy, L2 1e-3, sequential batches of 32, SGD 0.1, 10 epochs",
     Experiment(
-        data=DataConfig(dataset="mnist", split="official"),
+        data=DataConfig(**_MNIST),
         model=ModelConfig(family="numpy-mlp", hidden=[100]),
         train=TrainConfig(
             epochs=10, batch_size=32, lr=0.1, optimizer="sgd", l2=1e-3, sampling="sequential",
@@ -133,7 +136,7 @@ _add(Preset(
     "logits to the loss and pixels/255, and adds momentum 0.9 (plain SGD at lr 0.01 reaches "
     "only ~0.95 in 10 epochs)",
     Experiment(
-        data=DataConfig(dataset="mnist", split="official"),
+        data=DataConfig(**_MNIST),
         model=ModelConfig(family="torch-mlp", hidden=[100], init="pytorch"),
         train=TrainConfig(epochs=10, batch_size=32, lr=0.01, optimizer="momentum", momentum=0.9),
         name="S2b",
@@ -161,13 +164,10 @@ _add(Preset(
     "MNIST, pixels/255, CNN [conv5x5 16 pad2 ReLU pool2] -> [conv5x5 32 pad2 ReLU pool2] -> "
     "linear 1568->10, Adam lr 1e-3, batch 50, 1 epoch; watch its t-SNE on the Embedding page",
     Experiment(
-        data=DataConfig(dataset="mnist", split="official"),
-        model=ModelConfig(
-            family="cnn", hidden=[],
-            conv=[ConvBlock(16, 5, 2, False, 2), ConvBlock(32, 5, 2, False, 2)],
-        ),
-        train=TrainConfig(epochs=1, batch_size=50, lr=1e-3, optimizer="adam"),
         name="S4",
+        data=DataConfig(**_MNIST),
+        model=_cnn(ConvBlock(16, 5, 2, False, 2), ConvBlock(32, 5, 2, False, 2)),
+        train=TrainConfig(epochs=1, batch_size=50, lr=1e-3, optimizer="adam"),
     ),
     reported=0.98, floor=0.975,
 ))
@@ -220,7 +220,7 @@ MNIST_MLP = Preset(
     "the from-scratch NumPy network at its best without augmentation: 784-256-10 ReLU, He "
     "init, SGD with momentum 0.9, one-cycle learning rate peaking at 0.3, batch 128, 10 epochs",
     Experiment(
-        data=DataConfig(dataset="mnist", split="official"),
+        data=DataConfig(**_MNIST),
         model=ModelConfig(family="numpy-mlp", hidden=[256]),
         train=TrainConfig(
             epochs=10, batch_size=128, lr=0.3, optimizer="momentum", momentum=0.9,

@@ -9,6 +9,7 @@ or corrupt anyway is listed as broken with the reason and never crashes a listin
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -23,8 +24,8 @@ import numpy as np
 from .config import Experiment
 from .data import Dataset, Normalizer, load_dataset
 from .errors import DigitLabError, RunError
-from .models import Classifier, build_model, load_weights, save_weights
-from .train import History, TrainingJob
+from .jobs import History, TrainingJob
+from .models import Classifier, build_model, read_weights, save_weights, weights_file
 
 FORMAT_VERSION = 1
 REQUIRED = ("meta.json", "experiment.json", "history.json", "normalizer.npz")
@@ -88,7 +89,8 @@ def save_run(job: TrainingJob, runs_dir: str | Path | None = None, *, label: str
             np.savez(f, **job.data.normalizer.to_arrays())
         if job.initial_first_layer is not None:
             np.save(tmp / "first_layer_before.npy", job.initial_first_layer, allow_pickle=False)
-        weights = save_weights(job.model, tmp / "weights")
+        weights = tmp / weights_file(exp.model.family)
+        save_weights(job.model.state_dict(), weights)
         meta = {
             "format": FORMAT_VERSION,
             "name": name,
@@ -160,7 +162,7 @@ def load_run(path: str | Path) -> Run:
         with np.load(path / "normalizer.npz", allow_pickle=False) as z:
             normalizer = Normalizer.from_arrays({k: z[k] for k in z.files})
         model = build_model(exp.model, tuple(info.meta["image_shape"]), device="auto")
-        load_weights(model, path / "weights")
+        model.load_state_dict(read_weights(path / weights_file(exp.model.family)))
         before = path / "first_layer_before.npy"
         first = np.load(before, allow_pickle=False) if before.is_file() else None
     except DigitLabError as e:
@@ -190,7 +192,7 @@ def run_from_job(job: TrainingJob) -> Run:
 
 def run_dataset(run: Run, *, mnist_dir: str | None = None) -> Dataset:
     """The run's own data split (same config and seed), for re-evaluation."""
-    cfg = run.experiment.data
+    cfg = copy.deepcopy(run.experiment.data)  # never edit the run's own experiment
     if mnist_dir is not None:
         cfg.mnist_dir = mnist_dir
     return load_dataset(cfg)

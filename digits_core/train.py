@@ -1,29 +1,29 @@
-"""Training as a generator of events, and as a background job that any thread can watch.
+"""Training as a generator of events.
 
 `train()` yields `Step`, `Epoch` and finally `Done` events and never prints. The CLI's
-progress bar, the dashboard's live charts and the tests all consume these same events;
-`TrainingJob` runs `train()` in a thread and folds the events into a lock-guarded
-`History` that anyone can snapshot.
+progress bar, the dashboard's live charts, the benchmark and the tests all consume these
+same events; `jobs.TrainingJob` runs it in a background thread. The model says what is
+trained (`models`), the learner how (`learners`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Experiment, TrainConfig
-from .data import Dataset, load_dataset
-from .errors import ConfigError, DigitLabError
-from .models import Classifier, build_model
+from .config import TrainConfig
+from .data import Dataset
+from .learners import Learner, make_learner
+from .models import EVAL_CHUNK, Classifier
 
 DIVERGENCE_FACTOR = 20.0  # a batch loss this many times the loss at initialisation: blown up
+THROUGHPUT_WINDOW = 20  # steps the images/s figure is averaged over
 
 
 @dataclass
@@ -31,10 +31,12 @@ class Step:
     step: int  # global step, 1-based
     epoch: int  # 1-based epoch the step belongs to
     loss: float  # this batch's training loss
+    train_acc: float  # running accuracy on this epoch's training batches so far
     images_per_s: float  # throughput over the last few steps
     elapsed: float  # seconds of training so far
     eta: float  # estimated seconds to the end of the run
     total_steps: int
+    steps_per_epoch: int
 
 
 @dataclass
@@ -48,9 +50,9 @@ class Epoch:
 
 @dataclass
 class Done:
-    status: str  # finished | stopped | diverged | failed
+    status: str  # finished | stopped | diverged
     message: str  # one line for a person
-    test_acc: float | None
+    test_acc: float | None  # None when stopped (the job measures it afterwards) or diverged
     elapsed: float
 
 
@@ -65,10 +67,14 @@ def lr_at(tc: TrainConfig, step: int, total: int) -> float:
     return tc.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def steps_per_epoch(n: int, tc: TrainConfig) -> int:
+    return tc.steps_per_epoch or math.ceil(n / min(tc.batch_size, n))
+
+
 def batch_order(n: int, tc: TrainConfig, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Index arrays for one epoch of batches, as `tc.sampling` says."""
     bs = min(tc.batch_size, n)
-    steps = tc.steps_per_epoch or math.ceil(n / bs)
+    steps = steps_per_epoch(n, tc)
     if tc.sampling == "replacement":
         for _ in range(steps):
             yield rng.integers(0, n, bs)
@@ -95,8 +101,54 @@ def initial_loss(model: Classifier, data: Dataset, tc: TrainConfig) -> float:
     return max(float(value), 1e-6)
 
 
-def accuracy(model: Classifier, x: np.ndarray, y: np.ndarray) -> float:
-    return float((model.forward(x).argmax(1) == y).mean())
+def accuracy(
+    model: Classifier, x: np.ndarray, y: np.ndarray, stop: threading.Event | None = None
+) -> float | None:
+    """Share of `x (N, H, W)` whose argmax is `y (N,)`; None if `stop` was set midway."""
+    correct = 0
+    for i in range(0, len(y), EVAL_CHUNK):
+        if stop is not None and stop.is_set():
+            return None
+        correct += int((model.forward(x[i : i + EVAL_CHUNK]).argmax(1) == y[i : i + EVAL_CHUNK]).sum())
+    return correct / max(len(y), 1)
+
+
+class Throughput:
+    """Images per second over the last `THROUGHPUT_WINDOW` steps."""
+
+    def __init__(self):
+        self.window: deque[tuple[float, int]] = deque(maxlen=THROUGHPUT_WINDOW + 1)
+
+    def add(self, now: float, images: int) -> float:
+        self.window.append((now, images))
+        span = now - self.window[0][0]
+        return sum(k for _, k in list(self.window)[1:]) / span if span > 0 else 0.0
+
+
+class Divergence:
+    """Judges a run blown up: a non-finite loss, a batch loss far above the loss at
+    initialisation, or an epoch whose mean loss went well above where it started."""
+
+    def __init__(self, start_loss: float, tc: TrainConfig):
+        self.start, self.tc = start_loss, tc
+
+    def after_step(self, loss: float) -> str | None:
+        if not math.isfinite(loss):
+            return f"the loss became {loss}"
+        if loss > DIVERGENCE_FACTOR * self.start and self.tc.batch_size >= 8:
+            return f"the loss exploded to {loss:.3g} (it started at {self.start:.3g})"
+        return None
+
+    def after_epoch(self, mean_loss: float) -> str | None:
+        if mean_loss > 2 * self.start:
+            return f"the epoch's mean loss {mean_loss:.3g} is far above where it started ({self.start:.3g})"
+        return None
+
+    def message(self, what: str, step: int) -> str:
+        return (
+            f"training diverged: {what} at step {step}. The learning rate ({self.tc.lr:g}) is "
+            "probably too high for this model; try a value 10x smaller."
+        )
 
 
 def train(
@@ -104,329 +156,89 @@ def train(
     data: Dataset,
     tc: TrainConfig,
     *,
+    learner: Learner | None = None,
     stop: threading.Event | None = None,
+    first_epoch: int = 1,
 ) -> Iterator[Step | Epoch | Done]:
-    """Train `model` on `data`; yields events. Setting `stop` ends it within one batch."""
-    import torch
+    """Train `model` on `data` for epochs `first_epoch..tc.epochs`; yields events.
 
+    Setting `stop` ends it within one batch (or one evaluation chunk): the last event is
+    then `Done("stopped", ..., test_acc=None)`, and measuring the model is the caller's
+    choice. `first_epoch > 1` continues a run (the learning-rate schedule and the batch
+    order carry on where they were).
+    """
     tc.validate()
     stop = stop or threading.Event()
+    learner = learner or make_learner(model, tc)
     rng = np.random.default_rng(tc.seed)
-    gen = torch.Generator().manual_seed(tc.seed)
-    torch.manual_seed(tc.seed)  # torch dropout draws from the global generator
-    model.begin_training(tc)
-    x, y = model.to_backend(data.x_train), model.labels_to_backend(data.labels_train)
+    x, y = learner.prepare(data.x_train, data.labels_train)
     n = len(data.labels_train)
-    steps_per_epoch = tc.steps_per_epoch or math.ceil(n / min(tc.batch_size, n))
-    total = tc.epochs * steps_per_epoch
-    start_loss = initial_loss(model, data, tc)
+    per_epoch = steps_per_epoch(n, tc)
+    total = tc.epochs * per_epoch
+    for _ in range(1, first_epoch):  # replay the batch order of the epochs already trained
+        for _ in batch_order(n, tc, rng):
+            pass
+    divergence = Divergence(initial_loss(model, data, tc), tc)
+    speed = Throughput()
     t0 = time.perf_counter()
-    step, test_acc = 0, None
-    window: list[tuple[float, int]] = []
-    for epoch in range(1, tc.epochs + 1):
-        losses, correct, seen = [], 0, 0
+    step = (first_epoch - 1) * per_epoch
+    steps_run, test_acc = 0, None
+
+    def done(status: str, message: str, acc: float | None = None) -> Done:
+        return Done(status, message, acc, time.perf_counter() - t0)
+
+    for epoch in range(first_epoch, tc.epochs + 1):
+        loss_sum, correct, seen = 0.0, 0, 0
         for idx in batch_order(n, tc, rng):
             if stop.is_set():
-                yield _done("stopped", f"stopped by the user after {step} steps", model, data, t0)
+                yield done("stopped", f"stopped by the user after {plural(step, 'step')}")
                 return
-            xb, yb = model.take(x, idx), model.take(y, idx)
+            xb, yb = learner.take(x, idx), learner.take(y, idx)
             if tc.augment:
-                xb = model.augment_input(xb, gen, tc.augment_strength)
-            loss, ok = model.train_step(xb, yb, lr_at(tc, step, total))
+                xb = learner.augment(xb, tc.augment_strength)
+            loss, ok = learner.step(xb, yb, lr_at(tc, step, total))
             step += 1
-            if not math.isfinite(loss):
-                yield _done("diverged", _diverged_msg(f"the loss became {loss}", step, tc), model, data, t0, eval_test=False)
+            steps_run += 1
+            blown = divergence.after_step(loss)
+            if blown:
+                yield done("diverged", divergence.message(blown, step))
                 return
-            if loss > DIVERGENCE_FACTOR * start_loss and tc.batch_size >= 8:
-                what = f"the loss exploded to {loss:.3g} (it started at {start_loss:.3g})"
-                yield _done("diverged", _diverged_msg(what, step, tc), model, data, t0, eval_test=False)
-                return
-            losses.append(loss)
-            correct += ok
-            seen += len(idx)
+            loss_sum, correct, seen = loss_sum + loss, correct + ok, seen + len(idx)
             now = time.perf_counter()
-            window.append((now, len(idx)))
-            if len(window) > 20:
-                window.pop(0)
-            span = now - window[0][0]
-            ips = sum(k for _, k in window[1:]) / span if span > 0 else 0.0
+            ips = speed.add(now, len(idx))
             elapsed = now - t0
-            yield Step(step, epoch, loss, ips, elapsed, elapsed / step * (total - step), total)
-        train_loss = float(np.mean(losses))
-        if train_loss > 2 * start_loss:
-            what = f"the epoch's mean loss {train_loss:.3g} is far above where it started ({start_loss:.3g})"
-            yield _done("diverged", _diverged_msg(what, step, tc), model, data, t0)
+            eta = elapsed / steps_run * (total - step)
+            yield Step(step, epoch, loss, correct / seen, ips, elapsed, eta, total, per_epoch)
+        train_loss = loss_sum / per_epoch
+        blown = divergence.after_epoch(train_loss)
+        if blown:
+            yield done("diverged", divergence.message(blown, step))
             return
         if tc.eval_test_every_epoch or epoch == tc.epochs:
-            test_acc = accuracy(model, data.x_test, data.labels_test)
+            test_acc = accuracy(model, data.x_test, data.labels_test, stop)
+            if test_acc is None:
+                yield done("stopped", f"stopped by the user after {plural(step, 'step')}")
+                return
         yield Epoch(epoch, correct / max(seen, 1), test_acc, train_loss, time.perf_counter() - t0)
         if tc.stop_at_loss is not None and train_loss < tc.stop_at_loss:
-            yield _done(
-                "finished",
-                f"reached the target loss {tc.stop_at_loss} after {epoch} epochs",
-                model, data, t0, test_acc,
-            )
+            yield done("finished", f"reached the target loss {tc.stop_at_loss} after {epoch} epochs", test_acc)
             return
-    yield _done("finished", f"finished {tc.epochs} epochs", model, data, t0, test_acc)
+    yield done("finished", f"finished {plural(tc.epochs, 'epoch')}", test_acc)
 
 
-def _diverged_msg(what: str, step: int, tc: TrainConfig) -> str:
-    return (
-        f"training diverged: {what} at step {step}. The learning rate ({tc.lr:g}) is probably "
-        "too high for this model; try a value 10x smaller."
-    )
-
-
-def _done(status, message, model, data, t0, test_acc=None, eval_test=True) -> Done:
-    if test_acc is None and eval_test:
-        test_acc = accuracy(model, data.x_test, data.labels_test)
-    return Done(status, message, test_acc, time.perf_counter() - t0)
-
-
-# ------------------------------------------------------------------ the job
-
-
-@dataclass
-class History:
-    """Everything a chart needs, appended as events arrive."""
-
-    steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    epochs: list[int] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    test_acc: list[float | None] = field(default_factory=list)
-    epoch_loss: list[float] = field(default_factory=list)
-    images_per_s: float = 0.0
-    elapsed: float = 0.0
-    eta: float | None = None
-    step: int = 0
-    total_steps: int = 0
-    epoch: int = 0
-    status: str = "queued"  # queued | loading | running | finished | stopped | diverged | failed
-    message: str = ""
-    final_test_acc: float | None = None
-
-    @property
-    def progress(self) -> float:
-        return self.step / self.total_steps if self.total_steps else 0.0
-
-    @property
-    def active(self) -> bool:
-        return self.status in ("queued", "loading", "running")
-
-    def apply(self, ev: Step | Epoch | Done) -> None:
-        if isinstance(ev, Step):
-            self.steps.append(ev.step)
-            self.loss.append(ev.loss)
-            self.step, self.epoch, self.total_steps = ev.step, ev.epoch, ev.total_steps
-            self.images_per_s, self.elapsed, self.eta = ev.images_per_s, ev.elapsed, ev.eta
-            self.status = "running"
-        elif isinstance(ev, Epoch):
-            self.epochs.append(ev.epoch)
-            self.train_acc.append(ev.train_acc)
-            self.test_acc.append(ev.test_acc)
-            self.epoch_loss.append(ev.train_loss)
-            self.elapsed = ev.elapsed
-        else:
-            self.status, self.message = ev.status, ev.message
-            self.final_test_acc, self.elapsed, self.eta = ev.test_acc, ev.elapsed, 0.0
-
-    def to_dict(self) -> dict:
-        return {k: copy.copy(v) for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        h = cls()
-        for k, v in d.items():
-            if hasattr(h, k):
-                setattr(h, k, v)
-        return h
-
-
-class JobSlots:
-    """At most `limit` jobs train at once in this process; the rest wait in order."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._cond = threading.Condition()
-        self._running: list[TrainingJob] = []
-        self._waiting: list[TrainingJob] = []
-
-    def acquire(self, job: TrainingJob) -> bool:
-        """Block until `job` may run; False if the job was stopped while waiting."""
-        with self._cond:
-            self._waiting.append(job)
-            try:
-                while not job.stop_requested and (
-                    len(self._running) >= self.limit or self._waiting[0] is not job
-                ):
-                    self._cond.wait(0.2)
-                if job.stop_requested:
-                    return False
-                self._running.append(job)
-                return True
-            finally:
-                self._waiting.remove(job)
-                self._cond.notify_all()
-
-    def release(self, job: TrainingJob) -> None:
-        with self._cond:
-            if job in self._running:
-                self._running.remove(job)
-            self._cond.notify_all()
-
-    def position(self, job: TrainingJob) -> int | None:
-        """1-based place in the queue, or None when not waiting."""
-        with self._cond:
-            return self._waiting.index(job) + 1 if job in self._waiting else None
-
-    def counts(self) -> tuple[int, int]:
-        with self._cond:
-            return len(self._running), len(self._waiting)
-
-
-class TrainingJob:
-    """One training run in a background thread: start, watch (`snapshot`), stop.
-
-    The thread loads the data, builds the model and consumes `train()`; it never touches
-    any UI. `stop()` ends the run within one batch and keeps the model as trained so far.
-    """
-
-    def __init__(
-        self,
-        experiment: Experiment,
-        *,
-        data: Dataset | None = None,
-        slots: JobSlots | None = None,
-        on_event=None,
-        on_done=None,
-    ):
-        experiment.validate()
-        self.experiment = experiment
-        self.data = data
-        self.model: Classifier | None = None
-        self.initial_first_layer: np.ndarray | None = None
-        self.slots = slots
-        self.on_event = on_event  # called in the job's thread with every event
-        self.on_done = on_done  # called in the job's thread when it ends, however it ends
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._history = History()
-        self._thread: threading.Thread | None = None
-        self.created = time.time()
-        self.id = f"{int(self.created * 1000):x}"
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def start(self) -> TrainingJob:
-        if self._thread is not None:
-            raise RuntimeError("a job can only be started once")
-        self._thread = threading.Thread(target=self._background, name=f"train-{self.id}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends; True if it did within `timeout`."""
-        if self._thread is None or self._thread is threading.current_thread():
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def snapshot(self) -> History:
-        """A consistent copy of the history, safe to read from any thread."""
-        with self._lock:
-            h = History.from_dict(self._history.to_dict())
-        if h.status == "queued" and self.slots is not None:
-            pos = self.slots.position(self)
-            if pos is not None:
-                h.message = f"waiting for a free training slot ({pos} in queue)"
-        return h
-
-    @property
-    def done(self) -> bool:
-        return not self.snapshot().active
-
-    def _set(self, **kw) -> None:
-        with self._lock:
-            for k, v in kw.items():
-                setattr(self._history, k, v)
-
-    def _background(self) -> None:
-        lower_thread_priority()
-        self._run()
-
-    def _run(self) -> None:
-        acquired = False
-        try:
-            if self.slots is not None:
-                acquired = self.slots.acquire(self)
-                if not acquired:
-                    self._set(status="stopped", message="stopped before it started")
-                    return
-            self._set(status="loading", message="loading data and building the model")
-            exp = self.experiment
-            if self.data is None:
-                self.data = load_dataset(exp.data)
-            self.model = build_model(
-                exp.model, self.data.image_shape, seed=exp.train.seed, device=exp.train.device
-            )
-            self.initial_first_layer = self.model.first_layer_weights()
-            self._set(status="running", message="training")
-            for ev in train(self.model, self.data, exp.train, stop=self._stop):
-                with self._lock:
-                    self._history.apply(ev)
-                if self.on_event is not None:
-                    self.on_event(ev)
-        except DigitLabError as e:
-            self._set(status="failed", message=str(e))
-        except MemoryError:
-            self._set(status="failed", message="out of memory: try a smaller model, batch or subset")
-        except Exception as e:  # the UI shows it; the thread must never die silently
-            self._set(status="failed", message=f"{type(e).__name__}: {e}")
-        finally:
-            if acquired:
-                self.slots.release(self)
-            if self.on_done is not None:
-                self.on_done(self)
-
-
-def lower_thread_priority() -> None:
-    """Make the calling thread (and the torch workers it will start) yield to interactive
-    work: a server answering clicks and canvas predictions must not wait for a trainer.
-    Niceness is per thread on Linux; `$DIGITLAB_TRAIN_NICE` (default 10, 0 = off)."""
-    nice = int(os.environ.get("DIGITLAB_TRAIN_NICE", "10"))
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except OSError:
-        pass  # not permitted here: train at normal priority
-
-
-def run_experiment(experiment: Experiment, *, data: Dataset | None = None, on_event=None) -> TrainingJob:
-    """Train synchronously in the calling thread (CLI, tests, benchmark); returns the ended job."""
-    job = TrainingJob(experiment, data=data, on_event=on_event)
-    job._thread = threading.current_thread()
-    job._run()
-    return job
+def plural(n: int, word: str) -> str:
+    """'1 epoch', '3 epochs', '12,000 steps'."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 __all__ = [
-    "Step",
-    "Epoch",
     "Done",
-    "History",
-    "JobSlots",
-    "TrainingJob",
-    "train",
-    "run_experiment",
-    "lr_at",
+    "Epoch",
+    "Step",
+    "accuracy",
     "batch_order",
-    "ConfigError",
+    "initial_loss",
+    "lr_at",
+    "steps_per_epoch",
+    "train",
 ]

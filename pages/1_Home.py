@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from digits_core.analysis import class_mosaic
+from digits_core.images import class_mosaic
 from digits_core.data import load_digits
 from digits_core.mnist import mnist_available
 from digits_core.presets import CLASSIC, FAST, PRESETS

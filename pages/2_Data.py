@@ -5,8 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from digits_core.config import DataConfig
-from digits_core.analysis import dataset_summary
-from digits_core.data import load_dataset
+from digits_core.data import DatasetSummary, dataset_summary, load_dataset
 from digits_core.errors import DigitLabError
 from digits_core.mnist import MNIST_FILES, fetch_mnist, mnist_available, mnist_home
 from pages import _shared
@@ -130,7 +129,7 @@ new = DataConfig(
 
 
 @st.cache_data(max_entries=8, show_spinner="Loading the data…")
-def summary(cfg: DataConfig) -> dict:
+def summary(cfg: DataConfig) -> DatasetSummary:
     return dataset_summary(load_dataset(cfg))
 
 
@@ -141,22 +140,22 @@ except DigitLabError as e:
     st.stop()
 _shared.set_data_config(new)
 
-h, w = s["shape"]
+h, w = s.image_shape
 st.success(
-    f"Using {DATASETS[dataset].split(' (')[0]}: {s['n_train']:,} training and {s['n_test']:,} "
+    f"Using {DATASETS[dataset].split(' (')[0]}: {s.n_train:,} training and {s.n_test:,} "
     f"test images of {h}x{w} pixels. The Train page trains on these settings."
 )
 
 left, right = st.columns(2)
 with left:
     st.subheader("Samples from the training set")
-    st.plotly_chart(_shared.digit_grid(s["mosaic"], s["shape"]), key="data_grid")
+    st.plotly_chart(_shared.digit_grid(s.mosaic, s.image_shape), key="data_grid")
 with right:
     st.subheader("Class distribution")
     bars = go.Figure(
         [
-            go.Bar(name="train", x=list(range(10)), y=s["train_counts"]),
-            go.Bar(name="test", x=list(range(10)), y=s["test_counts"]),
+            go.Bar(name="train", x=list(range(10)), y=s.train_counts),
+            go.Bar(name="test", x=list(range(10)), y=s.test_counts),
         ]
     )
     bars.update_layout(
@@ -168,7 +167,7 @@ with right:
     st.plotly_chart(bars, key="data_classes")
 
 st.subheader("Mean image per class")
-means = px.imshow(s["means"], facet_col=0, color_continuous_scale="gray_r", aspect="equal")
+means = px.imshow(s.means, facet_col=0, color_continuous_scale="gray_r", aspect="equal")
 means.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
 means.update_layout(coloraxis_showscale=False, margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=200)
 means.update_xaxes(showticklabels=False)

@@ -3,15 +3,10 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from digits_core.analysis import (
-    cell_examples,
-    display_image,
-    evaluate_run,
-    first_layer_mosaic,
-    most_confused,
-    uses_strict_rule,
-)
 from digits_core.errors import DigitLabError
+from digits_core.evaluate import cell_examples, evaluate_run, most_confused, uses_strict_rule
+from digits_core.images import display_image, first_layer_mosaic
+from digits_core.models import first_layer_weights
 from digits_core.runs import run_dataset
 from pages import _shared
 
@@ -141,5 +136,5 @@ if run.first_layer_before is not None:
                      caption="before training", output_format="PNG")
 else:
     before_col.info("This run did not keep its initial weights.")
-after_col.image(first_layer_mosaic(run.model.first_layer_weights(), shape),
+after_col.image(first_layer_mosaic(first_layer_weights(run.model), shape),
                 caption="after training", output_format="PNG")

@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from digits_core.analysis import MAX_UPLOAD_BYTES, display_image, load_upload
+from digits_core.imagefile import MAX_UPLOAD_BYTES, load_upload
+from digits_core.images import display_image
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
 from digits_core.predict import predict_canvas

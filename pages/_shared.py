@@ -30,7 +30,7 @@ from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig
 from digits_core.errors import ConfigError, RunError
 from digits_core.jobs import DEFAULT_EVERY, DEFAULT_GRACE, SessionJobs, preflight
 from digits_core.runs import Run, default_runs_dir, run_from_job
-from digits_core.train import JobSlots, TrainingJob
+from digits_core.jobs import JobSlots, TrainingJob
 
 NO_MODEL_MESSAGE = "Train a model on the Train page or load one on the Runs page first."
 
@@ -191,7 +191,7 @@ def pick_run(label: str = "Model", key: str = "pick_run") -> Run | None:
 
 
 def digit_grid(mosaic: np.ndarray, image_shape: tuple[int, int], title: str = ""):
-    """A Plotly figure of a class mosaic (analysis.class_mosaic): one labelled row per digit."""
+    """A Plotly figure of a class mosaic (images.class_mosaic): one labelled row per digit."""
     import plotly.express as px
 
     h = image_shape[0]

@@ -32,7 +32,7 @@ from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, T
 from digits_core.evaluate import misclassified
 from digits_core.predict import predict_canvas
 from digits_core.runs import run_dataset, run_from_job
-from digits_core.train import run_experiment
+from digits_core.jobs import run_experiment
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 NO_MODEL = "Train a model on the Train page or load one on the Runs page first."

@@ -15,7 +15,7 @@ from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.mnist import MNIST_FILES
 from digits_core.presets import ALL, CLASSIC
 from digits_core.runs import save_run
-from digits_core.train import run_experiment
+from digits_core.jobs import run_experiment
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 MY_PAGES = ["pages/1_Home.py", "pages/2_Data.py", "pages/3_Train.py", "pages/7_Runs.py"]

@@ -1,4 +1,5 @@
-"""The benchmark's smoke mode: every code path runs on tiny data and the JSON is complete.
+"""The benchmark (benchmarks/bench.py): its goal table, judged on made-up figures, and its
+smoke mode (`--quick`, marked `bench`: every code path on tiny data, the JSON complete).
 
 Nothing here is timed or judged: `--quick` verdicts mean nothing, only the report's shape does.
 """
@@ -12,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from benchmarks.bench import FULL, Goal, goals, table, tsne_vs_sklearn
 from repo_paths import REPO, SHARED_MNIST
 
 GOALS = {
@@ -53,12 +55,86 @@ def tiny_mnist(folder, n_train=600, n_test=300):
     return folder
 
 
+def figures(**over) -> dict:
+    """Raw figures as run_bench returns them, every goal just passing unless overridden."""
+    f = {
+        "default_cnn": {
+            "reference_lenet": {"median_epoch_s": 10.0},
+            "one_epoch": [{"seed": 0, "final_acc": 0.991, "checkpoints": [[100, 4.0, 0.991]]}],
+            "acc_1epoch_mean": 0.991, "time_to_99_median_s": 4.0, "time_to_99_ratio": 0.4,
+            "epoch_train_s_median": 8.0,
+        },
+        "default_cnn_cli": {"runs": [{"seed": 0, "final_acc": 0.995}], "acc_mean": 0.995,
+                            "peak_rss_gib": 1.0, "polled_peak_rss_gib": 0.9, "failed": 0},
+        "numpy_mlp": {"runs": [{"seed": 0, "final_acc": 0.983}], "acc_mean": 0.983},
+        "digits": {"runs": [{"seed": 0, "final_acc": 0.995}], "acc_mean": 0.995, "svc_acc": 0.98},
+        "mlp_speed": {"ratio": 0.8, "numpy_median_s": 0.8, "torch_median_s": 1.0},
+        "job_overhead": {"overhead": 0.02, "job_median_s": 1.02, "bare_median_s": 1.0},
+        "tsne": {"ratio": 0.3, "time_ours": 1.0, "time_sklearn": 3.3, "trust_gap": 0.0,
+                 "trust_ours": 0.99, "trust_sklearn": 0.99},
+        "canvas": {"busy": {"p50_ms": 1.5, "p90_ms": 4.0, "max_ms": 9.0},
+                   "idle": {"p50_ms": 1.2, "p90_ms": 2.0},
+                   "busy_stages": {"preprocess": {"p50_ms": 1.0}, "model": {"p50_ms": 0.5}}},
+    }
+    for path, value in over.items():
+        section, key = path.split("__")
+        f[section][key] = value
+    return f
+
+
+def test_every_goal_passes_on_figures_that_meet_it():
+    verdicts = {g.key: g.passed for g in goals(figures(), FULL)}
+    assert set(verdicts) == GOALS and all(verdicts.values())
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"default_cnn__acc_1epoch_mean": 0.989}, "cnn_acc_1epoch"),
+        ({"default_cnn_cli__acc_mean": 0.9939}, "cnn_acc_3epochs"),
+        ({"default_cnn__time_to_99_ratio": 0.51}, "time_to_99_ratio"),
+        ({"default_cnn__time_to_99_ratio": None, "default_cnn__time_to_99_median_s": None},
+         "time_to_99_ratio"),
+        ({"digits__acc_mean": 0.97}, "digits_vs_svc"),
+        ({"job_overhead__overhead": 0.06}, "job_overhead"),
+        ({"tsne__trust_gap": -0.02}, "tsne_trust_gap"),
+        ({"default_cnn_cli__peak_rss_gib": 1.6}, "train_peak_rss"),
+    ],
+)
+def test_a_figure_past_its_target_fails_that_goal_only(override, key):
+    failed = {g.key for g in goals(figures(**override), FULL) if not g.passed}
+    assert failed == {key} if key != "digits_vs_svc" else key in failed
+
+
+def test_unmeasured_goal_fails_and_prints_na():
+    g = Goal("x", "a goal", None, 1.0, "lower", "ms")
+    assert not g.passed
+    assert "n/a" in table([g]) and "FAIL" in table([g])
+
+
+def test_table_prints_one_row_per_goal_with_units():
+    text = table(goals(figures(), FULL))
+    rows = [l for l in text.splitlines() if re.search(r"\s(PASS|FAIL)(\s|$)", l)]
+    assert len(rows) == len(GOALS)
+    assert "99.10 %" in text and "0.40x" in text and "1.50 ms" in text
+
+
+@pytest.mark.bench
+def test_tsne_vs_sklearn_reports_both():
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data[:150]
+    out = tsne_vs_sklearn(x, seed=0, repeats=1)
+    assert out["ratio"] == pytest.approx(out["time_ours"] / out["time_sklearn"])
+    assert 0.5 < out["trust_ours"] <= 1 and 0.5 < out["trust_sklearn"] <= 1
+
+
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     mnist = tiny_mnist(tmp_path_factory.mktemp("tiny_mnist"))
     out = tmp_path_factory.mktemp("bench") / "latest.json"
     r = subprocess.run(
-        [sys.executable, "-m", "digits_core.bench", "--mnist-dir", mnist, "--out", out, "--quick"],
+        [sys.executable, "-m", "benchmarks.bench", "--mnist-dir", mnist, "--out", out, "--quick"],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert r.returncode == 0, r.stderr[-3000:]
@@ -69,6 +145,7 @@ def _number(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+@pytest.mark.bench
 def test_report_has_every_goal_with_a_verdict(quick_report):
     report, _ = quick_report
     assert report["quick"] is True
@@ -82,6 +159,7 @@ def test_report_has_every_goal_with_a_verdict(quick_report):
     assert report["all_passed"] == all(g["passed"] for g in goals.values())
 
 
+@pytest.mark.bench
 def test_report_has_machine_info_and_raw_figures(quick_report):
     report, _ = quick_report
     m = report["machine"]
@@ -105,10 +183,3 @@ def test_report_has_machine_info_and_raw_figures(quick_report):
     cli = f["default_cnn_cli"]
     assert [r["returncode"] for r in cli["runs"]] == [0] and 0 <= cli["acc_mean"] <= 1
     assert cli["peak_rss_gib"] > 0.05 and cli["polled_peak_rss_gib"] <= cli["peak_rss_gib"] * 1.1
-
-
-def test_table_prints_one_row_per_goal(quick_report):
-    report, stdout = quick_report
-    rows = [l for l in stdout.splitlines() if re.search(r"\s(PASS|FAIL)(\s|$)", l)]
-    assert len(rows) == len(GOALS)
-    assert "quick" in stdout

@@ -12,7 +12,8 @@ from PIL import Image
 from scipy import ndimage
 
 from digits_core.augment import augment_batch
-from digits_core.drawing import MNIST_STROKE, canvas_to_image, load_image_file, stroke_width
+from digits_core.drawing import MNIST_STROKE, canvas_to_image, stroke_width
+from digits_core.imagefile import load_image_file
 from digits_core.errors import ConfigError, DrawingError
 
 

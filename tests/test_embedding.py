@@ -7,14 +7,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 from threadpoolctl import threadpool_limits
 
-from digits_core.embedding import (
-    DEFAULT_POINTS,
-    MAX_POINTS,
-    embed,
-    principal_components,
-    sample_points,
-    tsne_vs_sklearn,
-)
+from digits_core.embedding import embed, principal_components, sample_points
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -134,14 +127,3 @@ def test_sample_points_small_n_and_all():
     assert len(sample_points(labels, 0, seed=0)) == 0
     np.testing.assert_array_equal(sample_points(labels, 81, seed=0), np.arange(81))
     np.testing.assert_array_equal(sample_points(labels, 1000, seed=0), np.arange(81))
-
-
-def test_ui_constants():
-    assert 0 < DEFAULT_POINTS <= MAX_POINTS
-
-
-def test_tsne_vs_sklearn_reports_both(digits):
-    out = tsne_vs_sklearn(digits[0][:150], seed=0, repeats=1)
-    assert {"time_ours", "time_sklearn", "ratio", "trust_ours", "trust_sklearn"} <= set(out)
-    assert out["ratio"] == pytest.approx(out["time_ours"] / out["time_sklearn"])
-    assert 0.5 < out["trust_ours"] <= 1 and 0.5 < out["trust_sklearn"] <= 1

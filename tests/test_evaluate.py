@@ -10,10 +10,10 @@ from digits_core.evaluate import (
     Report,
     confusion_matrix,
     evaluate_probs,
-    first_layer_images,
     misclassified,
     strict_predictions,
 )
+from digits_core.images import first_layer_images
 
 
 def _random_probs(n: int, seed: int, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.jobs import SessionJobs
-from digits_core.train import TrainingJob
+from digits_core.jobs import TrainingJob
 
 
 class FakeJob:

@@ -147,7 +147,7 @@ def test_optimizers_equal_torch(kind):
     }[kind]()
     for _ in range(5):
         g = rng.normal(size=p.shape)
-        opt.step([(p, g)], 0.05)
+        opt.step([("p", p, g)], 0.05)
         tp.grad = torch.tensor(g)
         topt.step()
     np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-7, atol=1e-9)

@@ -9,7 +9,7 @@ import pytest
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import RunError
 from digits_core.runs import delete_run, list_runs, load_run, run_dataset, run_from_job, save_run
-from digits_core.train import run_experiment
+from digits_core.jobs import run_experiment
 
 
 def _job(family, normalization="unit"):

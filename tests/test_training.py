@@ -10,7 +10,8 @@ import pytest
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
 from digits_core.models import build_model, count_params
-from digits_core.train import JobSlots, TrainingJob, lr_at, run_experiment
+from digits_core.jobs import JobSlots, TrainingJob, run_experiment
+from digits_core.train import Step, lr_at
 
 CNN = [ConvBlock(16, 3, 1, True, 2)]
 
@@ -45,17 +46,20 @@ def test_same_seed_same_curve(family):
 
 def test_stop_ends_within_one_batch_and_keeps_the_model():
     job = TrainingJob(exp("numpy-mlp", epochs=500, batch_size=8))
-    seen = []
-    job.on_event = lambda ev: seen.append(ev)
+    steps = []
+
+    def on_event(ev):
+        if isinstance(ev, Step):
+            steps.append(ev.step)
+            if ev.step == 50:
+                job.stop()  # asked for while step 50 is the last one done
+
+    job.on_event = on_event
     job.start()
-    while job.snapshot().step < 50:
-        time.sleep(0.01)
-    job.stop()
     assert job.wait(10)
     h = job.snapshot()
-    assert h.status == "stopped"
-    steps_after_stop = [e for e in seen if type(e).__name__ == "Step"][-1].step
-    assert steps_after_stop < 500 * 180
+    assert h.status == "stopped" and "after 50 steps" in h.message
+    assert steps[-1] == 50 and h.step == 50  # not one batch more
     assert job.model is not None and h.final_test_acc > 0.5  # trained so far, still usable
 
 
@@ -125,7 +129,9 @@ def test_job_slots_queue_in_order_and_stop_while_waiting():
     slots = JobSlots(1)
     long = TrainingJob(exp("numpy-mlp", epochs=500, batch_size=8), slots=slots).start()
     queued = TrainingJob(exp("numpy-mlp", epochs=1), slots=slots).start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while slots.counts() != (1, 1) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert queued.snapshot().status == "queued"
     assert "1 in queue" in queued.snapshot().message
     assert slots.counts() == (1, 1)
@@ -138,12 +144,12 @@ def test_job_slots_queue_in_order_and_stop_while_waiting():
 
 
 def test_a_failing_job_reports_instead_of_dying(monkeypatch):
-    import digits_core.train as tr
+    import digits_core.jobs as jobs
 
     def boom(cfg):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(tr, "load_dataset", boom)
+    monkeypatch.setattr(jobs, "load_dataset", boom)
     job = TrainingJob(exp()).start()
     assert job.wait(10)
     h = job.snapshot()
@@ -151,7 +157,7 @@ def test_a_failing_job_reports_instead_of_dying(monkeypatch):
 
 
 def test_snapshot_is_safe_while_training():
-    job = TrainingJob(exp("numpy-mlp", epochs=20, batch_size=8)).start()
+    job = TrainingJob(exp("numpy-mlp", epochs=4, batch_size=8)).start()
     lengths = []
     while not job.wait(0.01):
         h = job.snapshot()

@@ -131,7 +131,7 @@ PAGES = ["Home", "Data", "Train", "Evaluate", "Embedding", "Draw", "Runs"]
 
 def test_screenshot_every_page(shared_app, timings):
     """Every page with content a user would see (a model trained, saved, embedded, a digit
-    drawn), full page, into docs/screenshots/<page>.png; none shows an error."""
+    drawn), full page, into the screenshots folder; none shows an error."""
     app = shared_app
     t0 = time.perf_counter()
     main = app.main()

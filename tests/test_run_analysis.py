@@ -1,4 +1,5 @@
-"""digits_core.analysis: a run scored on its split, confusion cells, embeddings, pictures."""
+"""A run scored on its split, confusion cells, embeddings, pictures and uploads
+(digits_core.evaluate, .embedding, .images, .imagefile, .data)."""
 
 import copy
 import io
@@ -7,25 +8,30 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits_core.analysis import (
+from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.data import dataset_summary, load_dataset
+from digits_core.embedding import embedding_for_run
+from digits_core.errors import DrawingError
+from digits_core.evaluate import (
     cell_examples,
     cell_indices,
-    display_image,
-    diverging_rgb,
-    embedding_for_run,
     evaluate_run,
-    first_layer_mosaic,
-    load_upload,
-    mosaic,
+    misclassified,
     most_confused,
-    upscale,
     uses_strict_rule,
 )
-from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.errors import DrawingError
-from digits_core.evaluate import misclassified
+from digits_core.imagefile import load_upload
+from digits_core.images import (
+    class_mosaic,
+    display_image,
+    diverging_rgb,
+    first_layer_mosaic,
+    mosaic,
+    upscale,
+)
+from digits_core.jobs import run_experiment
+from digits_core.models import first_layer_weights
 from digits_core.runs import run_dataset, run_from_job
-from digits_core.train import run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +185,7 @@ def test_mosaic_tiles_with_nan_gaps():
 
 
 def test_first_layer_mosaic_dense_and_conv(run):
-    after = first_layer_mosaic(run.model.first_layer_weights(), (8, 8), units=16, cols=8, cell=48)
+    after = first_layer_mosaic(first_layer_weights(run.model), (8, 8), units=16, cols=8, cell=48)
     before = first_layer_mosaic(run.first_layer_before, (8, 8), units=16, cols=8, cell=48)
     assert after.shape == before.shape and after.ndim == 3 and after.shape[2] == 3
     assert after.dtype == np.uint8
@@ -208,8 +214,6 @@ def test_load_upload_reads_png_and_refuses_the_rest():
 
 
 def test_class_mosaic_rows_are_classes():
-    from digits_core.analysis import class_mosaic
-
     images = np.stack([np.full((2, 3), k, np.uint8) for k in [3, 1, 3, 0]])
     labels = np.array([3, 1, 3, 0])
     m = class_mosaic(images, labels, per_class=2)
@@ -219,20 +223,14 @@ def test_class_mosaic_rows_are_classes():
 
 
 def test_dataset_summary_counts_and_means():
-    from digits_core.analysis import dataset_summary
-    from digits_core.config import DataConfig
-    from digits_core.data import load_dataset
-
     ds = load_dataset(DataConfig())
     s = dataset_summary(ds)
-    assert s["train_counts"].sum() == s["n_train"] == len(ds.labels_train)
-    assert s["test_counts"].sum() == s["n_test"]
-    assert s["means"].shape == (10, 8, 8) and s["mosaic"].shape == (80, 80)
-    np.testing.assert_allclose(s["means"][0], ds.images_train[ds.labels_train == 0].mean(0), rtol=1e-6)
+    assert s.train_counts.sum() == s.n_train == len(ds.labels_train)
+    assert s.test_counts.sum() == s.n_test
+    assert s.means.shape == (10, 8, 8) and s.mosaic.shape == (80, 80)
+    np.testing.assert_allclose(s.means[0], ds.images_train[ds.labels_train == 0].mean(0), rtol=1e-6)
 
 
 def test_display_image_frame():
-    from digits_core.analysis import display_image
-
     img = display_image(np.full((8, 8), 16.0), 16, size=80, frame=4)
     assert img.shape == (88, 88) and img[0, 0] == 128 and img[4, 4] == 255

@@ -1,6 +1,6 @@
-"""`python -m digits_core.bench`: the project's accuracy and speed goals, measured in one run.
+"""`python -m benchmarks.bench`: the project's accuracy and speed goals, measured in one run.
 
-    python -m digits_core.bench --mnist-dir DIR [--out bench-results/latest.json] [--quick]
+    python -m benchmarks.bench --mnist-dir DIR [--out bench-results/latest.json] [--quick]
 
 Prints a table (goal, measured, target, PASS/FAIL) and writes JSON with every raw figure,
 the verdicts and the machine they were measured on. Accuracies are on MNIST's official test
@@ -35,11 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig, Experiment, ModelConfig, TrainConfig
-from .data import Dataset, load_dataset, subset_indices
-from .models import build_model, default_threads, setup_torch_threads
-from .presets import FAST, default_cnn_experiment, get_preset
-from .train import Done, Epoch, Step, TrainingJob, accuracy, batch_order, run_experiment, train
+from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.data import Dataset, load_dataset, subset_indices
+from digits_core.jobs import TrainingJob, run_experiment
+from digits_core.learners import make_learner
+from digits_core.models import build_model
+from digits_core.presets import FAST, default_cnn_experiment, get_preset
+from digits_core.torch_models import default_threads, setup_torch_threads
+from digits_core.train import Done, Epoch, Step, accuracy, batch_order, train
 
 GIB = 2**30
 REPO = Path(__file__).resolve().parents[1]  # where `python -m digits_core` runs from
@@ -308,12 +311,12 @@ MLP_SPEED = TrainConfig(epochs=1, batch_size=128, lr=0.05, optimizer="sgd", seed
 def numpy_mlp_epoch(data: Dataset, batches: list[np.ndarray]) -> float:
     """One epoch of the NumPy 784-256-10 MLP, SGD, float32, over the given batches."""
     model = build_model(ModelConfig(family="numpy-mlp", hidden=[256]), data.image_shape)
-    model.begin_training(MLP_SPEED)
-    x, y = model.to_backend(data.x_train), model.labels_to_backend(data.labels_train)
+    learner = make_learner(model, MLP_SPEED)
+    x, y = learner.prepare(data.x_train, data.labels_train)
 
     def epoch():
         for idx in batches:
-            model.train_step(x[idx], y[idx], MLP_SPEED.lr)
+            learner.step(x[idx], y[idx], MLP_SPEED.lr)
 
     return timed(epoch)[0]
 
@@ -375,10 +378,10 @@ def bench_job_overhead(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
         def loop():
             tc = exp.train
             model = build_model(exp.model, data.image_shape, seed=tc.seed)
-            model.begin_training(tc)
-            x, y = model.to_backend(data.x_train), model.labels_to_backend(data.labels_train)
+            learner = make_learner(model, tc)
+            x, y = learner.prepare(data.x_train, data.labels_train)
             for idx in batch_order(len(y), tc, np.random.default_rng(tc.seed)):
-                model.train_step(model.take(x, idx), model.take(y, idx), tc.lr)
+                learner.step(learner.take(x, idx), learner.take(y, idx), tc.lr)
             return accuracy(model, data.x_test, data.labels_test)
 
         return timed(loop)[0]
@@ -393,8 +396,41 @@ def bench_job_overhead(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
 # ------------------------------------------------------------------ t-SNE
 
 
+def tsne_vs_sklearn(features: np.ndarray, *, seed: int = 0, repeats: int = 3) -> dict[str, float]:
+    """Time and quality of `embed(method="tsne")` against sklearn's `TSNE(random_state=seed)`.
+
+    Runs alternate (ours, sklearn, ours, ...) so a load that comes and goes hits both
+    alike. Returns medians over `repeats`: time_ours, time_sklearn (wall seconds), ratio
+    (time_ours / time_sklearn), trust_ours, trust_sklearn (trustworthiness, 10 neighbours),
+    and cpu_ours, cpu_sklearn (process CPU seconds, all threads: steadier than wall time
+    on a shared machine, where sklearn's threads also spin waiting for each other).
+    """
+    from sklearn.manifold import TSNE, trustworthiness
+
+    from digits_core.embedding import embed
+
+    x = np.ascontiguousarray(features, dtype=np.float64)
+    runs = {
+        "ours": lambda: embed(x, method="tsne", seed=seed),
+        "sklearn": lambda: TSNE(random_state=seed).fit_transform(x),
+    }
+    samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            y = run()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            samples[name].append((wall, cpu, trustworthiness(x, y, n_neighbors=10)))
+    out: dict[str, float] = {}
+    for name, rows in samples.items():
+        wall, cpu, trust = np.median(np.array(rows), axis=0)
+        out |= {f"time_{name}": float(wall), f"cpu_{name}": float(cpu), f"trust_{name}": float(trust)}
+    out["ratio"] = out["time_ours"] / out["time_sklearn"]
+    return out
+
+
 def bench_tsne(model, data: Dataset, plan: Plan) -> dict:
-    from .embedding import sample_points, tsne_vs_sklearn
+    from digits_core.embedding import sample_points
 
     idx = sample_points(data.labels_test, plan.tsne_points, seed=0)
     features = model.features(data.x_test[idx])
@@ -422,7 +458,7 @@ def canvases(data: Dataset, n: int = 16) -> list[np.ndarray]:
 
 def prediction_times(run, drawings: list[np.ndarray], n: int, gap: float) -> list[float]:
     """Milliseconds of `n` predict_canvas calls, `gap` seconds apart."""
-    from .predict import predict_canvas
+    from digits_core.predict import predict_canvas
 
     times = []
     for i in range(n):
@@ -434,7 +470,7 @@ def prediction_times(run, drawings: list[np.ndarray], n: int, gap: float) -> lis
 
 def stage_times(run, drawings: list[np.ndarray], n: int, gap: float) -> dict:
     """Where a prediction's time goes: canvas_to_image, then normaliser + model.probs (ms)."""
-    from .drawing import canvas_to_image
+    from digits_core.drawing import canvas_to_image
 
     pre, model = [], []
     for i in range(n):
@@ -453,8 +489,8 @@ def _percentiles(ms: list[float]) -> dict:
 
 def bench_canvas(model, data: Dataset, mnist_dir: str, plan: Plan) -> dict:
     """predict_canvas with the default CNN, idle and while a TrainingJob of it runs."""
-    from .runs import Run
-    from .train import History
+    from digits_core.jobs import History
+    from digits_core.runs import Run
 
     exp = with_data(default_cnn_experiment(1, 0), mnist_dir)
     run = Run(None, exp, History(), {}, model, data.normalizer, None)
@@ -702,7 +738,7 @@ def _jsonable(x):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m digits_core.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n")[0])
     p.add_argument("--mnist-dir", required=True, help="folder with the four MNIST IDX files")
     p.add_argument("--out", default="bench-results/latest.json", help="JSON report to write")
     p.add_argument("--quick", action="store_true", help="tiny smoke run; verdicts mean nothing")

@@ -1,0 +1,176 @@
+"""What training does to a model: one learner per backend, holding the optimiser, the
+step, augmentation and where the data lives. `train.train()` receives a learner the way
+pytorch/examples' `train()` receives `model, optimizer`.
+
+A learner never owns the model's definition (`models`) and never prints. Its optimiser
+state can be saved with a run (`state_dict`) so that training can continue later.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from .config import TrainConfig
+from .models import Classifier, NumpyClassifier
+from .numpy_mlp import Optimizer
+
+
+class Learner(Protocol):
+    """How a model of one backend learns from batches."""
+
+    model: Classifier
+
+    def prepare(self, images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
+        """The training set (N, H, W) float32 and (N,) labels in the backend's own form."""
+
+    def take(self, x: Any, idx: np.ndarray) -> Any:
+        """Rows `idx` of a prepared array."""
+
+    def augment(self, xb: Any, strength: float) -> Any:
+        """A randomly distorted copy of a prepared batch (see `augment.augment_batch`)."""
+
+    def step(self, xb: Any, yb: Any, lr: float) -> tuple[float, int]:
+        """One optimiser step on a batch; returns (loss, number of correct predictions)."""
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The optimiser's state as named arrays (empty for plain SGD)."""
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+class NumpyLearner:
+    """SGD / momentum / Adam on the from-scratch network, with its hand-written gradients."""
+
+    def __init__(self, model: NumpyClassifier, tc: TrainConfig):
+        self.model, self.tc = model, tc
+        self.opt = Optimizer(tc.optimizer, tc.momentum)
+        self._generator = None
+
+    def prepare(self, images, labels):
+        x = np.ascontiguousarray(images.reshape(len(images), -1), dtype=self.model.net.dtype)
+        return x, np.asarray(labels, dtype=np.int64)
+
+    def take(self, x, idx):
+        return x[idx]
+
+    def augment(self, xb, strength):
+        import torch
+
+        from .augment import augment_batch
+
+        if self._generator is None:
+            self._generator = torch.Generator().manual_seed(self.tc.seed)
+        t = torch.from_numpy(xb.reshape(len(xb), 1, *self.model.image_shape))
+        return augment_batch(t, self._generator, strength=strength).reshape(len(xb), -1).numpy()
+
+    def step(self, xb, yb, lr):
+        net, tc = self.model.net, self.tc
+        net.train(True)
+        loss, logits = net.loss_and_grads(xb, yb, tc.loss, tc.l2, tc.loss_reduction)
+        self.opt.step(net.params(), lr)
+        return loss, int((logits.argmax(1) == yb).sum())
+
+    def state_dict(self):
+        return self.opt.state_dict()
+
+    def load_state_dict(self, state):
+        self.opt.load_state_dict(state)
+
+
+class TorchLearner:
+    """A torch optimiser over the module's parameters; the whole training set on the device."""
+
+    def __init__(self, model: Classifier, tc: TrainConfig):
+        import torch
+
+        self.model, self.tc = model, tc
+        self.module, self.device = model.module, model.device
+        params = list(self.module.parameters())
+        if tc.optimizer == "sgd":
+            self.opt = torch.optim.SGD(params, lr=tc.lr)
+        elif tc.optimizer == "momentum":
+            self.opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum)
+        else:
+            self.opt = torch.optim.Adam(params, lr=tc.lr)
+        # L2 on weights of dense/conv layers only, the same term as the NumPy network's.
+        self._decay = [
+            m.weight for m in self.module.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
+        ]
+        self._generator = torch.Generator().manual_seed(tc.seed)
+        torch.manual_seed(tc.seed)  # dropout draws from the global generator
+
+    def prepare(self, images, labels):
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
+        y = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.device)  # a writable copy
+        return x, y
+
+    def take(self, x, idx):
+        import torch
+
+        return x[torch.from_numpy(np.asarray(idx)).to(x.device)]
+
+    def augment(self, xb, strength):
+        from .augment import augment_batch
+
+        return augment_batch(xb.unsqueeze(1), self._generator, strength=strength).squeeze(1)
+
+    def loss(self, logits, yb):
+        import torch.nn.functional as F
+
+        tc = self.tc
+        if tc.loss == "cross-entropy":
+            value = F.cross_entropy(logits, yb, reduction=tc.loss_reduction)
+        else:
+            onehot = F.one_hot(yb, 10).to(logits.dtype)
+            value = F.mse_loss(logits.softmax(1), onehot, reduction=tc.loss_reduction)
+        if tc.l2:
+            value = value + 0.5 * tc.l2 * sum((w * w).sum() for w in self._decay)
+        return value
+
+    def step(self, xb, yb, lr):
+        import torch
+
+        self.module.train()
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        logits = self.module(xb)
+        value = self.loss(logits, yb)
+        self.opt.zero_grad(set_to_none=True)
+        value.backward()
+        self.opt.step()
+        with torch.no_grad():
+            correct = int((logits.argmax(1) == yb).sum())
+        return float(value.detach()), correct
+
+    def state_dict(self):
+        out = {}
+        for i, s in self.opt.state_dict()["state"].items():
+            for k, v in s.items():
+                out[f"{i}.{k}"] = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+        return out
+
+    def load_state_dict(self, state):
+        import torch
+
+        full = self.opt.state_dict()
+        per: dict[int, dict] = {}
+        for key, v in state.items():
+            i, k = key.split(".", 1)
+            per.setdefault(int(i), {})[k] = torch.as_tensor(np.asarray(v))
+        full["state"] = per
+        self.opt.load_state_dict(full)
+
+
+def make_learner(model: Classifier, tc: TrainConfig) -> Learner:
+    """The learner for `model`'s backend, set up as `tc` says."""
+    tc.validate()
+    if isinstance(model, NumpyClassifier):
+        return NumpyLearner(model, tc)
+    return TorchLearner(model, tc)
+
+
+__all__ = ["Learner", "NumpyLearner", "TorchLearner", "make_learner"]
