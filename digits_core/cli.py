@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def cmd_train(a) -> int:
     from .data import IMAGE_SHAPE
     from .jobs import run_experiment
     from .models import check_size
-    from .runs import save_run
+    from .runs import RunRecorder
     from .train import Done, Epoch, Step
 
     exp = experiment_from_args(a)
@@ -176,15 +177,19 @@ def cmd_train(a) -> int:
         elif isinstance(ev, Done):
             sys.stderr.write(f"{ev.message}\n")
 
-    job = run_experiment(exp, on_event=show)
+    recorder = RunRecorder(a.out, exp)  # the run is a folder from its first step
+    job = run_experiment(exp, recorder=recorder, on_event=show)
     h = job.snapshot()
     if h.status == "failed":
+        if job.model is None:  # nothing was trained: no folder left behind
+            shutil.rmtree(recorder.path, ignore_errors=True)
         raise DigitLabError(h.message)
-    path = save_run(job, a.out)
+    if recorder.error:
+        raise DigitLabError(recorder.error)
     print(f"status {h.status}: {h.message}")
     if h.final_test_acc is not None:
         print(f"test accuracy {h.final_test_acc:.4f}")
-    print(path)
+    print(recorder.path)
     return 0 if h.status in ("finished", "stopped") else 3
 
 
@@ -240,12 +245,14 @@ def cmd_runs(a) -> int:
     if not Path(a.runs_dir).is_dir():
         raise DigitLabError(f"{a.runs_dir}: no such runs folder")
     for r in list_runs(a.runs_dir):
-        if not r.ok:
+        if r.status == "broken":
             print(f"{r.name}\tBROKEN\t{r.reason}")
             continue
         acc = r.meta.get("test_acc")
-        acc = "-" if acc is None else f"{acc:.4f}"
-        print(f"{r.name}\t{r.meta.get('family')}\t{r.meta.get('dataset')}\t{acc}\t{r.meta.get('status')}")
+        if acc is None:
+            acc = r.meta.get("last_test_acc")
+        acc = f"{acc:.4f}" if isinstance(acc, (int, float)) else "-"
+        print(f"{r.name}\t{r.meta.get('family')}\t{r.meta.get('dataset')}\t{acc}\t{r.status}")
     return 0
 
 

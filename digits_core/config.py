@@ -134,6 +134,7 @@ class TrainConfig:
     seed: int = 0  # seeds initialisation, batch order, dropout and augmentation
     device: str = "auto"  # auto | cpu | cuda (torch families only)
     eval_test_every_epoch: bool = True  # measure test accuracy after every epoch
+    live_embedding: bool = False  # t-SNE frames of the last hidden layer as it trains (as S4 drew them)
 
     def validate(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)

@@ -1,172 +1,36 @@
-"""Training jobs: a run in a background thread that any thread can watch and stop.
+"""One training run in a background thread that any thread can watch and stop.
 
-`TrainingJob` runs `train.train()` in a thread and folds its events into a lock-guarded
-`History` that anyone can snapshot. `JobSlots` caps how many jobs train at once;
-`preflight` refuses, before any thread starts, a run that would not fit in memory (a
-256-channel CNN on MNIST with batches of 8192 would take the whole server down).
-
-A job's thread outlives the page that started it (that is the point: it survives clicks
-and page switches). When the user closes the tab for good, nobody can see or stop that job
-any more, so it must stop on its own: `SessionJobs` remembers `(session_id, job)` pairs
-and `sweep(is_alive)` stops every running job whose session has been gone for `grace`
-seconds. Deciding whether a session is alive is the caller's business (the dashboard asks
-the Streamlit runtime), so this module stays free of any UI.
+`TrainingJob` runs `train.train()` in a thread, folds its events into a lock-guarded
+`History` that anyone can snapshot, measures the run live (`monitor`) and, given a
+`runs.RunRecorder`, keeps its run folder up to date as it trains. It never touches a UI.
+Deciding which jobs may run, and for whom, is `runner`'s business.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
-from .config import Experiment, ModelConfig, conv_shapes
-from .data import IMAGE_SHAPE, Dataset, load_dataset
-from .errors import ConfigError, DigitLabError
-from .models import EVAL_CHUNK, Classifier, build_model, check_size, first_layer_weights
-from .train import Done, Epoch, Step, accuracy, train
+from .config import Experiment
+from .data import Dataset, load_dataset
+from .errors import DigitLabError
+from .learners import make_learner
+from .models import Classifier, build_model, first_layer_weights
+from .monitor import Monitor
+from .train import Done, Epoch, Step, accuracy, steps_per_epoch, train
 
-MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
-DEFAULT_GRACE = 10.0  # seconds a session may be gone before its jobs are stopped
-DEFAULT_EVERY = 2.0  # seconds between two sweeps of the watchdog thread
-
-
-def activation_sizes(cfg: ModelConfig, image_shape: tuple[int, int]) -> list[int]:
-    """Floats per image of every tensor the forward pass keeps for backward, in order."""
-    h, w = image_shape
-    sizes = [h * w]
-    if cfg.family == "cnn":
-        shapes = conv_shapes(cfg.conv, image_shape)
-        for b, (c, h, w), (_, ph, pw) in zip(cfg.conv, shapes[0::2], shapes[1::2]):
-            sizes += [c * h * w] * (3 if b.batchnorm else 2)  # conv, (BatchNorm), activation
-            if b.pool > 1:
-                sizes.append(c * ph * pw)
-            if b.dropout:
-                sizes.append(c * ph * pw)
-    for width in cfg.hidden:
-        sizes += [width] * (3 if cfg.dropout else 2)  # linear, activation, (dropout)
-    return sizes + [10]
-
-
-def memory_estimate(experiment: Experiment) -> int:
-    """Rough peak bytes of one training step or one evaluation chunk, whichever is larger.
-
-    Training keeps every activation of the batch plus its gradient; the weights come four
-    times (values, gradients, two Adam moments). Evaluation runs `EVAL_CHUNK` images at a
-    time and holds about two layers at once.
-    """
-    shape = IMAGE_SHAPE[experiment.data.dataset]
-    n_params = check_size(experiment.model, shape)
-    sizes = activation_sizes(experiment.model, shape)
-    train = 4 * (2 * experiment.train.batch_size * sum(sizes) + 4 * n_params)
-    evaluate = 4 * (2 * EVAL_CHUNK * max(sizes) + n_params)
-    return max(train, evaluate)
-
-
-def preflight(experiment: Experiment, budget_mb: float | None = None) -> int:
-    """Validate `experiment`, refuse it if it would not fit in memory; return its parameter count.
-
-    Raises ConfigError with a one-line reason and what to change.
-    """
-    experiment.validate()
-    n_params = check_size(experiment.model, IMAGE_SHAPE[experiment.data.dataset])
-    if budget_mb is None:
-        budget_mb = float(os.environ.get("DIGITLAB_MAX_MEMORY_MB", MEMORY_BUDGET_MB))
-    need_mb = memory_estimate(experiment) / 2**20
-    if need_mb > budget_mb:
-        raise ConfigError(
-            f"this run would need about {need_mb:,.0f} MB of memory, over the limit of "
-            f"{budget_mb:,.0f} MB; use a smaller batch, fewer channels, more pooling or "
-            "narrower layers"
-        )
-    return n_params
-
-
-class StoppableJob(Protocol):
-    """What the registry needs of a job (`TrainingJob` has it)."""
-
-    @property
-    def done(self) -> bool: ...
-
-    def stop(self) -> None: ...
-
-
-class SessionJobs:
-    """A thread-safe registry of the jobs each browser session started."""
-
-    def __init__(self, grace: float = DEFAULT_GRACE, clock: Callable[[], float] = time.monotonic):
-        self.grace = grace
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._jobs: list[tuple[str, StoppableJob]] = []
-        self._gone_since: dict[str, float] = {}  # session id -> when it was first seen gone
-
-    def register(self, session_id: str, job: StoppableJob) -> None:
-        with self._lock:
-            if not any(j is job for _, j in self._jobs):
-                self._jobs.append((session_id, job))
-
-    def sessions(self) -> set[str]:
-        with self._lock:
-            return {sid for sid, _ in self._jobs}
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._jobs)
-
-    def sweep(self, is_alive: Callable[[str], bool]) -> list[StoppableJob]:
-        """Stop the jobs of sessions gone for at least `grace` seconds; return those jobs.
-
-        Jobs that have ended are forgotten, so the registry never holds a model longer
-        than the session does. A session seen alive again before the grace is over keeps
-        its jobs.
-        """
-        now = self._clock()
-        with self._lock:
-            entries = [(sid, job) for sid, job in self._jobs if not job.done]
-            alive = {sid: bool(is_alive(sid)) for sid in {sid for sid, _ in entries}}
-            for sid, ok in alive.items():
-                if ok:
-                    self._gone_since.pop(sid, None)
-                else:
-                    self._gone_since.setdefault(sid, now)
-            expired = {sid for sid, since in self._gone_since.items() if now - since >= self.grace}
-            stopped = [job for sid, job in entries if sid in expired]
-            self._jobs = [(sid, job) for sid, job in entries if sid not in expired]
-            self._gone_since = {
-                sid: t for sid, t in self._gone_since.items() if sid in alive and sid not in expired
-            }
-        for job in stopped:
-            job.stop()
-        return stopped
-
-    def watch(
-        self, is_alive: Callable[[str], bool], every: float = DEFAULT_EVERY
-    ) -> threading.Thread:
-        """Start a daemon thread that sweeps every `every` seconds for the process's life."""
-
-        def loop() -> None:
-            while True:
-                time.sleep(every)
-                try:
-                    self.sweep(is_alive)
-                except Exception:  # a watchdog thread that died would never stop a job again
-                    logging.getLogger(__name__).exception("session watchdog sweep failed")
-
-        thread = threading.Thread(target=loop, name="digitlab-session-watchdog", daemon=True)
-        thread.start()
-        return thread
+ACTIVE = ("queued", "loading", "running", "stopping")
+EPOCH_CHECKPOINT_GAP = 1.0  # seconds: epochs shorter than this do not each write a checkpoint
 
 
 @dataclass
 class History:
-    """Everything a chart needs, appended as events arrive."""
+    """Everything a chart needs, appended as events arrive. Saved as history.json."""
 
     steps: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -174,14 +38,20 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float | None] = field(default_factory=list)
     epoch_loss: list[float] = field(default_factory=list)
+    probe_steps: list[int] = field(default_factory=list)  # live accuracy, within epochs
+    probe_test_acc: list[float] = field(default_factory=list)  # on a fixed test subset
+    probe_train_acc: list[float] = field(default_factory=list)  # running, this epoch's batches
+    steps_per_epoch: int = 0
     images_per_s: float = 0.0
     elapsed: float = 0.0
     eta: float | None = None
     step: int = 0
     total_steps: int = 0
     epoch: int = 0
-    status: str = "queued"  # queued | loading | running | finished | stopped | diverged | failed
+    frames: int = 0  # embedding frames recorded so far
+    status: str = "queued"  # queued | loading | running | stopping | finished | stopped | diverged | failed
     message: str = ""
+    warning: str = ""  # e.g. the run folder could not be written
     final_test_acc: float | None = None
 
     @property
@@ -190,7 +60,7 @@ class History:
 
     @property
     def active(self) -> bool:
-        return self.status in ("queued", "loading", "running")
+        return self.status in ACTIVE
 
     def apply(self, ev: Step | Epoch | Done) -> None:
         if isinstance(ev, Step):
@@ -198,16 +68,17 @@ class History:
             self.loss.append(ev.loss)
             self.step, self.epoch, self.total_steps = ev.step, ev.epoch, ev.total_steps
             self.images_per_s, self.elapsed, self.eta = ev.images_per_s, ev.elapsed, ev.eta
-            self.status = "running"
+            self.steps_per_epoch = ev.steps_per_epoch
+            if self.status != "stopping":
+                self.status = "running"
         elif isinstance(ev, Epoch):
             self.epochs.append(ev.epoch)
             self.train_acc.append(ev.train_acc)
             self.test_acc.append(ev.test_acc)
             self.epoch_loss.append(ev.train_loss)
-            self.elapsed = ev.elapsed
         else:
             self.status, self.message = ev.status, ev.message
-            self.final_test_acc, self.elapsed, self.eta = ev.test_acc, ev.elapsed, 0.0
+            self.final_test_acc, self.eta = ev.test_acc, 0.0
 
     def to_dict(self) -> dict:
         return {k: copy.copy(v) for k, v in self.__dict__.items()}
@@ -216,58 +87,17 @@ class History:
     def from_dict(cls, d: dict) -> History:
         h = cls()
         for k, v in d.items():
-            if hasattr(h, k):
+            if hasattr(h, k) and not k.startswith("_"):
                 setattr(h, k, v)
         return h
-
-
-class JobSlots:
-    """At most `limit` jobs train at once in this process; the rest wait in order."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._cond = threading.Condition()
-        self._running: list[TrainingJob] = []
-        self._waiting: list[TrainingJob] = []
-
-    def acquire(self, job: TrainingJob) -> bool:
-        """Block until `job` may run; False if the job was stopped while waiting."""
-        with self._cond:
-            self._waiting.append(job)
-            try:
-                while not job.stop_requested and (
-                    len(self._running) >= self.limit or self._waiting[0] is not job
-                ):
-                    self._cond.wait(0.2)
-                if job.stop_requested:
-                    return False
-                self._running.append(job)
-                return True
-            finally:
-                self._waiting.remove(job)
-                self._cond.notify_all()
-
-    def release(self, job: TrainingJob) -> None:
-        with self._cond:
-            if job in self._running:
-                self._running.remove(job)
-            self._cond.notify_all()
-
-    def position(self, job: TrainingJob) -> int | None:
-        """1-based place in the queue, or None when not waiting."""
-        with self._cond:
-            return self._waiting.index(job) + 1 if job in self._waiting else None
-
-    def counts(self) -> tuple[int, int]:
-        with self._cond:
-            return len(self._running), len(self._waiting)
 
 
 class TrainingJob:
     """One training run in a background thread: start, watch (`snapshot`), stop.
 
-    The thread loads the data, builds the model and consumes `train()`; it never touches
-    any UI. `stop()` ends the run within one batch and keeps the model as trained so far.
+    The thread loads the data, builds the model (or takes a saved run's, to continue it)
+    and consumes `train()`. `stop()` shows "stopping" at once and ends the run within one
+    batch; the model is kept as trained so far and its test accuracy measured after.
     """
 
     def __init__(
@@ -275,7 +105,10 @@ class TrainingJob:
         experiment: Experiment,
         *,
         data: Dataset | None = None,
-        slots: JobSlots | None = None,
+        slots=None,
+        recorder=None,
+        resume=None,
+        extra_epochs: int = 0,
         on_event=None,
         on_done=None,
     ):
@@ -283,16 +116,29 @@ class TrainingJob:
         self.experiment = experiment
         self.data = data
         self.model: Classifier | None = None
+        self.learner = None
+        self.monitor: Monitor | None = None
         self.initial_first_layer: np.ndarray | None = None
         self.slots = slots
+        self.recorder = recorder  # runs.RunRecorder, or None for an in-memory run
+        self.resume = resume  # a runs.Run to train further, or None
+        self.extra_epochs = extra_epochs
         self.on_event = on_event  # called in the job's thread with every event
         self.on_done = on_done  # called in the job's thread when it ends, however it ends
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._history = History()
+        if resume is not None:
+            self._history = History.from_dict(resume.history.to_dict())
+            self._history.status, self._history.final_test_acc = "queued", None
         self._thread: threading.Thread | None = None
         self.created = time.time()
         self.id = f"{int(self.created * 1000):x}"
+
+    @property
+    def name(self) -> str:
+        """The run's folder name when it has one, else the job id."""
+        return self.recorder.path.name if self.recorder is not None else self.id
 
     @property
     def stop_requested(self) -> bool:
@@ -307,9 +153,12 @@ class TrainingJob:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._lock:
+            if self._history.active:
+                self._history.status = "stopping"
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends; True if it did within `timeout`."""
+        """Block until the job's thread ends; True if it did within `timeout`."""
         if self._thread is None or self._thread is threading.current_thread():
             return True
         self._thread.join(timeout)
@@ -329,6 +178,9 @@ class TrainingJob:
     def done(self) -> bool:
         return not self.snapshot().active
 
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        return self.learner.state_dict() if self.learner is not None else {}
+
     def _set(self, **kw) -> None:
         with self._lock:
             for k, v in kw.items():
@@ -347,23 +199,9 @@ class TrainingJob:
                     self._set(status="stopped", message="stopped before it started")
                     return
             self._set(status="loading", message="loading data and building the model")
-            exp = self.experiment
-            if self.data is None:
-                self.data = load_dataset(exp.data)
-            self.model = build_model(
-                exp.model, self.data.image_shape, seed=exp.train.seed, device=exp.train.device
-            )
-            self.initial_first_layer = first_layer_weights(self.model)
+            self._prepare()
             self._set(status="running", message="training")
-            for ev in train(self.model, self.data, exp.train, stop=self._stop):
-                with self._lock:
-                    self._history.apply(ev)
-                if self.on_event is not None:
-                    self.on_event(ev)
-                if isinstance(ev, Done) and ev.status == "stopped":
-                    # Measured after the UI already shows "stopped": a Stop never waits for it.
-                    acc = accuracy(self.model, self.data.x_test, self.data.labels_test)
-                    self._set(final_test_acc=acc)
+            self._train()
         except DigitLabError as e:
             self._set(status="failed", message=str(e))
         except MemoryError:
@@ -373,8 +211,104 @@ class TrainingJob:
         finally:
             if acquired:
                 self.slots.release(self)
+            self._save()
             if self.on_done is not None:
                 self.on_done(self)
+
+    def _prepare(self) -> None:
+        exp = self.experiment
+        if self.data is None:
+            self.data = load_dataset(exp.data)
+        if self.resume is not None:
+            self.model = self.resume.model
+            self.initial_first_layer = self.resume.first_layer_before
+        else:
+            self.model = build_model(exp.model, self.data.image_shape, seed=exp.train.seed,
+                                     device=exp.train.device)
+            self.initial_first_layer = first_layer_weights(self.model)
+        per_epoch = steps_per_epoch(len(self.data.labels_train), exp.train)
+        self.monitor = Monitor(self.data, per_epoch, seed=exp.data.seed, tsne=exp.train.live_embedding)
+        if self.recorder is not None:
+            self.recorder.begin(self.model, self.data, self.initial_first_layer)
+            self._set(warning=self.recorder.error)
+        self._frame(self._history.step)
+
+    def _train(self) -> None:
+        exp, h = self.experiment, self._history
+        tc = exp.train
+        if self.resume is not None:  # the new epochs only, counted on from the old ones
+            tc = copy.deepcopy(tc)
+            tc.epochs = self.extra_epochs
+        self.learner = make_learner(self.model, tc)
+        if self.resume is not None and self.resume.optimizer_state:
+            self.learner.load_state_dict(self.resume.optimizer_state)
+        events = train(self.model, self.data, tc, learner=self.learner, stop=self._stop,
+                       step_offset=h.step, epoch_offset=len(h.epochs))
+        for ev in events:
+            with self._lock:
+                h.apply(ev)
+            if isinstance(ev, Step):
+                self._measure(ev)
+            elif isinstance(ev, Epoch):
+                self._frame(ev.epoch * h.steps_per_epoch)
+                if self.recorder is not None and self.recorder.due(EPOCH_CHECKPOINT_GAP):
+                    self._save()
+            if self.on_event is not None:
+                self.on_event(ev)
+            if isinstance(ev, Done) and ev.status == "stopped":
+                # Measured after the UI already shows "stopped": a Stop never waits for it.
+                acc = accuracy(self.model, self.data.x_test, self.data.labels_test)
+                self._set(final_test_acc=acc)
+            if isinstance(ev, Done) and ev.status != "diverged":
+                self._frame(h.step)
+
+    def _measure(self, ev: Step) -> None:
+        """The live accuracy and embedding frames, as often as their budgets allow."""
+        m = self.monitor
+        if m.probes.due(ev.step, ev.elapsed):
+            t0 = time.perf_counter()
+            p = m.probe(self.model, ev.step, ev.train_acc)
+            with self._lock:
+                self._history.probe_steps.append(p.step)
+                self._history.probe_test_acc.append(p.test_acc)
+                self._history.probe_train_acc.append(p.train_acc)
+            m.probes.done(ev.step, ev.elapsed, time.perf_counter() - t0)
+        if m.framing.due(ev.step, ev.elapsed):
+            t0 = time.perf_counter()
+            self._frame(ev.step)
+            m.framing.done(ev.step, ev.elapsed, time.perf_counter() - t0)
+        if self.recorder is not None and self.recorder.due():
+            self._save()
+
+    def _frame(self, step: int) -> None:
+        if self.monitor is None or self.model is None:
+            return
+        if self.monitor.frames.steps and self.monitor.frames.steps[-1] == step:
+            return
+        frame = self.monitor.frame(self.model, step)
+        if frame is not None:
+            with self._lock:
+                self.monitor.frames.add(*frame)
+                self._history.frames = len(self.monitor.frames)
+
+    def frames(self) -> dict[str, np.ndarray] | None:
+        """The embedding frames so far, as `monitor.Frames.to_arrays` gives them."""
+        if self.monitor is None:
+            return None
+        with self._lock:
+            return self.monitor.frames.to_arrays()
+
+    def _save(self) -> None:
+        """A checkpoint of the run folder (when there is one and a model to save)."""
+        if self.recorder is None:
+            return
+        h = self.snapshot()
+        if self.model is None:
+            self.recorder.mark(h)
+            return
+        frames = self.frames() if self.monitor is not None else None
+        self.recorder.checkpoint(self.model, h, optimizer=self.optimizer_state(), snapshots=frames)
+        self._set(warning=self.recorder.error)
 
 
 def lower_thread_priority() -> None:
@@ -391,26 +325,14 @@ def lower_thread_priority() -> None:
         pass  # not permitted here: train at normal priority
 
 
-def run_experiment(experiment: Experiment, *, data: Dataset | None = None, on_event=None) -> TrainingJob:
+def run_experiment(
+    experiment: Experiment, *, data: Dataset | None = None, recorder=None, on_event=None
+) -> TrainingJob:
     """Train synchronously in the calling thread (CLI, tests, benchmark); returns the ended job."""
-    job = TrainingJob(experiment, data=data, on_event=on_event)
+    job = TrainingJob(experiment, data=data, recorder=recorder, on_event=on_event)
     job._thread = threading.current_thread()
     job._run()
     return job
 
 
-__all__ = [
-    "DEFAULT_EVERY",
-    "DEFAULT_GRACE",
-    "MEMORY_BUDGET_MB",
-    "History",
-    "JobSlots",
-    "SessionJobs",
-    "StoppableJob",
-    "TrainingJob",
-    "activation_sizes",
-    "lower_thread_priority",
-    "memory_estimate",
-    "preflight",
-    "run_experiment",
-]
+__all__ = ["ACTIVE", "History", "TrainingJob", "lower_thread_priority", "run_experiment"]

@@ -1,10 +1,22 @@
-"""Saved runs: the one place that knows where and how runs are stored.
+"""Run folders: the one place that knows where and how runs are stored.
 
-A run folder holds `experiment.json` (the dataclasses), `history.json` (the curves),
-`meta.json` (created time, accuracy, sizes; written last), `weights.npz` or `weights.pt`,
-`normalizer.npz` and `first_layer_before.npy`. A folder is written under a temporary name
-and renamed into place, so a reader never sees half a run; a folder that is incomplete
-or corrupt anyway is listed as broken with the reason and never crashes a listing.
+A run is a folder from the moment it starts (`RunRecorder`), so a reload, a closed tab
+or a killed process loses at most one checkpoint interval. The folder holds:
+
+    meta.json              name, label, owner, status, pid, accuracy, sizes (written last)
+    experiment.json        the dataclasses (`Experiment.to_dict()`)
+    history.json           the curves (`jobs.History`)
+    normalizer.npz         how raw pixels become model inputs
+    first_layer_before.npy the first layer at initialisation
+    weights.npz | .pt      the latest checkpoint (NumPy arrays, or a torch tensor dict)
+    optimizer.npz          the optimiser's state, so training can continue
+    snapshots.npz          live-embedding frames (`monitor`), when the run kept them
+
+Every file is written under a temporary name and renamed into place; `meta.json` goes
+last, so a reader never sees a checkpoint without its meta. A folder whose meta says
+"running" while the process that wrote it is gone is listed as **interrupted**: its last
+checkpoint can be evaluated, drawn with and trained further. A folder that fails
+validation is listed as broken with the reason and never crashes a listing.
 """
 
 from __future__ import annotations
@@ -14,9 +26,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +35,12 @@ import numpy as np
 from .config import Experiment
 from .data import Dataset, Normalizer, load_dataset
 from .errors import DigitLabError, RunError
-from .jobs import History, TrainingJob
+from .jobs import ACTIVE, History
 from .models import Classifier, build_model, read_weights, save_weights, weights_file
 
-FORMAT_VERSION = 1
-REQUIRED = ("meta.json", "experiment.json", "history.json", "normalizer.npz")
+FORMAT_VERSION = 2
+CHECKPOINT_SECONDS = 15.0  # a running job writes a checkpoint at least this often
+MAX_JSON_BYTES = 64 * 2**20  # a meta/experiment/history file larger than this is refused
 
 
 def default_runs_dir() -> Path:
@@ -38,23 +50,30 @@ def default_runs_dir() -> Path:
 
 @dataclass
 class RunInfo:
+    """What a listing knows of a run folder without loading its weights."""
+
     path: Path
-    ok: bool
-    reason: str  # why the run is broken; "" when ok
-    meta: dict  # meta.json contents ({} when unreadable)
+    ok: bool  # loadable: a checkpoint and every required file are there and valid
+    reason: str  # why it is broken (or why it cannot be loaded yet); "" when ok
+    meta: dict = field(default_factory=dict)
+    status: str = ""  # running | interrupted | finished | stopped | diverged | failed | broken
 
     @property
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def label(self) -> str:
+        return str(self.meta.get("label") or self.path.name)
+
+    @property
+    def owner(self) -> str:
+        return str(self.meta.get("owner") or "")
+
 
 @dataclass
 class Run:
-    """A trained model with everything needed to evaluate it or read drawings with it.
-
-    Made from a saved folder (`load_run`) or from a finished in-session job (`run_from_job`,
-    `path` is None until it is saved).
-    """
+    """A trained model with everything needed to evaluate it, draw with it or train it on."""
 
     path: Path | None
     experiment: Experiment
@@ -63,78 +82,258 @@ class Run:
     model: Classifier
     normalizer: Normalizer
     first_layer_before: np.ndarray | None
+    optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return str(self.meta.get("label") or (self.path.name if self.path else "run"))
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "run"
+# ------------------------------------------------------------------ names
 
 
-def save_run(job: TrainingJob, runs_dir: str | Path | None = None, *, label: str = "") -> Path:
-    """Write a finished (or stopped) job as a new run folder; returns its path."""
-    if job.model is None or job.data is None:
-        raise RunError("this job has no trained model to save (it failed or never started)")
-    h = job.snapshot()
-    if h.active:
-        raise RunError("the job is still running; stop it or wait for it to finish")
-    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+def slug(text: str) -> str:
+    """A safe folder-name stem: letters, digits, '.', '_' and '-' (at most 40)."""
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:40]
+    return s or "run"
+
+
+def new_run_folder(runs_dir: Path, base: str) -> Path:
+    """Create and return `runs_dir/<base>-<k>` for the smallest free k >= 1.
+
+    `os.mkdir` is atomic, so two sessions starting at the same moment never share a folder.
+    """
     runs_dir.mkdir(parents=True, exist_ok=True)
-    exp = job.experiment
-    created = time.strftime("%Y%m%d-%H%M%S", time.localtime())
-    name = f"{created}-{_slug(label or exp.name or exp.model.family)}-{job.id[-5:]}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=runs_dir))
+    stem = slug(base)
+    taken = {p.name for p in runs_dir.iterdir()}
+    k = 1
+    while True:
+        name = f"{stem}-{k}"
+        if name not in taken:
+            try:
+                (runs_dir / name).mkdir()
+                return runs_dir / name
+            except FileExistsError:
+                pass
+        k += 1
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write `path` through `write(tmp_path)` and rename it into place."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # same suffix: savers key on it
     try:
-        (tmp / "experiment.json").write_text(json.dumps(exp.to_dict(), indent=2))
-        (tmp / "history.json").write_text(json.dumps(h.to_dict()))
-        with open(tmp / "normalizer.npz", "wb") as f:
-            np.savez(f, **job.data.normalizer.to_arrays())
-        if job.initial_first_layer is not None:
-            np.save(tmp / "first_layer_before.npy", job.initial_first_layer, allow_pickle=False)
-        weights = tmp / weights_file(exp.model.family)
-        save_weights(job.model.state_dict(), weights)
-        meta = {
-            "format": FORMAT_VERSION,
-            "name": name,
-            "label": label or exp.name,
-            "created": time.time(),
-            "family": exp.model.family,
-            "dataset": exp.data.dataset,
-            "status": h.status,
-            "test_acc": h.final_test_acc,
-            "epochs_done": len(h.epochs),
-            "elapsed": h.elapsed,
-            "n_params": job.model.n_params,
-            "image_shape": list(job.data.image_shape),
-            "weights": weights.name,
-        }
-        # meta.json last: its presence marks the folder complete.
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        final = runs_dir / name
-        os.replace(tmp, final)
-        return final
+        write(tmp)
+        os.replace(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_json(path: Path, obj) -> None:
+    _write_atomic(path, lambda p: p.write_text(json.dumps(obj)))
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.savez(f, **arrays)
+
+    _write_atomic(path, write)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+
+
+def _process_started(pid: int) -> float | None:
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time()
+    except Exception:
+        return None
+
+
+class RunRecorder:
+    """Writes one run folder as a job trains: created at the start, a checkpoint at every
+    epoch end, every `CHECKPOINT_SECONDS` and when the job ends.
+
+    A failed write (a full disk, a read-only folder) never stops training: `error` holds a
+    one-line reason, the model stays in memory, and the next checkpoint tries again.
+    """
+
+    def __init__(
+        self,
+        runs_dir: str | Path,
+        experiment: Experiment,
+        *,
+        owner: str = "",
+        label: str = "",
+        path: Path | None = None,
+    ):
+        self.experiment = experiment
+        if path is None:
+            base = experiment.name.removesuffix(" (edited)") or experiment.model.family
+            path = new_run_folder(Path(runs_dir), base)
+            self.meta: dict = {
+                "format": FORMAT_VERSION,
+                "name": path.name,
+                "label": label or path.name,
+                "owner": owner,
+                "created": time.time(),
+            }
+        else:  # continuing a run: keep its name, label, owner and creation time
+            self.meta = dict(read_meta(path))
+        self.path = path
+        self.error = ""
+        self._last = 0.0
+        self.meta.update(status="queued", pid=os.getpid(), pid_started=_process_started(os.getpid()),
+                         weights=weights_file(experiment.model.family))
+        self._guard(lambda: (_write_json(self.path / "experiment.json", experiment.to_dict()),
+                             _write_json(self.path / "meta.json", self.meta)))
+
+    def begin(self, model: Classifier, data: Dataset, first_layer_before: np.ndarray | None) -> None:
+        """The files known before the first step: experiment, normaliser, initial weights."""
+        exp = self.experiment
+        self.meta.update(
+            family=exp.model.family,
+            dataset=exp.data.dataset,
+            n_params=model.n_params,
+            image_shape=list(data.image_shape),
+            status="running",
+        )
+        self._guard(lambda: self._begin(data, first_layer_before))
+        self._last = time.monotonic()
+
+    def _begin(self, data: Dataset, first_layer_before) -> None:
+        _write_json(self.path / "experiment.json", self.experiment.to_dict())
+        _write_npz(self.path / "normalizer.npz", data.normalizer.to_arrays())
+        if first_layer_before is not None and not (self.path / "first_layer_before.npy").exists():
+            _write_atomic(self.path / "first_layer_before.npy", lambda p: _save_npy(p, first_layer_before))
+        _write_json(self.path / "meta.json", self.meta)
+
+    def due(self, gap: float = CHECKPOINT_SECONDS) -> bool:
+        """True when the last checkpoint is at least `gap` seconds old."""
+        return time.monotonic() - self._last >= gap
+
+    def checkpoint(
+        self,
+        model: Classifier,
+        history,
+        *,
+        optimizer: dict[str, np.ndarray] | None = None,
+        snapshots: dict[str, np.ndarray] | None = None,
+    ) -> bool:
+        """Write weights, optimiser state, snapshots, history, then meta. True if it worked."""
+        self._last = time.monotonic()
+        h = history
+        self.meta.update(
+            status=h.status,
+            message=h.message,
+            test_acc=h.final_test_acc,
+            last_test_acc=next((a for a in reversed(h.test_acc) if a is not None), None),
+            epochs_done=len(h.epochs),
+            steps_done=h.step,
+            elapsed=h.elapsed,
+            updated=time.time(),
+            checkpoint=True,
+        )
+
+        def write() -> None:
+            state = model.state_dict()
+            _write_atomic(self.path / weights_file(self.experiment.model.family),
+                          lambda p: save_weights(state, p))
+            if optimizer:
+                _write_npz(self.path / "optimizer.npz", optimizer)
+            if snapshots:
+                _write_npz(self.path / "snapshots.npz", snapshots)
+            _write_json(self.path / "history.json", h.to_dict())
+            _write_json(self.path / "meta.json", self.meta)
+
+        return self._guard(write)
+
+    def mark(self, history) -> bool:
+        """Record a status change (queued, failed) without a checkpoint."""
+        self.meta.update(status=history.status, message=history.message, updated=time.time())
+        return self._guard(lambda: _write_json(self.path / "meta.json", self.meta))
+
+    def _guard(self, write) -> bool:
+        try:
+            write()
+        except OSError as e:
+            reason = e.strerror or str(e) or type(e).__name__
+            self.error = f"could not save the run to {self.path.name} ({reason}); it stays in memory"
+            return False
+        self.error = ""
+        return True
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read_meta(path: Path) -> dict:
+    """A run folder's meta.json as a dict; RunError (one line) when missing or corrupt."""
+    return _read_json(Path(path) / "meta.json", dict)
+
+
+def _read_json(file: Path, kind: type):
+    try:
+        with open(file, "rb") as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
+    except FileNotFoundError:
+        raise RunError(f"{file.parent.name}: {file.name} is missing") from None
+    except OSError as e:
+        raise RunError(f"{file.parent.name}: cannot read {file.name} ({e.strerror})") from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise RunError(f"{file.parent.name}: {file.name} is over {MAX_JSON_BYTES // 2**20} MB")
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        where = f" at line {e.lineno}" if hasattr(e, "lineno") else ""
+        raise RunError(f"{file.parent.name}: {file.name} is not valid JSON{where} (truncated or corrupt)") from None
+    if not isinstance(obj, kind):
+        raise RunError(f"{file.parent.name}: {file.name} does not hold a JSON {kind.__name__}")
+    return obj
+
+
+def _alive(meta: dict) -> bool:
+    pid = meta.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    started = _process_started(pid)
+    want = meta.get("pid_started")
+    return started is not None and (not isinstance(want, (int, float)) or abs(started - want) < 1.0)
 
 
 def inspect_run(path: str | Path) -> RunInfo:
     """Cheap validity check of a run folder (no weights loaded)."""
     path = Path(path)
-    missing = [f for f in REQUIRED if not (path / f).is_file()]
-    if missing:
-        return RunInfo(path, False, f"incomplete: missing {', '.join(missing)}", {})
     try:
-        meta = json.loads((path / "meta.json").read_text())
-        if not isinstance(meta, dict):
-            raise ValueError("not an object")
-        json.loads((path / "experiment.json").read_text())
-    except (ValueError, OSError, UnicodeDecodeError) as e:
-        return RunInfo(path, False, f"corrupt JSON: {e}", {})
-    weights = path / str(meta.get("weights", ""))
-    if not meta.get("weights") or not weights.is_file():
-        return RunInfo(path, False, "incomplete: weights file missing", meta)
-    if weights.stat().st_size == 0:
-        return RunInfo(path, False, "corrupt: weights file is empty", meta)
-    return RunInfo(path, True, "", meta)
+        meta = read_meta(path)
+        _read_json(path / "experiment.json", dict)
+    except RunError as e:
+        return RunInfo(path, False, str(e).split(": ", 1)[-1], {}, "broken")
+    status = str(meta.get("status", ""))
+    if status in ACTIVE and not _alive(meta):
+        status = "interrupted"
+    weights = meta.get("weights")
+    if weights not in ("weights.npz", "weights.pt"):
+        return RunInfo(path, False, "meta.json names no valid weights file", meta, "broken")
+    if not (path / weights).is_file():
+        if status in ACTIVE:
+            return RunInfo(path, False, "training, no checkpoint yet", meta, status)
+        why = "interrupted before its first checkpoint" if status == "interrupted" else "weights file missing"
+        return RunInfo(path, False, why, meta, "broken")
+    if (path / weights).stat().st_size == 0:
+        return RunInfo(path, False, f"{weights} is empty", meta, "broken")
+    for required in ("history.json", "normalizer.npz"):
+        if not (path / required).is_file():
+            return RunInfo(path, False, f"{required} is missing", meta, "broken")
+    return RunInfo(path, True, "", meta, status or "finished")
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunInfo]:
@@ -142,52 +341,89 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunInfo]:
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     if not runs_dir.is_dir():
         return []
-    out = [
-        inspect_run(p)
-        for p in runs_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".tmp-")
-    ]
-    return sorted(out, key=lambda r: (r.meta.get("created", 0), r.name), reverse=True)
+    out = [inspect_run(p) for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(out, key=lambda r: (_num(r.meta.get("created")), r.name), reverse=True)
+
+
+def _num(x) -> float:
+    return float(x) if isinstance(x, (int, float)) else 0.0
 
 
 def load_run(path: str | Path) -> Run:
-    """Rebuild a run's model, normaliser and history. Raises RunError if anything is off."""
+    """Rebuild a run's model (its latest checkpoint), normaliser and history.
+
+    Raises RunError with a one-line reason naming the file that is wrong.
+    """
     path = Path(path)
     info = inspect_run(path)
     if not info.ok:
         raise RunError(f"{path.name}: {info.reason}")
     try:
-        exp = Experiment.from_dict(json.loads((path / "experiment.json").read_text()))
-        history = History.from_dict(json.loads((path / "history.json").read_text()))
-        with np.load(path / "normalizer.npz", allow_pickle=False) as z:
-            normalizer = Normalizer.from_arrays({k: z[k] for k in z.files})
-        model = build_model(exp.model, tuple(info.meta["image_shape"]), device="auto")
-        model.load_state_dict(read_weights(path / weights_file(exp.model.family)))
-        before = path / "first_layer_before.npy"
-        first = np.load(before, allow_pickle=False) if before.is_file() else None
+        exp = Experiment.from_dict(_read_json(path / "experiment.json", dict))
+        exp.validate()
     except DigitLabError as e:
-        raise RunError(f"{path.name}: {e}") from None
-    except Exception as e:  # corrupt zip/pickle-free tensors, shape mismatches, ...
-        raise RunError(f"{path.name}: cannot load weights ({type(e).__name__}: {e})") from None
-    return Run(path, exp, history, info.meta, model, normalizer, first)
+        raise RunError(f"{path.name}: experiment.json: {e}") from None
+    history = History.from_dict(_read_json(path / "history.json", dict))
+    normalizer = _read_normalizer(path / "normalizer.npz")
+    try:
+        model = build_model(exp.model, tuple(info.meta["image_shape"]), device="auto")
+    except (DigitLabError, KeyError, TypeError, ValueError) as e:
+        raise RunError(f"{path.name}: meta.json: cannot rebuild the model ({e})") from None
+    try:
+        model.load_state_dict(read_weights(path / info.meta["weights"]))
+    except ValueError as e:
+        raise RunError(f"{path.name}: {info.meta['weights']}: {e}") from None
+    before = path / "first_layer_before.npy"
+    first = np.load(before, allow_pickle=False) if before.is_file() else None
+    optimizer = {}
+    if (path / "optimizer.npz").is_file():
+        with np.load(path / "optimizer.npz", allow_pickle=False) as z:
+            optimizer = {k: z[k] for k in z.files}
+    meta = dict(info.meta, status=info.status)
+    history.status = info.status
+    return Run(path, exp, history, meta, model, normalizer, first, optimizer)
 
 
-def run_from_job(job: TrainingJob) -> Run:
-    """The in-memory `Run` of a job that has a model (finished, stopped or diverged)."""
-    if job.model is None or job.data is None:
-        raise RunError("this job has no trained model (it failed or never started)")
-    h = job.snapshot()
-    meta = {
-        "name": job.experiment.name or job.experiment.model.family,
-        "family": job.experiment.model.family,
-        "dataset": job.experiment.data.dataset,
-        "status": h.status,
-        "test_acc": h.final_test_acc,
-        "n_params": job.model.n_params,
-        "image_shape": list(job.data.image_shape),
-        "created": job.created,
-    }
-    return Run(None, job.experiment, h, meta, job.model, job.data.normalizer, job.initial_first_layer)
+def _read_normalizer(file: Path) -> Normalizer:
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return Normalizer.from_arrays({k: z[k] for k in z.files})
+    except Exception as e:
+        raise RunError(f"{file.parent.name}: {file.name} is not a valid normaliser ({type(e).__name__})") from None
+
+
+def read_snapshots(path: str | Path) -> dict[str, np.ndarray] | None:
+    """A run's live-embedding frames (`monitor.Snapshots.to_arrays`), or None."""
+    file = Path(path) / "snapshots.npz"
+    if not file.is_file():
+        return None
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:
+        return None
+
+
+def rename_run(path: str | Path, label: str) -> None:
+    """Give a run a new display name (its folder keeps its own)."""
+    path = Path(path)
+    label = " ".join(str(label).split())[:60]
+    if not label:
+        raise RunError("a run's name cannot be empty")
+    meta = read_meta(path)
+    meta["label"] = label
+    _write_json(path / "meta.json", meta)
+
+
+def delete_run(path: str | Path, runs_dir: str | Path | None = None) -> None:
+    """Remove one run folder; refuses paths outside `runs_dir` and runs still training."""
+    path = Path(path).resolve()
+    root = (Path(runs_dir) if runs_dir is not None else default_runs_dir()).resolve()
+    if path.parent != root:
+        raise RunError(f"{path.name} is not a run folder inside the runs folder")
+    if inspect_run(path).status in ACTIVE:
+        raise RunError(f"{path.name} is still training; stop it first")
+    shutil.rmtree(path)
 
 
 def run_dataset(run: Run, *, mnist_dir: str | None = None) -> Dataset:
@@ -198,24 +434,54 @@ def run_dataset(run: Run, *, mnist_dir: str | None = None) -> Dataset:
     return load_dataset(cfg)
 
 
-def delete_run(path: str | Path, runs_dir: str | Path | None = None) -> None:
-    """Remove one run folder; refuses paths outside `runs_dir`."""
-    path = Path(path).resolve()
-    root = (Path(runs_dir) if runs_dir is not None else default_runs_dir()).resolve()
-    if path.parent != root:
-        raise RunError(f"{path} is not a run folder inside {root}")
-    shutil.rmtree(path)
+def run_from_job(job) -> Run:
+    """The in-memory `Run` of an ended job that has a model (for the CLI, tests, benchmark)."""
+    if job.model is None or job.data is None:
+        raise RunError("this job has no trained model (it failed or never started)")
+    h = job.snapshot()
+    exp = job.experiment
+    meta = {
+        "name": job.name, "label": exp.name or exp.model.family, "family": exp.model.family,
+        "dataset": exp.data.dataset, "status": h.status, "test_acc": h.final_test_acc,
+        "n_params": job.model.n_params, "image_shape": list(job.data.image_shape),
+        "created": job.created,
+    }
+    return Run(None, exp, h, meta, job.model, job.data.normalizer, job.initial_first_layer,
+               job.optimizer_state())
+
+
+def save_run(job, runs_dir: str | Path | None = None, *, label: str = "") -> Path:
+    """Write an ended in-memory job (one that trained without a recorder) as a new run folder."""
+    if job.model is None or job.data is None:
+        raise RunError("this job has no trained model to save (it failed or never started)")
+    h = job.snapshot()
+    if h.active:
+        raise RunError("the job is still running; stop it or wait for it to finish")
+    rec = RunRecorder(runs_dir if runs_dir is not None else default_runs_dir(), job.experiment, label=label)
+    rec.begin(job.model, job.data, job.initial_first_layer)
+    if rec.error or not rec.checkpoint(job.model, h, optimizer=job.optimizer_state()):
+        shutil.rmtree(rec.path, ignore_errors=True)
+        raise RunError(rec.error)
+    return rec.path
 
 
 __all__ = [
+    "ACTIVE",
+    "CHECKPOINT_SECONDS",
     "Run",
     "RunInfo",
+    "RunRecorder",
     "default_runs_dir",
-    "save_run",
+    "delete_run",
     "inspect_run",
     "list_runs",
     "load_run",
+    "new_run_folder",
+    "read_meta",
+    "read_snapshots",
+    "rename_run",
     "run_dataset",
     "run_from_job",
-    "delete_run",
+    "save_run",
+    "slug",
 ]

@@ -158,72 +158,71 @@ def train(
     *,
     learner: Learner | None = None,
     stop: threading.Event | None = None,
-    first_epoch: int = 1,
+    step_offset: int = 0,
+    epoch_offset: int = 0,
 ) -> Iterator[Step | Epoch | Done]:
-    """Train `model` on `data` for epochs `first_epoch..tc.epochs`; yields events.
+    """Train `model` on `data` for `tc.epochs` epochs; yields events.
 
     Setting `stop` ends it within one batch (or one evaluation chunk): the last event is
     then `Done("stopped", ..., test_acc=None)`, and measuring the model is the caller's
-    choice. `first_epoch > 1` continues a run (the learning-rate schedule and the batch
-    order carry on where they were).
+    choice. To continue a run, pass the steps and epochs it already trained as offsets:
+    events count on from there, the learning-rate schedule spans the new epochs only,
+    and the batch order differs from the first part's.
     """
     tc.validate()
     stop = stop or threading.Event()
     learner = learner or make_learner(model, tc)
-    rng = np.random.default_rng(tc.seed)
+    rng = np.random.default_rng(tc.seed if epoch_offset == 0 else [tc.seed, epoch_offset])
     x, y = learner.prepare(data.x_train, data.labels_train)
     n = len(data.labels_train)
     per_epoch = steps_per_epoch(n, tc)
     total = tc.epochs * per_epoch
-    for _ in range(1, first_epoch):  # replay the batch order of the epochs already trained
-        for _ in batch_order(n, tc, rng):
-            pass
     divergence = Divergence(initial_loss(model, data, tc), tc)
     speed = Throughput()
     t0 = time.perf_counter()
-    step = (first_epoch - 1) * per_epoch
-    steps_run, test_acc = 0, None
+    step = 0
+    test_acc = None
 
     def done(status: str, message: str, acc: float | None = None) -> Done:
         return Done(status, message, acc, time.perf_counter() - t0)
 
-    for epoch in range(first_epoch, tc.epochs + 1):
+    for epoch in range(epoch_offset + 1, epoch_offset + tc.epochs + 1):
         loss_sum, correct, seen = 0.0, 0, 0
         for idx in batch_order(n, tc, rng):
             if stop.is_set():
-                yield done("stopped", f"stopped by the user after {plural(step, 'step')}")
+                yield done("stopped", f"stopped by the user after {plural(step_offset + step, 'step')}")
                 return
             xb, yb = learner.take(x, idx), learner.take(y, idx)
             if tc.augment:
                 xb = learner.augment(xb, tc.augment_strength)
             loss, ok = learner.step(xb, yb, lr_at(tc, step, total))
             step += 1
-            steps_run += 1
             blown = divergence.after_step(loss)
             if blown:
-                yield done("diverged", divergence.message(blown, step))
+                yield done("diverged", divergence.message(blown, step_offset + step))
                 return
             loss_sum, correct, seen = loss_sum + loss, correct + ok, seen + len(idx)
             now = time.perf_counter()
             ips = speed.add(now, len(idx))
             elapsed = now - t0
-            eta = elapsed / steps_run * (total - step)
-            yield Step(step, epoch, loss, correct / seen, ips, elapsed, eta, total, per_epoch)
+            eta = elapsed / step * (total - step)
+            yield Step(step_offset + step, epoch, loss, correct / seen, ips, elapsed, eta,
+                       step_offset + total, per_epoch)
         train_loss = loss_sum / per_epoch
         blown = divergence.after_epoch(train_loss)
         if blown:
-            yield done("diverged", divergence.message(blown, step))
+            yield done("diverged", divergence.message(blown, step_offset + step))
             return
         if tc.eval_test_every_epoch or epoch == tc.epochs:
             test_acc = accuracy(model, data.x_test, data.labels_test, stop)
             if test_acc is None:
-                yield done("stopped", f"stopped by the user after {plural(step, 'step')}")
+                yield done("stopped", f"stopped by the user after {plural(step_offset + step, 'step')}")
                 return
         yield Epoch(epoch, correct / max(seen, 1), test_acc, train_loss, time.perf_counter() - t0)
         if tc.stop_at_loss is not None and train_loss < tc.stop_at_loss:
             yield done("finished", f"reached the target loss {tc.stop_at_loss} after {epoch} epochs", test_acc)
             return
-    yield done("finished", f"finished {plural(tc.epochs, 'epoch')}", test_acc)
+    yield done("finished", f"finished {plural(epoch_offset + tc.epochs, 'epoch')}", test_acc)
 
 
 def plural(n: int, word: str) -> str:

@@ -85,7 +85,7 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(runs, "save_weights", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(RunError, match="could not save the run .*disk full"):
         save_run(job, tmp_path)
     assert list(tmp_path.iterdir()) == []
 

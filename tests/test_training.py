@@ -10,7 +10,8 @@ import pytest
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
 from digits_core.models import build_model, count_params
-from digits_core.jobs import JobSlots, TrainingJob, run_experiment
+from digits_core.jobs import TrainingJob, run_experiment
+from digits_core.runner import JobSlots
 from digits_core.train import Step, lr_at
 
 CNN = [ConvBlock(16, 3, 1, True, 2)]

@@ -1,0 +1,321 @@
+"""The one seam between the pages and training: start, observe and stop jobs by run name.
+
+`JobRunner` decides which jobs may run and for whom: a memory preflight refuses a run that
+would not fit before any thread starts (a 256-channel CNN on MNIST with batches of 8192
+would take the whole server down); at most `max_jobs` train at once in the process
+(`JobSlots`, first come first served), at most `per_owner` for one person; and a run
+whose owner's browser tabs are all gone for `grace` seconds is stopped (and saved).
+
+Every job writes its run folder as it trains, and the pages observe a run through its
+recorded history: a running in-process job answers from memory, anything else from its
+folder. That is what lets another executor (a worker process, a cluster) train without
+the pages changing. The executor here trains in threads of this process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .config import Experiment, ModelConfig, conv_shapes
+from .data import IMAGE_SHAPE
+from .errors import ConfigError, RunError
+from .jobs import History, TrainingJob
+from .models import EVAL_CHUNK, check_size
+from .runs import RunRecorder, inspect_run, load_run, read_snapshots
+
+MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
+DEFAULT_GRACE = 10.0  # seconds a session may be gone before its jobs are stopped
+DEFAULT_EVERY = 2.0  # seconds between two sweeps of the watchdog thread
+
+
+def activation_sizes(cfg: ModelConfig, image_shape: tuple[int, int]) -> list[int]:
+    """Floats per image of every tensor the forward pass keeps for backward, in order."""
+    h, w = image_shape
+    sizes = [h * w]
+    if cfg.family == "cnn":
+        shapes = conv_shapes(cfg.conv, image_shape)
+        for b, (c, h, w), (_, ph, pw) in zip(cfg.conv, shapes[0::2], shapes[1::2]):
+            sizes += [c * h * w] * (3 if b.batchnorm else 2)  # conv, (BatchNorm), activation
+            if b.pool > 1:
+                sizes.append(c * ph * pw)
+            if b.dropout:
+                sizes.append(c * ph * pw)
+    for width in cfg.hidden:
+        sizes += [width] * (3 if cfg.dropout else 2)  # linear, activation, (dropout)
+    return sizes + [10]
+
+
+def memory_estimate(experiment: Experiment) -> int:
+    """Rough peak bytes of one training step or one evaluation chunk, whichever is larger.
+
+    Training keeps every activation of the batch plus its gradient; the weights come four
+    times (values, gradients, two Adam moments). Evaluation runs `EVAL_CHUNK` images at a
+    time and holds about two layers at once.
+    """
+    shape = IMAGE_SHAPE[experiment.data.dataset]
+    n_params = check_size(experiment.model, shape)
+    sizes = activation_sizes(experiment.model, shape)
+    train = 4 * (2 * experiment.train.batch_size * sum(sizes) + 4 * n_params)
+    evaluate = 4 * (2 * EVAL_CHUNK * max(sizes) + n_params)
+    return max(train, evaluate)
+
+
+def preflight(experiment: Experiment, budget_mb: float | None = None) -> int:
+    """Validate `experiment`, refuse it if it would not fit in memory; return its parameter count.
+
+    Raises ConfigError with a one-line reason and what to change.
+    """
+    experiment.validate()
+    n_params = check_size(experiment.model, IMAGE_SHAPE[experiment.data.dataset])
+    if budget_mb is None:
+        budget_mb = float(os.environ.get("DIGITLAB_MAX_MEMORY_MB", MEMORY_BUDGET_MB))
+    need_mb = memory_estimate(experiment) / 2**20
+    if need_mb > budget_mb:
+        raise ConfigError(
+            f"this run would need about {need_mb:,.0f} MB of memory, over the limit of "
+            f"{budget_mb:,.0f} MB; use a smaller batch, fewer channels, more pooling or "
+            "narrower layers"
+        )
+    return n_params
+
+
+class JobSlots:
+    """At most `limit` jobs train at once in this process; the rest wait in order."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._cond = threading.Condition()
+        self._running: list[TrainingJob] = []
+        self._waiting: list[TrainingJob] = []
+
+    def acquire(self, job: TrainingJob) -> bool:
+        """Block until `job` may run; False if the job was stopped while waiting."""
+        with self._cond:
+            self._waiting.append(job)
+            try:
+                while not job.stop_requested and (
+                    len(self._running) >= self.limit or self._waiting[0] is not job
+                ):
+                    self._cond.wait(0.2)
+                if job.stop_requested:
+                    return False
+                self._running.append(job)
+                return True
+            finally:
+                self._waiting.remove(job)
+                self._cond.notify_all()
+
+    def release(self, job: TrainingJob) -> None:
+        with self._cond:
+            if job in self._running:
+                self._running.remove(job)
+            self._cond.notify_all()
+
+    def position(self, job: TrainingJob) -> int | None:
+        """1-based place in the queue, or None when not waiting."""
+        with self._cond:
+            return self._waiting.index(job) + 1 if job in self._waiting else None
+
+    def counts(self) -> tuple[int, int]:
+        with self._cond:
+            return len(self._running), len(self._waiting)
+
+
+START_DEDUPE_S = 3.0  # the same experiment started again by the same person within this: one job
+KEEP_ENDED_S = 120.0  # an ended job is forgotten this long after it ended (its folder stays)
+
+
+class JobRunner:
+    """Starts, stops and observes training jobs for many people; see the module docstring."""
+
+    def __init__(
+        self,
+        runs_dir: str | Path,
+        *,
+        max_jobs: int = 2,
+        per_owner: int = 2,
+        grace: float = DEFAULT_GRACE,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.runs_dir = Path(runs_dir)
+        self.slots = JobSlots(max_jobs)
+        self.per_owner, self.grace, self._clock = per_owner, grace, clock
+        self._lock = threading.Lock()
+        self._jobs: dict[str, TrainingJob] = {}  # run name -> job, in start order
+        self._owner: dict[str, str] = {}  # run name -> owner
+        self._started: dict[str, tuple[float, str]] = {}  # run name -> (when, experiment JSON)
+        self._ended: dict[str, float] = {}  # run name -> when it was seen ended
+        self._gone_since: dict[str, float] = {}  # owner -> when first seen without a tab
+
+    # -- starting and stopping ---------------------------------------------------------
+    def start(self, experiment: Experiment, owner: str = "") -> str:
+        """Start `experiment` for `owner`; returns the run's name (its folder's name).
+
+        Raises ConfigError (one line) when the experiment is invalid, too large, or the
+        owner already has `per_owner` runs training.
+        """
+        preflight(experiment)
+        key = json.dumps(experiment.to_dict(), sort_keys=True)
+        with self._lock:
+            self._forget_ended()
+            now = self._clock()
+            for name, (when, k) in self._started.items():  # a double click is one press
+                if self._owner.get(name) == owner and k == key and now - when < START_DEDUPE_S:
+                    return name
+            self._check_owner_limit(owner)
+            recorder = RunRecorder(self.runs_dir, experiment, owner=owner)
+            job = TrainingJob(experiment, slots=self.slots, recorder=recorder)
+            self._add(job, owner, key)
+        job.start()
+        return job.name
+
+    def continue_run(self, name: str, epochs: int, owner: str = "") -> str:
+        """Train the saved run `name` for `epochs` more epochs in its own folder, with its
+        optimiser state; its history grows. Raises RunError or ConfigError."""
+        if not 1 <= epochs <= 1000:
+            raise ConfigError(f"continue for 1..1000 epochs, got {epochs}")
+        with self._lock:
+            job = self._jobs.get(name)
+            if job is not None and not job.done:
+                raise RunError(f"{name} is still training")
+        run = load_run(self.runs_dir / name)
+        exp = run.experiment
+        exp.train.epochs = len(run.history.epochs) + epochs
+        preflight(exp)
+        with self._lock:
+            self._check_owner_limit(owner)
+            recorder = RunRecorder(self.runs_dir, exp, path=run.path)
+            job = TrainingJob(exp, slots=self.slots, recorder=recorder, resume=run, extra_epochs=epochs)
+            self._add(job, owner, json.dumps(exp.to_dict(), sort_keys=True))
+        job.start()
+        return name
+
+    def stop(self, name: str) -> None:
+        job = self.job(name)
+        if job is not None:
+            job.stop()
+
+    def _add(self, job: TrainingJob, owner: str, key: str) -> None:
+        self._jobs.pop(job.name, None)
+        self._jobs[job.name] = job
+        self._owner[job.name] = owner
+        self._started[job.name] = (self._clock(), key)
+        self._ended.pop(job.name, None)
+
+    def _check_owner_limit(self, owner: str) -> None:
+        busy = [n for n, j in self._jobs.items() if self._owner.get(n) == owner and not j.done]
+        if len(busy) >= self.per_owner:
+            raise ConfigError(
+                f"you already have {len(busy)} run{'s' if len(busy) > 1 else ''} training "
+                f"(at most {self.per_owner} at once); stop one or wait for it to finish"
+            )
+
+    def _forget_ended(self) -> None:
+        now = self._clock()
+        for name, job in list(self._jobs.items()):
+            if job.done and job.wait(0):
+                since = self._ended.setdefault(name, now)
+                if now - since > KEEP_ENDED_S:
+                    for d in (self._jobs, self._owner, self._started, self._ended):
+                        d.pop(name, None)
+
+    # -- observing --------------------------------------------------------------------
+    def job(self, name: str) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(name)
+
+    def owned(self, owner: str) -> list[str]:
+        """Run names this runner started for `owner`, oldest first (ended ones for a while)."""
+        with self._lock:
+            self._forget_ended()
+            return [n for n in self._jobs if self._owner.get(n) == owner]
+
+    def active(self, owner: str | None = None) -> list[str]:
+        with self._lock:
+            return [n for n, j in self._jobs.items()
+                    if not j.done and (owner is None or self._owner.get(n) == owner)]
+
+    def history(self, name: str) -> History | None:
+        """A run's history: live while its job is in memory, else from its folder."""
+        job = self.job(name)
+        if job is not None:
+            return job.snapshot()
+        info = inspect_run(self.runs_dir / name)
+        try:
+            h = History.from_dict(json.loads((info.path / "history.json").read_text()))
+        except (OSError, ValueError):
+            h = History()
+        h.status = info.status or "broken"
+        if info.status == "interrupted":
+            h.message = "interrupted: the server stopped while it trained; its last checkpoint is kept"
+        return h
+
+    def frames(self, name: str) -> dict[str, np.ndarray] | None:
+        """A run's embedding frames (`monitor.Frames.to_arrays`), live or from its folder."""
+        job = self.job(name)
+        if job is not None and job.monitor is not None:
+            return job.frames()
+        return read_snapshots(self.runs_dir / name)
+
+    def counts(self) -> tuple[int, int]:
+        """(training, waiting) across everyone."""
+        return self.slots.counts()
+
+    # -- closed tabs ------------------------------------------------------------------
+    def sweep(self, is_alive: Callable[[str], bool]) -> list[str]:
+        """Stop the runs of owners with no live tab for `grace` seconds; return their names.
+
+        The runs are stopped, not lost: each saves its model as trained so far.
+        """
+        now = self._clock()
+        with self._lock:
+            running = [(n, self._owner.get(n, "")) for n, j in self._jobs.items() if not j.done]
+            owners = {o for _, o in running}
+            alive = {o: bool(is_alive(o)) for o in owners}
+            for o, ok in alive.items():
+                if ok:
+                    self._gone_since.pop(o, None)
+                else:
+                    self._gone_since.setdefault(o, now)
+            expired = {o for o, t in self._gone_since.items() if now - t >= self.grace}
+            self._gone_since = {o: t for o, t in self._gone_since.items() if o in owners and o not in expired}
+            stopped = [n for n, o in running if o in expired]
+            jobs = [self._jobs[n] for n in stopped]
+        for job in jobs:
+            job.stop()
+        return stopped
+
+    def watch(self, is_alive: Callable[[str], bool], every: float = DEFAULT_EVERY) -> threading.Thread:
+        """Start a daemon thread that sweeps every `every` seconds for the process's life."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(every)
+                try:
+                    self.sweep(is_alive)
+                except Exception:  # a watchdog thread that died would never stop a job again
+                    logging.getLogger(__name__).exception("runner sweep failed")
+
+        thread = threading.Thread(target=loop, name="digitlab-runner-watchdog", daemon=True)
+        thread.start()
+        return thread
+
+
+__all__ = [
+    "DEFAULT_EVERY",
+    "DEFAULT_GRACE",
+    "MEMORY_BUDGET_MB",
+    "JobRunner",
+    "JobSlots",
+    "activation_sizes",
+    "memory_estimate",
+    "preflight",
+]
