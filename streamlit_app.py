@@ -1,11 +1,11 @@
 """Digit Lab: page config, navigation and the shared sidebar.
 
-Run it with `streamlit run streamlit_app.py`.
+Run it with `streamlit run streamlit_app.py` (or `make run`).
 """
 
 import streamlit as st
 
-from pages import _shared
+from dashboard import state
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 
@@ -19,37 +19,39 @@ pages = [
     st.Page("pages/7_Runs.py", title="Runs", icon=":material/folder_open:"),
 ]
 page = st.navigation(pages)
+session = state.session()
 
 
-def job_list(polling: bool) -> None:
-    jobs = _shared.jobs()
-    if not jobs:
-        st.caption("No training jobs yet.")
+def my_runs(polling: bool) -> None:
+    infos = {i.name: i for i in state.all_runs()}
+    names = [n for n in state.my_run_names() if n in infos][-6:]
+    if not names:
+        st.caption("No runs yet.")
         return
-    for job in reversed(jobs.values()):
-        h = job.snapshot()
-        name = job.experiment.name or job.experiment.model.family
-        if h.status == "running":
-            state = f"running, {h.progress:.0%}"
-        elif h.final_test_acc is not None:
-            state = f"{h.status}, test {h.final_test_acc:.1%}"
+    runner = state.runner()
+    for name in reversed(names):
+        h = runner.history(name) if runner.job(name) is not None else None
+        if h is not None and h.active:
+            st.caption(f"**{infos[name].label}** · {h.status}, {h.progress:.0%}")
         else:
-            state = h.status
-        st.caption(f"**{name}** · {job.experiment.data.dataset} · {state}")
-    if polling and all(job.done for job in jobs.values()):
+            st.caption(state.run_label(infos[name]))
+    if polling and not runner.active(state.sid()):
         st.rerun()  # the whole app, so this list stops polling
 
 
 with st.sidebar:
-    st.subheader("This session")
-    # Poll only while something trains; starting a job reruns the whole app, which turns this on.
-    busy = any(not job.done for job in _shared.jobs().values())
-    st.fragment(run_every=2.0 if busy else None, key="sidebar_jobs")(job_list)(busy)
-    data = _shared.data_config()
-    st.caption(
-        f"Data: **{data.dataset}**, split {data.split}, "
-        f"{'all' if data.train_size is None else data.train_size} training images"
-    )
-    st.caption(f"Runs folder: `{_shared.runs_dir().resolve()}`")
+    session.presenter = st.toggle("Presenter mode", value=session.presenter, key="presenter",
+                                  help="Large text and chart labels for the back of a room.")
+    st.subheader("Your runs")
+    busy = bool(state.runner().active(state.sid()))
+    st.fragment(run_every=2.0 if busy else None)(my_runs)(busy)
+    data = state.data_config()
+    st.caption(f"Data: **{data.dataset}**, split {data.split}, "
+               f"{'all' if data.train_size is None else f'{data.train_size:,}'} training images")
+    st.caption("Runs are saved as they train; see them all on the Runs page.")
+
+if session.presenter:
+    st.markdown("<style>html { font-size: 20px; } h1 { font-size: 2.2rem !important; }</style>",
+                unsafe_allow_html=True)
 
 page.run()

@@ -459,7 +459,8 @@ def save_run(job, runs_dir: str | Path | None = None, *, label: str = "") -> Pat
         raise RunError("the job is still running; stop it or wait for it to finish")
     rec = RunRecorder(runs_dir if runs_dir is not None else default_runs_dir(), job.experiment, label=label)
     rec.begin(job.model, job.data, job.initial_first_layer)
-    if rec.error or not rec.checkpoint(job.model, h, optimizer=job.optimizer_state()):
+    if rec.error or not rec.checkpoint(job.model, h, optimizer=job.optimizer_state(),
+                                       snapshots=job.frames()):
         shutil.rmtree(rec.path, ignore_errors=True)
         raise RunError(rec.error)
     return rec.path

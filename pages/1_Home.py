@@ -6,7 +6,8 @@ from digits_core.images import class_mosaic
 from digits_core.data import load_digits
 from digits_core.mnist import mnist_available
 from digits_core.presets import CLASSIC, FAST, PRESETS
-from pages import _shared
+from dashboard import state
+from dashboard.charts import digit_grid
 
 st.title("Digit Lab")
 st.write(
@@ -27,7 +28,7 @@ mosaic, shape, n_images = samples()
 left, right = st.columns([2, 3])
 with left:
     st.subheader("The bundled digits")
-    st.plotly_chart(_shared.digit_grid(mosaic, shape), key="home_grid")
+    st.plotly_chart(digit_grid(mosaic, shape), key="home_grid")
     st.caption(f"{n_images:,} scanned digits, 8x8 pixels, 16 grey levels; one row per label.")
 
 with right:
@@ -36,7 +37,7 @@ with right:
         "A preset fills in data, model and training settings and opens the Train page; "
         "press **Start** there to train it."
     )
-    mnist_ok, _ = mnist_available()
+    mnist_ok, _ = mnist_available(state.mnist_dir())
 
     def preset_button(preset, key: str) -> None:
         needs_mnist = preset.experiment.data.dataset == "mnist"
@@ -50,7 +51,7 @@ with right:
                 label="Needs MNIST, which is not here yet: get it on the Data page",
             )
         if clicked:
-            _shared.set_experiment(preset.build())
+            state.set_experiment(preset.build())
             st.switch_page("pages/3_Train.py")
 
     preset_button(FAST, "preset_fast")

@@ -8,7 +8,8 @@ from digits_core.config import DataConfig
 from digits_core.data import DatasetSummary, dataset_summary, load_dataset
 from digits_core.errors import DigitLabError
 from digits_core.mnist import MNIST_FILES, fetch_mnist, mnist_available, mnist_home
-from pages import _shared
+from dashboard import state
+from dashboard.charts import digit_grid
 
 DATASETS = {
     "digits": "Bundled digits (8x8, 1,797 images, always here)",
@@ -22,7 +23,7 @@ SPLITS = {
 }
 
 st.title("Data")
-cfg = _shared.data_config()
+cfg = state.data_config()
 
 dataset = st.radio(
     "Dataset",
@@ -138,7 +139,7 @@ try:
 except DigitLabError as e:
     st.error(str(e))
     st.stop()
-_shared.set_data_config(new)
+state.set_data_config(new)
 
 h, w = s.image_shape
 st.success(
@@ -149,7 +150,7 @@ st.success(
 left, right = st.columns(2)
 with left:
     st.subheader("Samples from the training set")
-    st.plotly_chart(_shared.digit_grid(s.mosaic, s.image_shape), key="data_grid")
+    st.plotly_chart(digit_grid(s.mosaic, s.image_shape), key="data_grid")
 with right:
     st.subheader("Class distribution")
     bars = go.Figure(

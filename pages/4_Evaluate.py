@@ -7,16 +7,16 @@ from digits_core.errors import DigitLabError
 from digits_core.evaluate import cell_examples, evaluate_run, most_confused, uses_strict_rule
 from digits_core.images import display_image, first_layer_mosaic
 from digits_core.models import first_layer_weights
-from digits_core.runs import run_dataset
-from pages import _shared
+from dashboard import state
+from digits_core.errors import RunError
 
 DIGITS = [str(d) for d in range(10)]
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the test set...")
-def evaluation(key: str, created: float | None, mnist_dir: str | None, _run):
-    """Cached per run key; `created` tells apart two runs that reuse a key."""
-    return evaluate_run(_run, run_dataset(_run, mnist_dir=mnist_dir))
+def evaluation(name: str, updated: float, _run):
+    """Cached per run and checkpoint (`updated` changes with every checkpoint)."""
+    return evaluate_run(_run, state.run_data(_run))
 
 
 def confusion_figure(confusion, columns: list[str]) -> go.Figure:
@@ -49,14 +49,13 @@ def select_cell() -> None:
 
 
 st.title("Evaluate")
-run = _shared.pick_run()
-if run is None:
+info = state.pick_run()
+if info is None:
+    st.info(state.NO_MODEL)
     st.stop()
 try:
-    ev = evaluation(
-        st.session_state["selected_run"], run.meta.get("created"),
-        _shared.data_config().mnist_dir, run,
-    )
+    run = state.load(info)
+    ev = evaluation(info.name, float(info.meta.get("updated") or 0), run)
 except DigitLabError as e:
     st.error(str(e))
     st.stop()

@@ -6,8 +6,8 @@ import streamlit as st
 from digits_core.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
 from digits_core.images import display_image
 from digits_core.errors import DigitLabError
-from digits_core.runs import run_dataset
-from pages import _shared
+from dashboard import state
+from dashboard.live import embedding_panel
 
 METHODS = {"t-SNE": "tsne", "PCA": "pca"}
 KEPT = 6  # embeddings kept per session; each is a few hundred kB
@@ -20,9 +20,30 @@ st.caption(
     "separate clusters mean features that tell the digits apart; the distances between "
     "clusters and their sizes mean little. PCA is the straight linear projection (instant)."
 )
-run = _shared.pick_run()
-if run is None:
+info = state.pick_run(include_running=True)
+if info is None:
+    st.info(state.NO_MODEL)
     st.stop()
+session = state.session()
+running = info.name in state.runner().active()
+frames = state.runner().frames(info.name)
+if frames is not None and len(frames["steps"]):
+    st.subheader("As it learned" if not running else "As it learns (live)")
+    st.caption("The last hidden layer of 500 fixed test points, re-embedded while it trained"
+               + (" (t-SNE from the previous frame, so points move smoothly)." if len(frames["tsne"])
+                  else " (PCA). Tick 'Live t-SNE' on the Train page for a t-SNE.")
+               + " Crosses are the points it reads wrong; the slider replays the frames.")
+    st.fragment(run_every=2.0 if running else None)(embedding_panel)(
+        info.name, session.presenter, key="embedding_live", live=running)
+if running or not info.ok:
+    st.info("The full embedding below is computed once the run has a final model.")
+    st.stop()
+try:
+    run = state.load(info)
+except DigitLabError as e:
+    st.error(str(e))
+    st.stop()
+st.subheader("Now")
 
 left, mid, right, last = st.columns(4)
 method = left.radio("Method", list(METHODS), horizontal=True)
@@ -31,13 +52,13 @@ perplexity = right.slider("Perplexity", 5, 100, 30, disabled=method == "PCA",
                           help="t-SNE's effective number of neighbours per point.")
 seed = last.number_input("Seed", 0, 1_000_000, 0)
 
-settings = (st.session_state["selected_run"], run.meta.get("created"), METHODS[method],
+settings = (info.name, info.meta.get("updated"), METHODS[method],
             n_points, seed, perplexity if method == "t-SNE" else None)
 cache = st.session_state.setdefault("embeddings", {})
 if st.button("Compute", type="primary") and settings not in cache:
     bar = st.progress(0.0, text=f"Computing {method} of up to {n_points} test images...")
     try:
-        data = run_dataset(run, mnist_dir=_shared.data_config().mnist_dir)
+        data = state.run_data(run)
         cache[settings] = embedding_for_run(
             run, data, method=METHODS[method], n_points=n_points, seed=seed,
             perplexity=perplexity, progress=lambda f: bar.progress(f, text=f"{method}: {f:.0%}"),

@@ -1,69 +1,89 @@
-"""Draw: write a digit (or upload a photo of one) and watch a trained model read it."""
+"""Draw: write a digit (or upload a photo of one) and watch a trained model read it.
 
-import plotly.graph_objects as go
+Only the canvas and its reading re-render on a stroke (a fragment); the page around it
+stays put.
+"""
+
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 from streamlit_drawable_canvas import st_canvas
 
-from digits_core.imagefile import MAX_UPLOAD_BYTES, load_upload
-from digits_core.images import display_image
+from dashboard import state
+from dashboard.draw import model_caption, probability_figure, reading_text
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
+from digits_core.imagefile import MAX_UPLOAD_BYTES, load_upload
+from digits_core.images import display_image
 from digits_core.predict import predict_canvas
-from pages import _shared
 
 CANVAS = 280  # pixels a side: ten canvas pixels per MNIST pixel
+ss = st.session_state
 
 st.title("Draw")
-run = _shared.pick_run()
+info = state.pick_run("Model that reads your drawing")
+run = None
+if info is not None:
+    try:
+        run = state.load(info)
+    except DigitLabError as e:
+        st.error(str(e))
 if run is None:
-    st.stop()
-
-draw_col, result_col = st.columns([1, 1])
-with draw_col:
-    st.caption("Draw one digit, large and centred. Hover the canvas for its toolbar: undo, "
-               "redo and clear (the bin).")
-    canvas_box = st.container()  # the slider goes below, clear of the canvas's toolbar
-    stroke = st.slider("Pen width", 5, 40, 18)
-    with canvas_box:
-        canvas = st_canvas(
-            stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-            height=CANVAS, width=CANVAS, drawing_mode="freedraw", update_streamlit=True,
-            return_image_data=True, key="draw_canvas",
-        )
-    upload = st.file_uploader(
-        f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
-        f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
-        type=["png", "jpg", "jpeg"],
-    )
-
-try:
-    rgba = load_upload(upload) if upload is not None else canvas.image_data
-    prediction = None if rgba is None else predict_canvas(run, rgba)
-except DigitLabError as e:
-    st.error(str(e))
-    st.stop()
-
-with result_col:
-    if prediction is None or prediction.digit is None:
-        st.info("Draw a digit on the canvas: the model's reading appears here.")
+    run = state.ready_made()
+    if run is None:
+        st.info(state.NO_MODEL)
         st.stop()
-    seen_col, metric_col = st.columns(2)
-    metric_col.metric("Prediction", prediction.digit,
-                      f"{prediction.probs[prediction.digit]:.0%} sure", delta_color="off",
-                      delta_arrow="off", border=True)
-    dataset = run.experiment.data.dataset
-    h, w = prediction.image.shape
-    seen_col.image(display_image(prediction.image, MAX_VALUE[dataset], size=140, frame=4),
-                   caption=f"what the model sees ({h}x{w})", output_format="PNG")
-    colors = ["#d62728" if d == prediction.digit else "#9aa5b1" for d in range(10)]
-    fig = go.Figure(go.Bar(
-        x=prediction.probs, y=[str(d) for d in range(10)], orientation="h",
-        marker_color=colors, text=[f"{p:.0%}" for p in prediction.probs], textposition="outside",
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-    ))
-    fig.update_layout(
-        xaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability"),
-        yaxis=dict(title="digit", type="category", autorange="reversed"),
-        height=360, margin=dict(l=10, r=10, t=10, b=10),
-    )
-    st.plotly_chart(fig, key="draw_probs")
+st.caption(model_caption(run))
+
+
+@st.fragment
+def drawing() -> None:
+    draw_col, result_col = st.columns([1, 1])
+    with draw_col:
+        st.caption("Draw one digit, large and centred. Hover the canvas for its toolbar: undo, "
+                   "redo and clear (the bin).")
+        canvas_box = st.container()  # the slider goes below, clear of the canvas's toolbar
+        stroke = st.slider("Pen width", 5, 40, 18, key="draw_pen")
+        with canvas_box:
+            canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                               height=CANVAS, width=CANVAS, drawing_mode="freedraw",
+                               update_streamlit=True, return_image_data=True, key="draw_canvas")
+        upload = st.file_uploader(
+            f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
+            f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
+            type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
+        if "draw_upload_error" in ss:
+            st.error(ss["draw_upload_error"])
+    rgba = canvas.image_data
+    if upload is not None:
+        try:
+            rgba = load_upload(upload)
+            ss.pop("draw_upload_error", None)
+        except DigitLabError as e:  # refused: say why, clear it, and the canvas works again
+            ss["draw_upload_error"] = f"That file was not used: {e}"
+            ss["draw_uploads"] = ss.get("draw_uploads", 0) + 1
+            try:
+                st.rerun(scope="fragment")
+            except StreamlitAPIException:  # a full run (the first one) reruns in full
+                st.rerun()
+    try:
+        prediction = None if rgba is None else predict_canvas(run, rgba)
+    except DigitLabError as e:
+        result_col.error(str(e))
+        return
+    with result_col:
+        if prediction is None or prediction.digit is None:
+            st.info("Draw a digit on the canvas: the model's reading appears here.")
+            return
+        seen_col, metric_col = st.columns(2)
+        headline, second = reading_text(prediction)
+        metric_col.metric("Prediction", prediction.digit, headline, delta_color="off",
+                          delta_arrow="off", border=True)
+        if second:
+            metric_col.caption(second)
+        h, w = prediction.image.shape
+        seen_col.image(display_image(prediction.image, MAX_VALUE[run.experiment.data.dataset], size=140, frame=4),
+                       caption=f"what the model sees ({h}x{w})", output_format="PNG")
+        st.plotly_chart(probability_figure(prediction), key="draw_probs")
+
+
+drawing()

@@ -1,163 +1,122 @@
-"""Runs: the saved runs on disk; compare their curves, load one into the session, delete."""
+"""Runs: every run on this server (each is saved as it trains); compare any of them, open
+one on the analysis pages, train again with its settings, continue it, or delete it."""
 
 import time
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from digits_core.errors import RunError
-from digits_core.runs import delete_run, list_runs, load_run
-from pages import _shared
+from dashboard import state
+from dashboard.charts import overlay
+from digits_core.errors import DigitLabError, RunError
+from digits_core.runs import delete_run
 
-MAX_CHART_POINTS = 2000
 ss = st.session_state
-
+session = state.session()
 st.title("Runs")
-folder = _shared.runs_dir()
-infos = list_runs(folder)
-st.caption(f"Saved runs in `{folder.resolve()}`.")
+infos = state.all_runs()
 if not infos:
-    st.info("No saved runs yet: train a model on the Train page and press **Save run**.")
+    st.info("No runs yet: start one on the Train page; it is saved as it trains.")
     st.stop()
+by_name = {i.name: i for i in infos}
 
 
-def fmt_time(seconds) -> str:
-    return f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else ""
+def acc_of(info) -> float | None:
+    acc = info.meta.get("test_acc")
+    return acc if isinstance(acc, (int, float)) else info.meta.get("last_test_acc")
 
 
-table = pd.DataFrame(
-    [
-        {
-            "run": info.name,
-            "label": info.meta.get("label") or "",
-            "family": info.meta.get("family", ""),
-            "dataset": info.meta.get("dataset", ""),
-            "test accuracy": info.meta.get("test_acc"),
-            "epochs": info.meta.get("epochs_done"),
-            "time": fmt_time(info.meta.get("elapsed")),
-            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(info.meta["created"]))
-            if isinstance(info.meta.get("created"), (int, float))
-            else "",
-            "status": info.meta.get("status", "") if info.ok else f"broken: {info.reason}",
-        }
-        for info in infos
-    ]
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    key="runs_table",
-    column_config={"test accuracy": st.column_config.NumberColumn(format="percent")},
-)
-
-good = {info.name: info for info in infos if info.ok}
-by_name = {info.name: info for info in infos}
+def when(t) -> str:
+    return time.strftime("%d %b %H:%M", time.localtime(t)) if isinstance(t, (int, float)) else ""
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def saved(path: str, created: float) -> tuple[dict, dict]:
-    """A run's experiment and history as plain dicts (`created` keys the cache)."""
-    run = load_run(path)
-    return run.experiment.to_dict(), run.history.to_dict()
+table = pd.DataFrame([{
+    "run": i.label,
+    "model": i.meta.get("family", ""),
+    "data": i.meta.get("dataset", ""),
+    "accuracy": acc_of(i),
+    "epochs": i.meta.get("epochs_done"),
+    "time": f"{i.meta['elapsed']:.0f} s" if isinstance(i.meta.get("elapsed"), (int, float)) else "",
+    "started": when(i.meta.get("created")),
+    "status": i.status if i.status != "broken" else f"broken: {i.reason}",
+    "yours": "✓" if i.owner == state.sid() else "",
+} for i in infos])
+st.dataframe(table, hide_index=True, key="runs_table", width="stretch", column_config={
+    "accuracy": st.column_config.NumberColumn(format="percent", width="small"),
+    "epochs": st.column_config.NumberColumn(width="small"),
+    "yours": st.column_config.TextColumn(width="small"),
+    "status": st.column_config.TextColumn(width="medium"),
+})
 
-
-# ------------------------------------------------------------------ compare
 st.subheader("Compare")
-chosen = st.multiselect(
-    "Runs to overlay", list(good), key="runs_compare", placeholder="Choose runs…"
-)
+loadable = [i.name for i in infos if i.status != "broken"]
+chosen = st.multiselect("Runs to overlay", loadable, default=loadable[:2], key="runs_compare",
+                        format_func=lambda n: by_name[n].label, placeholder="Choose runs…")
 if chosen:
-    acc, loss = go.Figure(), go.Figure()
-    for name in chosen:
-        try:
-            _, h = saved(str(good[name].path), good[name].meta.get("created", 0))
-        except RunError as e:
-            st.error(str(e))
-            continue
-        tests = [(e, a) for e, a in zip(h["epochs"], h["test_acc"]) if a is not None]
-        acc.add_trace(
-            go.Scatter(
-                x=[e for e, _ in tests], y=[a for _, a in tests], mode="lines+markers", name=name
-            )
-        )
-        stride = max(1, -(-len(h["steps"]) // MAX_CHART_POINTS))
-        loss.add_trace(
-            go.Scatter(x=h["steps"][::stride], y=h["loss"][::stride], mode="lines", name=name)
-        )
-    acc.update_layout(
-        title="Test accuracy per epoch",
-        xaxis={"title": "epoch", "tickformat": "d"},
-        yaxis={"title": "accuracy", "tickformat": ".0%"},
-        margin={"t": 40},
-    )
-    loss.update_layout(
-        title="Training loss per step", xaxis_title="step", yaxis_title="loss", margin={"t": 40}
-    )
+    curves = [(by_name[n].label, state.runner().history(n)) for n in chosen]
+    loss_fig, acc_fig = overlay(curves, session.presenter)
     left, right = st.columns(2)
-    left.plotly_chart(acc, key="runs_acc")
-    right.plotly_chart(loss, key="runs_loss")
+    left.plotly_chart(acc_fig, key="runs_acc")
+    right.plotly_chart(loss_fig, key="runs_loss")
 
-# ------------------------------------------------------------------ one run
 st.subheader("One run")
-name = st.selectbox("Run", list(by_name), key="runs_pick")
+name = st.selectbox("Run", list(by_name), key="runs_pick", format_func=lambda n: state.run_label(by_name[n]))
 info = by_name[name]
 
 
-def load_into_session(name: str) -> None:
+def open_run(name: str) -> None:
+    session.chosen_run = name
+    ss["runs_opened"] = name
+
+
+def train_again(name: str) -> None:
     try:
-        _shared.loaded_runs()[name] = load_run(by_name[name].path)
+        state.set_experiment(state.load(by_name[name]).experiment)
     except RunError as e:
         ss["runs_error"] = str(e)
         return
-    ss["selected_run"] = name
-    ss["runs_loaded"] = name
-
-
-if not info.ok:
-    st.error(f"This run is broken: {info.reason}.")
-else:
-    c1, c2 = st.columns(2)
-    in_session = name in _shared.loaded_runs()
-    c1.button(
-        "Loaded" if in_session else "Load into session",
-        key="runs_load",
-        disabled=in_session,
-        on_click=load_into_session,
-        args=(name,),
-        icon=":material/upload:",
-    )
-    if ss.get("runs_loaded") == name:
-        c2.success("Loaded: pick it on the Evaluate, Embedding or Draw page.")
-    if "runs_error" in ss:
-        st.error(ss.pop("runs_error"))
-    with st.expander("Configuration (experiment.json)"):
-        try:
-            config, _ = saved(str(info.path), info.meta.get("created", 0))
-            st.json(config)
-        except RunError as e:
-            st.error(str(e))
-
-sure = st.checkbox(f"Yes, delete {name} permanently", key=f"runs_sure_{name}")
+    ss["runs_again"] = name
 
 
 def delete(name: str) -> None:
     try:
-        delete_run(by_name[name].path, folder)
+        delete_run(by_name[name].path, state.runs_dir())
     except (RunError, OSError) as e:
         ss["runs_error"] = str(e)
         return
-    ss["runs_deleted"] = name
+    ss["runs_deleted"] = by_name[name].label
 
 
-st.button(
-    "Delete run",
-    key="runs_delete",
-    disabled=not sure,
-    on_click=delete,
-    args=(name,),
-    icon=":material/delete:",
-)
+if info.status == "broken":
+    st.error(f"This run is broken: {info.reason}. It can only be deleted.")
+else:
+    c1, c2, c3 = st.columns(3)
+    c1.button("Open on Evaluate, Embedding and Draw", key="runs_open", on_click=open_run,
+              args=(name,), icon=":material/open_in_new:", disabled=not info.ok)
+    c2.button("Train again with these settings", key="runs_again_btn", on_click=train_again,
+              args=(name,), icon=":material/replay:", disabled=not info.ok)
+    if info.ok and info.status not in ("running", "loading", "queued", "stopping"):
+        more = c3.number_input("More epochs", 1, 1000, 1, key=f"runs_more_{name}")
+        if c3.button("Continue training", key="runs_continue", icon=":material/play_arrow:"):
+            try:
+                state.runner().continue_run(name, int(more), owner=state.sid())
+                st.session_state["train_view"] = name
+                st.switch_page("pages/3_Train.py")
+            except DigitLabError as e:
+                st.error(str(e))
+    if ss.pop("runs_opened", None) == name:
+        st.success(f"{info.label} is now the model on Evaluate, Embedding and Draw.")
+    if ss.pop("runs_again", None) == name:
+        st.page_link("pages/3_Train.py", label="Its settings are on the Train page", icon=":material/arrow_forward:")
+    with st.expander("Configuration (experiment.json)"):
+        try:
+            st.json(state.load(info).experiment.to_dict() if info.ok else {}, expanded=False)
+        except RunError as e:
+            st.error(str(e))
+
+sure = st.checkbox(f"Yes, delete {info.label} permanently", key=f"runs_sure_{name}")
+st.button("Delete run", key="runs_delete", disabled=not sure, on_click=delete, args=(name,),
+          icon=":material/delete:")
 if "runs_deleted" in ss:
     st.success(f"Deleted {ss.pop('runs_deleted')}.")
 if "runs_error" in ss:

@@ -1,7 +1,7 @@
 """AppTest of the Evaluate, Embedding and Draw pages, with and without a model in the session.
 
-The model is a tiny NumPy MLP trained once per module and put where `_shared.session_runs()`
-finds runs loaded from disk (`st.session_state["loaded_runs"]`).
+The model is a tiny NumPy MLP trained once per module and saved as a run folder in a
+runs folder of its own, which `$DIGITLAB_RUNS` points the pages at.
 
 Two things AppTest cannot do the way a browser does, and how these tests stand in for them:
 - The canvas is a custom component that AppTest does not render. The tests set the
@@ -11,15 +11,13 @@ Two things AppTest cannot do the way a browser does, and how these tests stand i
   The shape of that state is streamlit-drawable-canvas 0.13's.
 - Plotly selection events need a browser; the Evaluate tests use the fallback selectboxes
   and the Embedding tests the "Misclassified point" selectbox.
-The model selectbox's `format_func` (`_shared.run_label`) reads session state, which
-AppTest cannot reach from the test thread, so before any interaction `_keep_model` sets
-that selectbox to its formatted option directly.
 """
 
 import base64
 import copy
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,30 +29,45 @@ from streamlit.testing.v1 import AppTest
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.evaluate import misclassified
 from digits_core.predict import predict_canvas
-from digits_core.runs import run_dataset, run_from_job
+from dashboard.state import NO_MODEL
 from digits_core.jobs import run_experiment
+from digits_core.runs import load_run, run_dataset, save_run
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
-NO_MODEL = "Train a model on the Train page or load one on the Runs page first."
 TIMEOUT = 60
 
 
+def _saved(job, folder: Path):
+    """Save `job` as the only run in `folder`; the loaded Run (what the pages will see)."""
+    return load_run(save_run(job, folder))
+
+
 @pytest.fixture(scope="module")
-def run():
+def job():
     model = ModelConfig(family="numpy-mlp", hidden=[32])
-    exp = Experiment(DataConfig(), model, TrainConfig(epochs=3))
-    return run_from_job(run_experiment(exp))
+    return run_experiment(Experiment(DataConfig(), model, TrainConfig(epochs=3), name="tiny"))
+
+
+@pytest.fixture(scope="module")
+def run(job, tmp_path_factory):
+    return _saved(job, tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    yield monkeypatch
 
 
 def _app(page: str, run=None) -> AppTest:
+    import os
+
+    os.environ["DIGITLAB_RUNS"] = str(run.path.parent) if run is not None else os.environ["DIGITLAB_RUNS"]
     at = AppTest.from_file(str(PAGES / page), default_timeout=TIMEOUT)
-    if run is not None:
-        at.session_state["loaded_runs"] = {"test-run": run}
     return at.run()
 
 
 def _keep_model(at: AppTest) -> None:
-    at.selectbox(key="pick_run").select_index(0)
+    """The model picker opens on the newest run, the only one here."""
 
 
 def _ok(at: AppTest) -> None:
@@ -132,11 +145,11 @@ def test_evaluate_empty_cell_says_so(run):
     assert any(f"No test image of a {t} was read as {p}" in i.value for i in at.info)
 
 
-def test_evaluate_squared_error_run_adds_the_strict_rule(run):
-    mse = copy.copy(run)
-    mse.experiment = copy.deepcopy(run.experiment)
+def test_evaluate_squared_error_run_adds_the_strict_rule(job, tmp_path):
+    mse = copy.copy(job)
+    mse.experiment = copy.deepcopy(job.experiment)
     mse.experiment.train.loss = "mse-softmax"
-    at = _app("4_Evaluate.py", mse)
+    at = _app("4_Evaluate.py", _saved(mse, tmp_path))
     _ok(at)
     assert "Percent correct (strict)" in {m.label for m in at.metric}
     strict = _plotly_spec(at, "strict_chart")
@@ -150,6 +163,9 @@ def test_embedding_computes_pca_and_tsne(run):
     at = _app("5_Embedding.py", run)
     _ok(at)
     assert [i.value for i in at.info] == ["Choose the settings and press Compute."]
+    frames = _plotly_spec(at, "embedding_live_fig")  # how the layer formed while it trained
+    assert sum(len(_array(tr["x"])) for tr in frames["data"]) == 360
+    assert "epoch 3.00" in frames["layout"]["title"]["text"]
 
     _keep_model(at)
     at.radio[0].set_value("PCA")
@@ -182,7 +198,7 @@ def test_embedding_computes_pca_and_tsne(run):
     pick.select_index(0)
     at.run()
     _ok(at)
-    caption = at.get("image")[0].proto.imgs[0].caption
+    caption = at.get("image")[-1].proto.imgs[0].caption
     assert caption.startswith("#") and "-> predicted" in caption
 
 
@@ -253,6 +269,10 @@ def test_draw_accepts_an_uploaded_image_and_refuses_garbage(run):
     at.run()
     assert not at.exception
     assert at.error and "cannot read" in at.error[0].value
+    assert at.file_uploader[0].value is None  # cleared: the canvas reads drawings again
+    at.session_state["draw_canvas"] = _canvas_state(rgba)
+    at.run()
+    assert [m.label for m in at.metric] == ["Prediction"]
 
 
 def test_pages_render_a_cnn_run():
@@ -262,7 +282,7 @@ def test_pages_render_a_cnn_run():
         ModelConfig(family="cnn", hidden=[16], conv=[ConvBlock(8, kernel=3, padding=1, pool=2)]),
         TrainConfig(epochs=1, device="cpu"),
     )
-    cnn = run_from_job(run_experiment(exp))
+    cnn = _saved(run_experiment(exp), Path(os.environ["DIGITLAB_RUNS"]))
     at = _app("4_Evaluate.py", cnn)
     _ok(at)
     assert "convolution kernels" in " ".join(c.value for c in at.caption)

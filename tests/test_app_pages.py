@@ -1,9 +1,12 @@
-"""AppTest of the app shell and the Home, Data, Train and Runs pages, plus pages/_shared.
+"""AppTest of the app shell and the Home, Data, Train and Runs pages, and of the state model
+(dashboard.state): one experiment behind the form, runs kept as they train, a session
+that survives a reload, the newest run as the default.
 
 `run_every` never fires under AppTest, so the live view is polled by re-running the script.
 """
 
 import gzip
+import json
 import time
 from pathlib import Path
 
@@ -11,11 +14,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import state
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.jobs import run_experiment
 from digits_core.mnist import MNIST_FILES
 from digits_core.presets import ALL, CLASSIC
 from digits_core.runs import save_run
-from digits_core.jobs import run_experiment
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 MY_PAGES = ["pages/1_Home.py", "pages/2_Data.py", "pages/3_Train.py", "pages/7_Runs.py"]
@@ -33,9 +37,19 @@ def isolated(tmp_path, monkeypatch):
 def app():
     at = AppTest.from_file(APP, default_timeout=60)
     yield at
-    for job in at.session_state["jobs"].values() if "jobs" in at.session_state else []:
-        job.stop()
-        job.wait(10)
+    runner = state.runner()
+    for name in runner.active():
+        runner.stop(name)
+        runner.job(name).wait(10)
+
+
+def session_of(at: AppTest) -> state.Session:
+    return state._sessions()[at.session_state["sid"]]
+
+
+def key(at: AppTest, name: str) -> str:
+    """The Train form's widget key for `name` in the session's current form version."""
+    return f"train_{name}_v{session_of(at).form_version}"
 
 
 def on_page(at: AppTest, page: str) -> AppTest:
@@ -45,15 +59,22 @@ def on_page(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def wait_for_job(at: AppTest, statuses: tuple[str, ...], timeout: float = 40):
-    job = list(at.session_state["jobs"].values())[-1]
+def last_run(at: AppTest) -> str:
+    return state.runner().owned(at.session_state["sid"])[-1]
+
+
+def wait_for_run(at: AppTest, statuses: tuple[str, ...], timeout: float = 40) -> str:
+    name = last_run(at)
     deadline = time.monotonic() + timeout
-    while job.snapshot().status not in statuses:
-        assert time.monotonic() < deadline, f"job still {job.snapshot().status}"
-        time.sleep(0.2)
+    while state.runner().history(name).status not in statuses:
+        assert time.monotonic() < deadline, f"run still {state.runner().history(name).status}"
+        time.sleep(0.1)
+    job = state.runner().job(name)
+    if job is not None and statuses[0] not in ("running", "loading"):
+        job.wait(10)
     at.run()  # what the live fragment would show on its next tick
     assert not at.exception, [e.value for e in at.exception]
-    return job
+    return name
 
 
 def tiny_job():
@@ -81,12 +102,12 @@ def sidebar_text(at: AppTest) -> str:
     return "\n".join(c.value for c in at.sidebar.caption)
 
 
-def test_sidebar_shows_jobs_data_and_runs_folder(app, isolated):
+def test_sidebar_shows_runs_and_data(app):
     app.run()
     text = sidebar_text(app)
-    assert "No training jobs yet." in text
-    assert "Data: **digits**" in text
-    assert str((isolated / "runs").resolve()) in text
+    assert "No runs yet." in text and "Data: **digits**" in text
+    assert len(app.session_state["sid"]) >= 8 and app.query_params["sid"] == [app.session_state["sid"]] or \
+        app.query_params["sid"] == app.session_state["sid"]
 
 
 def test_home_shows_the_grid_and_one_button_per_preset(app):
@@ -103,9 +124,9 @@ def test_a_preset_button_fills_the_train_page(app):
     on_page(app, "pages/1_Home.py")
     app.button(key="preset_fast").click().run()
     assert not app.exception
-    assert app.session_state["experiment"].name == "fast"
-    assert app.radio(key="train_family").value == "cnn"
-    assert app.number_input(key="train_epochs").value == 15
+    assert session_of(app).experiment == ALL["fast"].build()
+    assert app.radio(key=key(app, "family")).value == "cnn"
+    assert app.number_input(key=key(app, "epochs")).value == 15
     assert not app.button(key="start").disabled
 
 
@@ -115,7 +136,7 @@ def test_data_page_stores_the_sessions_data_settings(app):
     app.number_input(key="data_train_size").set_value(500).run()
     app.selectbox(key="data_split_digits").select("ordered").run()
     assert not app.exception and not app.error
-    cfg = app.session_state["data_config"]
+    cfg = session_of(app).experiment.data
     assert (cfg.dataset, cfg.train_size, cfg.split) == ("digits", 500, "ordered")
     assert "500 training and 360 test images" in app.success[0].value
 
@@ -125,9 +146,8 @@ def test_data_page_says_plainly_that_mnist_is_missing(app, isolated):
     app.radio(key="data_dataset").set_value("mnist").run()
     assert not app.exception
     assert any("MNIST is not on this machine" in w.value for w in app.warning)
-    assert str(isolated / "data-home" / "mnist") in [c.value for c in app.code]
     assert app.button(key="data_download")
-    assert app.session_state["data_config"].dataset == "digits"  # unchanged until MNIST is here
+    assert session_of(app).experiment.data.dataset == "digits"  # unchanged until MNIST is here
     app.text_input(key="data_mnist_dir").input(str(isolated / "nowhere")).run()
     assert not app.exception
     assert any("does not exist" in e.value for e in app.error)
@@ -149,74 +169,84 @@ def fake_mnist(folder: Path, n_train: int = 200, n_test: int = 100) -> Path:
     return folder
 
 
-def test_data_page_uses_a_custom_mnist_folder(app, isolated):
+def test_a_custom_mnist_folder_is_known_to_every_page_and_remembered(app, isolated):
     folder = fake_mnist(isolated / "my-mnist")
     on_page(app, "pages/2_Data.py")
     app.radio(key="data_dataset").set_value("mnist").run()
     app.text_input(key="data_mnist_dir").input(str(folder)).run()
     assert not app.exception and not app.error
     assert "200 training and 100 test images of 28x28" in app.success[0].value
-    cfg = app.session_state["data_config"]
+    cfg = session_of(app).experiment.data
     assert (cfg.dataset, cfg.split, cfg.mnist_dir) == ("mnist", "official", str(folder))
+    app.switch_page("pages/1_Home.py").run()
+    assert not app.button(key="preset_S2a").disabled  # Home knows the folder
     app.switch_page("pages/3_Train.py").run()
-    assert app.session_state["experiment"].data == cfg  # the Train page trains on it
+    app.selectbox(key="preset_pick").select("S4").run()
+    exp = session_of(app).experiment
+    assert exp.name == "S4" and exp.data.mnist_dir == str(folder)  # a preset keeps the folder
     assert not app.error and not app.button(key="start").disabled
+    app.switch_page("pages/2_Data.py").run()
+    assert app.text_input(key="data_mnist_dir").value == str(folder)
+    settings = json.loads((isolated / "runs" / "settings.json").read_text())
+    assert settings["mnist_dir"] == str(folder)  # and the next session starts with it
+    fresh = AppTest.from_file(APP, default_timeout=60).run()
+    assert session_of(fresh).experiment.data.mnist_dir == str(folder)
 
 
-def test_every_preset_fills_the_form_exactly(app):
+def test_every_preset_fills_the_form_exactly_and_edits_keep_it(app):
     on_page(app, "pages/3_Train.py")
-    app.number_input(key="train_epochs").set_value(7).run()
+    app.number_input(key=key(app, "epochs")).set_value(7).run()
     for name, preset in ALL.items():
         app.selectbox(key="preset_pick").select(name).run()
         assert not app.exception
-        # What the widgets show rebuilds the preset, field for field.
-        assert app.session_state["experiment"] == preset.build(), name
-    app.number_input(key="train_epochs").set_value(7).run()
-    assert app.session_state["experiment"].name == f"{list(ALL)[-1]} (edited)"
+        want = preset.build()
+        # What the widgets show rebuilds the preset, field for field...
+        assert session_of(app).experiment == want, name
+        assert app.radio(key=key(app, "family")).value == want.model.family, name
+        # ...and editing one field changes that field only.
+        app.number_input(key=key(app, "epochs")).set_value(want.train.epochs + 1).run()
+        edited = session_of(app).experiment
+        assert edited.name == f"{name} (edited)" and edited.model == want.model, name
+        assert edited.train.epochs == want.train.epochs + 1 and edited.train.lr == want.train.lr
 
 
-def test_train_page_trains_saves_and_lists_a_run(app, isolated):
+def test_train_page_trains_and_the_run_is_kept_as_it_trains(app, isolated):
     on_page(app, "pages/3_Train.py")
-    app.radio(key="train_family").set_value("numpy-mlp").run()
-    app.text_input(key="train_hidden").input("32").run()
-    app.number_input(key="train_epochs").set_value(3).run()
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    app.text_input(key=key(app, "hidden")).input("32").run()
+    app.number_input(key=key(app, "epochs")).set_value(3).run()
     assert app.metric[0].label == "Parameters" and app.metric[0].value == "2,410"
     app.button(key="start").click().run()
+    app.button(key="start").click().run()  # a double click is one run
     assert not app.exception
-    wait_for_job(app, ("finished",))
-    metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Test accuracy"].endswith("%") and float(metrics["Test accuracy"][:-1]) > 80
-    fresh = AppTest.from_file(APP, default_timeout=60)
-    fresh.session_state["jobs"] = app.session_state["jobs"]
-    assert "finished, test" in sidebar_text(fresh.run())
-
-    app.button(key="save_run").click().run()
-    assert not app.exception
-    assert any("Saved to" in s.value for s in app.success)
-    assert len(list((isolated / "runs").iterdir())) == 1
-
+    folders = [p for p in (isolated / "runs").iterdir() if p.is_dir()]
+    assert len(folders) == 1 and (folders[0] / "meta.json").is_file()  # a folder from the start
+    name = wait_for_run(app, ("finished",))
+    assert any("Finished 3 epochs" in s.value for s in app.success)
+    assert any("test accuracy **" in m.value for m in app.markdown)
     app.switch_page("pages/7_Runs.py").run()
     assert not app.exception
-    assert app.dataframe[0].value["status"].tolist() == ["finished"]
+    table = app.dataframe[0].value
+    assert table["status"].tolist() == ["finished"] and table["run"].tolist() == [name]
 
 
-def test_stop_from_the_live_view(app):
+def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     on_page(app, "pages/3_Train.py")
-    app.radio(key="train_family").set_value("numpy-mlp").run()
-    app.text_input(key="train_hidden").input("1024, 1024").run()
-    app.number_input(key="train_epochs").set_value(1000).run()
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    app.text_input(key=key(app, "hidden")).input("1024, 1024").run()
+    app.number_input(key=key(app, "epochs")).set_value(1000).run()
     app.button(key="start").click().run()
-    job = wait_for_job(app, ("running",))
-    # The job lives in the session: it keeps training while another page is shown.
+    name = wait_for_run(app, ("running",))
+    # The run belongs to the server: it keeps training while another page is shown.
     app.switch_page("pages/2_Data.py").run()
     app.switch_page("pages/3_Train.py").run()
-    assert not app.exception and job.snapshot().status == "running"
-    assert app.selectbox(key="job_view").value == job.id
-    app.button(key="stop_job").click().run()
-    job = wait_for_job(app, ("stopped",), timeout=10)
-    assert "stopped by the user" in job.snapshot().message
+    assert not app.exception and state.runner().history(name).status == "running"
+    app.button(key=f"stop_{name}").click().run()
+    assert state.runner().history(name).status in ("stopping", "stopped")
+    wait_for_run(app, ("stopped",), timeout=10)
+    assert "stopped by the user" in state.runner().history(name).message
     assert any("Stopped" in i.value for i in app.info)
-    assert app.button(key="save_run")  # a stopped run keeps its model and can be saved
+    assert app.button(key=f"continue_{name}")  # a stopped run keeps its model and can go on
 
 
 @pytest.mark.parametrize(
@@ -225,13 +255,13 @@ def test_stop_from_the_live_view(app):
 )
 def test_bad_hidden_widths_show_an_error_and_disable_start(app, widths, message):
     on_page(app, "pages/3_Train.py")
-    app.text_input(key="train_hidden").input(widths).run()
+    app.text_input(key=key(app, "hidden")).input(widths).run()
     assert not app.exception
     assert any(message in e.value for e in app.error)
     assert app.button(key="start").disabled
 
 
-def test_runs_page_lists_broken_runs_and_loads_a_good_one(app, isolated):
+def test_runs_page_lists_broken_runs_opens_and_deletes(app, isolated):
     runs = isolated / "runs"
     good = saved_run(runs)
     (runs / "half-written").mkdir()
@@ -240,20 +270,16 @@ def test_runs_page_lists_broken_runs_and_loads_a_good_one(app, isolated):
     table = app.dataframe[0].value
     status = dict(zip(table["run"], table["status"]))
     assert status[good.name] == "finished"
-    assert status["half-written"].startswith("broken: incomplete: missing meta.json")
+    assert status["half-written"] == "broken: meta.json is missing"
 
     app.selectbox(key="runs_pick").select("half-written").run()
     assert not app.exception
     assert any("This run is broken" in e.value for e in app.error)
 
     app.selectbox(key="runs_pick").select(good.name).run()
-    app.button(key="runs_load").click().run()
-    assert not app.exception
-    assert good.name in app.session_state["loaded_runs"]
-    assert app.session_state["selected_run"] == good.name
-
-    app.multiselect(key="runs_compare").select(good.name).run()
-    assert not app.exception and len(app.get("plotly_chart")) == 2
+    app.button(key="runs_open").click().run()
+    assert not app.exception and session_of(app).chosen_run == good.name
+    assert len(app.get("plotly_chart")) == 2  # the compare charts, of the newest runs
 
     assert app.button(key="runs_delete").disabled
     app.checkbox(key=f"runs_sure_{good.name}").check().run()
@@ -265,32 +291,52 @@ def test_runs_page_lists_broken_runs_and_loads_a_good_one(app, isolated):
 def pick_page():
     import streamlit as st
 
-    from pages import _shared
+    from dashboard import state
 
-    run = _shared.pick_run("Model", key="probe_pick")
-    st.write("picked", None if run is None else run.experiment.name)
+    info = state.pick_run("Model")
+    st.write(f"picked {None if info is None else info.name}")
 
 
-def test_pick_run_offers_the_sessions_models(isolated):
-    from digits_core.runs import load_run
-    from pages import _shared
-
+def test_pick_run_opens_on_the_newest_run_unless_one_was_chosen(isolated):
     at = AppTest.from_function(pick_page, default_timeout=60).run()
-    assert [i.value for i in at.info] == [_shared.NO_MODEL_MESSAGE]
-
-    job = tiny_job()
-    good = save_run(job, isolated / "runs")
-    at.session_state["jobs"] = {job.id: job}
-    at.session_state["loaded_runs"] = {good.name: load_run(good)}
+    assert [m.value for m in at.markdown] == ["picked None"]
+    first = saved_run(isolated / "runs")
     at.run()
-    assert not at.exception
-    box = at.selectbox(key="probe_pick")
-    assert box.value == good.name  # the newest model is the default
-    assert box.options[0].startswith("tiny · digits · trained ")
-    assert box.options[1].startswith(f"tiny · digits · saved {good.name}")
-    assert at.session_state["selected_run"] == good.name
-    assert [m.value for m in at.markdown] == ["picked tiny"]
+    assert [m.value for m in at.markdown] == [f"picked {first.name}"]
+    second = saved_run(isolated / "runs")
+    at.run()
+    assert [m.value for m in at.markdown] == [f"picked {second.name}"]  # follows the newest
+    at.selectbox(key=f"pick_run_{second.name}").select(first.name).run()
+    third = saved_run(isolated / "runs")
+    at.run()
+    assert [m.value for m in at.markdown] == [f"picked {first.name}"]  # the choice sticks
+    assert third.exists()
 
-    box.select_index(0).run()
-    assert at.session_state["selected_run"] == job.id
-    assert job.id in at.session_state["job_runs"]
+
+def test_a_reload_finds_the_same_session_and_its_running_run(app):
+    on_page(app, "pages/3_Train.py")
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    app.number_input(key=key(app, "epochs")).set_value(1000).run()
+    app.button(key="start").click().run()
+    name = wait_for_run(app, ("running",))
+    sid = app.session_state["sid"]
+    reloaded = AppTest.from_file(APP, default_timeout=60)
+    reloaded.query_params["sid"] = sid  # F5 keeps the URL
+    reloaded.run()
+    reloaded.switch_page("pages/3_Train.py").run()
+    assert not reloaded.exception
+    assert reloaded.session_state["sid"] == sid
+    assert reloaded.session_state["train_view"] == name
+    assert reloaded.number_input(key=key(reloaded, "epochs")).value == 1000  # the form too
+    assert reloaded.button(key=f"stop_{name}")
+    step = state.runner().history(name).step
+    assert wait_for_run_progress(name, step)
+
+
+def wait_for_run_progress(name: str, step: int, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while state.runner().history(name).step <= step:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -1,0 +1,136 @@
+"""Plotly figures of training curves, shared by the Train and Runs pages.
+
+Long curves are decimated to `MAX_CHART_POINTS` keeping each bucket's lowest and highest
+point (the shape and the spikes survive); the loss is drawn raw and faint with an
+exponentially smoothed line on top. In presenter mode every text is at least 16 px.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+
+MAX_CHART_POINTS = 2000
+# Ten clearly different colours (Okabe-Ito first, then Tableau), for runs side by side.
+RUN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+               "#000000", "#8C564B", "#7F7F7F"]
+TEST_COLOUR, TRAIN_COLOUR, EPOCH_COLOUR = "#D55E00", "#0072B2", "#000000"
+
+
+def decimate(x, y, limit: int = MAX_CHART_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most `limit` points of the curve (x, y): each bucket's min and max, in x order."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) <= limit:
+        return x, y
+    buckets = np.array_split(np.arange(len(x)), limit // 2)
+    keep = sorted({int(b[np.argmin(y[b])]) for b in buckets} | {int(b[np.argmax(y[b])]) for b in buckets})
+    return x[keep], y[keep]
+
+
+def smooth(y, span: int | None = None) -> np.ndarray:
+    """Exponential moving average of `y` (debiased at the start); span ~ len/40 by default."""
+    from scipy.signal import lfilter
+
+    y = np.asarray(y, np.float64)
+    if len(y) == 0:
+        return y
+    span = span or max(5, len(y) // 40)
+    alpha = 2.0 / (span + 1)
+    avg = lfilter([alpha], [1.0, alpha - 1.0], y)  # avg[i] = (1 - a) avg[i-1] + a y[i]
+    weight = 1.0 - (1.0 - alpha) ** np.arange(1, len(y) + 1)  # the share of avg that is data
+    return avg / weight
+
+
+def style(fig: go.Figure, title: str, presenter: bool, height: int = 300) -> go.Figure:
+    size = 18 if presenter else 13
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=size + 4)), height=height + (60 if presenter else 0),
+        margin=dict(t=50, l=10, r=10, b=10), font=dict(size=size),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, font=dict(size=size)),
+    )
+    fig.update_xaxes(tickfont=dict(size=size), title_font=dict(size=size))
+    fig.update_yaxes(tickfont=dict(size=size), title_font=dict(size=size))
+    return fig
+
+
+def _epoch_x(steps, steps_per_epoch: int) -> np.ndarray:
+    return np.asarray(steps, np.float64) / max(steps_per_epoch, 1)
+
+
+def loss_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
+    """Training loss per step against epochs: raw (faint) and smoothed."""
+    x = _epoch_x(h.steps, h.steps_per_epoch)
+    fig = go.Figure()
+    if len(x):
+        rx, ry = decimate(x, h.loss)
+        sx, sy = decimate(x, smooth(h.loss))
+        fig.add_scatter(x=rx, y=ry, mode="lines", name="per step", line=dict(color="#9ecae1", width=1),
+                        hoverinfo="skip")
+        fig.add_scatter(x=sx, y=sy, mode="lines", name="smoothed", line=dict(color=TRAIN_COLOUR, width=3))
+    fig.update_xaxes(title="epoch", rangemode="tozero")
+    fig.update_yaxes(title="loss", rangemode="tozero")
+    return style(fig, "Training loss", presenter, height)
+
+
+def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
+    """Accuracy against epochs: live test accuracy on a fixed subset and the running training
+    accuracy while it trains, the full test set at each epoch end as large markers."""
+    fig = go.Figure()
+    px = _epoch_x(h.probe_steps, h.steps_per_epoch)
+    if len(px):
+        fig.add_scatter(x=px, y=h.probe_test_acc, mode="lines+markers", name="test (live subset)",
+                        line=dict(color=TEST_COLOUR, width=3), marker=dict(size=5))
+        fig.add_scatter(x=px, y=h.probe_train_acc, mode="lines", name="train (running)",
+                        line=dict(color=TRAIN_COLOUR, width=2, dash="dot"))
+    full = [(e, a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
+    if full:
+        fig.add_scatter(x=[e for e, _ in full], y=[a for _, a in full], mode="markers",
+                        name="test (full, epoch end)",
+                        marker=dict(color=EPOCH_COLOUR, size=14 if presenter else 11, symbol="diamond"))
+    values = [*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)]
+    low = min(values) if values else 0.0
+    fig.update_xaxes(title="epoch", rangemode="tozero")
+    fig.update_yaxes(title="accuracy", tickformat=".0%", range=[max(0.0, low - 0.03), 1.005])
+    return style(fig, "Accuracy", presenter, height)
+
+
+def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[go.Figure, go.Figure]:
+    """Loss and accuracy of several runs: (label, History) each, one colour per run."""
+    loss, acc = go.Figure(), go.Figure()
+    for i, (label, h) in enumerate(curves):
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        x = _epoch_x(h.steps, h.steps_per_epoch or max(1, len(h.steps) // max(len(h.epochs), 1)))
+        if len(x):
+            sx, sy = decimate(x, smooth(h.loss))
+            loss.add_scatter(x=sx, y=sy, mode="lines", name=label, line=dict(color=colour, width=2.5))
+        full = [(e, a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
+        if full:
+            acc.add_scatter(x=[e for e, _ in full], y=[a for _, a in full], mode="lines+markers",
+                            name=label, line=dict(color=colour, width=2.5))
+    loss.update_xaxes(title="epoch")
+    loss.update_yaxes(title="loss (smoothed)", rangemode="tozero")
+    acc.update_xaxes(title="epoch")
+    acc.update_yaxes(title="test accuracy", tickformat=".1%")
+    return style(loss, "Training loss", presenter, 380), style(acc, "Test accuracy", presenter, 380)
+
+
+def digit_grid(mosaic: np.ndarray, image_shape: tuple[int, int], title: str = ""):
+    """A Plotly figure of a class mosaic (images.class_mosaic): one labelled row per digit."""
+    h = image_shape[0]
+    fig = px.imshow(mosaic, color_continuous_scale="gray_r", aspect="equal", title=title or None)
+    fig.update_layout(
+        coloraxis_showscale=False, margin={"l": 30, "r": 0, "t": 30 if title else 0, "b": 0}
+    )
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=[h * k + (h - 1) / 2 for k in range(10)],
+        ticktext=[str(k) for k in range(10)],
+        title="label",
+    )
+    fig.update_traces(hovertemplate="%{z}<extra></extra>")
+    return fig
+
+
+__all__ = ["digit_grid", "MAX_CHART_POINTS", "RUN_COLOURS", "accuracy_figure", "decimate", "loss_figure", "overlay", "smooth"]

@@ -1,0 +1,128 @@
+"""The Train page's form: a view of the experiment being edited.
+
+Every widget starts from the experiment's value and carries the session's
+`form_version` in its key, so replacing the experiment (a preset, a run's settings)
+re-seeds every widget at once. `experiment_form` returns the experiment the widgets now
+describe (or an error line); the page stores it back as the one source of truth.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import streamlit as st
+
+from digits_core.config import (
+    ACTIVATIONS,
+    FAMILIES,
+    INITS,
+    LOSSES,
+    MAX_BATCH,
+    MAX_CHANNELS,
+    MAX_EPOCHS,
+    OPTIMIZERS,
+    SCHEDULES,
+    Experiment,
+    ModelConfig,
+    TrainConfig,
+    conv_blocks,
+    conv_rows,
+    parse_widths,
+)
+from digits_core.errors import ConfigError
+from digits_core.presets import default_cnn_model
+
+FAMILY_NAMES = {
+    "numpy-mlp": "NumPy MLP (from scratch)",
+    "torch-mlp": "PyTorch MLP",
+    "cnn": "PyTorch CNN",
+}
+SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle (warm up, cosine down)"}
+LEARNING_RATES = [1e-6, 1e-5, 3e-5, 5e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 0.5, 1.0]
+EXTRA_FIELDS = ("sampling", "steps_per_epoch", "loss_reduction", "stop_at_loss", "momentum")
+
+
+def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | None]:
+    """Draw the model and training widgets for `exp`; return (edited experiment, error)."""
+    k = lambda name: f"train_{name}_v{version}"  # noqa: E731
+    m, t = exp.model, exp.train
+    error = None
+
+    st.subheader("Model")
+    family = st.radio("Model family", FAMILIES, index=FAMILIES.index(m.family),
+                      format_func=FAMILY_NAMES.get, horizontal=True, key=k("family"))
+    c1, c2, c3 = st.columns(3)
+    hidden_text = c1.text_input("Hidden layer widths", ", ".join(map(str, m.hidden)), key=k("hidden"),
+                                help="Comma-separated, e.g. '128, 64'; empty means no hidden layer.")
+    activation = c1.selectbox("Activation", ACTIVATIONS, ACTIVATIONS.index(m.activation),
+                              key=k("activation"))
+    init = c2.selectbox("Weight initialisation", INITS, INITS.index(m.init), key=k("init"))
+    dropout = c2.slider("Dropout", 0.0, 0.9, float(m.dropout), 0.05, key=k("dropout"))
+    bias = c3.checkbox("Biases in dense layers", m.bias, key=k("bias"))
+    conv = conv_editor(m.conv or default_cnn_model().conv, k("conv")) if family == "cnn" else []
+
+    st.subheader("Training")
+    c1, c2, c3, c4 = st.columns(4)
+    loss = c1.selectbox("Loss", LOSSES, LOSSES.index(t.loss), key=k("loss"))
+    optimizer = c1.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(t.optimizer), key=k("optimizer"))
+    lr = c2.select_slider("Learning rate", sorted({*LEARNING_RATES, t.lr}), t.lr,
+                          format_func=lambda v: f"{v:g}", key=k("lr"))
+    schedule = c2.radio("Learning-rate schedule", SCHEDULES, SCHEDULES.index(t.lr_schedule),
+                        format_func=SCHEDULE_NAMES.get, key=k("schedule"))
+    batch_size = c3.number_input("Batch size", 1, MAX_BATCH, int(t.batch_size), key=k("batch"))
+    epochs = c3.number_input("Epochs", 1, MAX_EPOCHS, int(t.epochs), key=k("epochs"))
+    l2 = c4.number_input("L2 penalty", 0.0, 1.0, float(t.l2), 1e-4, format="%g", key=k("l2"))
+    seed = c4.number_input("Seed", 0, 2**31 - 1, int(t.seed), key=k("seed"))
+    augment = c4.checkbox("Augment (small shifts, turns, stroke widths)", t.augment, key=k("augment"))
+    live = c3.checkbox("Live t-SNE of the last layer", t.live_embedding, key=k("live"),
+                       help="Re-embeds 500 test points as it trains (the S4 system's view); "
+                       "costs a few per cent of training speed.")
+    extra = {f: getattr(t, f) for f in EXTRA_FIELDS if getattr(t, f) != getattr(TrainConfig(), f)}
+    if extra:
+        st.caption("Also from the preset: " + ", ".join(f"{f} = {v}" for f, v in extra.items()))
+
+    try:
+        hidden = parse_widths(hidden_text)
+    except ConfigError as e:
+        error, hidden = str(e), m.hidden
+    new = Experiment(
+        data=copy.deepcopy(exp.data),
+        model=ModelConfig(family=family, hidden=hidden, activation=activation, bias=bias, init=init,
+                          dropout=float(dropout), conv=conv, channels_last=m.channels_last),
+        train=dataclasses.replace(
+            t, loss=loss, optimizer=optimizer, lr=float(lr), lr_schedule=schedule,
+            batch_size=int(batch_size), epochs=int(epochs), l2=float(l2), seed=int(seed),
+            augment=augment, live_embedding=live,
+        ),
+        name=exp.name,
+    )
+    return new, error
+
+
+def conv_editor(blocks, key: str):
+    """The conv-block table (add or delete rows) -> ConvBlocks.
+
+    A data editor keeps its edits relative to the rows it was first given, so those rows
+    stay fixed while the editor lives; a fresh editor (a new form version, or the page
+    drawn again after a visit elsewhere) starts from the current `blocks`.
+    """
+    st.caption("Convolution blocks, in order (add or delete rows):")
+    if key not in st.session_state:
+        st.session_state[f"{key}_base"] = conv_rows(blocks)
+    number = st.column_config.NumberColumn
+    rows = st.data_editor(
+        st.session_state[f"{key}_base"], key=key, num_rows="dynamic",
+        column_config={
+            "channels": number("channels", min_value=1, max_value=MAX_CHANNELS, step=1, default=32),
+            "kernel": number("kernel", min_value=1, max_value=9, step=1, default=3),
+            "padding": number("padding", min_value=0, max_value=9, step=1, default=1),
+            "batchnorm": st.column_config.CheckboxColumn("BatchNorm", default=True),
+            "pool": number("max-pool", min_value=1, max_value=4, step=1, default=2),
+            "dropout": number("dropout", min_value=0.0, max_value=0.9, step=0.05, default=0.0),
+        },
+    )
+    return conv_blocks(rows)
+
+
+__all__ = ["FAMILY_NAMES", "conv_editor", "experiment_form"]

@@ -1,0 +1,117 @@
+"""The live view of one run on the Train page: status, progress and Stop on one line, the
+two curves side by side (it all fits a 1280x720 projector), the embedding as it forms, and,
+once the run has ended, its name, Continue and a way to the analysis pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from digits_core.errors import DigitLabError
+from digits_core.runs import rename_run
+
+from . import state
+from .charts import accuracy_figure, loss_figure
+from .frames import frame_figure, has_tsne, weights_picture
+
+POLL_S = 0.75  # seconds between two looks at a running job
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def status_line(h, epochs: int) -> str:
+    if h.status == "queued":
+        return f"**Queued** · {h.message or 'waiting for a free training slot'}"
+    if h.status == "loading":
+        return "**Loading** the data and building the model…"
+    if h.status == "stopping":
+        return "**Stopping…**"
+    if h.status == "running":
+        return f"**Running** · epoch {max(h.epoch, 1)} of {epochs}"
+    return h.message[:1].upper() + h.message[1:] if h.message else h.status
+
+
+def live_panel(name: str, presenter: bool) -> None:
+    """Everything the room watches for run `name` (drawn inside a polling fragment)."""
+    runner = state.runner()
+    h = runner.history(name)
+    if h is None:
+        st.info("This run is gone.")
+        return
+    job = runner.job(name)
+    epochs = job.experiment.train.epochs if job is not None else max(len(h.epochs), 1)
+    line = status_line(h, epochs)
+    if h.active:
+        left, right = st.columns([5, 1])
+        text = f"{line} · step {h.step:,} of {h.total_steps:,} · {h.progress:.0%} · ETA {clock(h.eta)}"
+        left.progress(min(h.progress, 1.0), text=text if h.total_steps else line)
+        right.button("Stop", key=f"stop_{name}", on_click=runner.stop, args=(name,),
+                     icon=":material/stop:", disabled=h.status == "stopping", width="stretch")
+    elif h.status == "finished":
+        st.success(line)
+    elif h.status in ("stopped", "interrupted"):
+        st.info(line)
+    else:
+        st.warning(line) if h.status == "diverged" else st.error(f"Training failed: {line}")
+    if h.warning:
+        st.warning(h.warning)
+    acc = h.final_test_acc if h.final_test_acc is not None else next(
+        (a for a in reversed(h.probe_test_acc or h.test_acc) if a is not None), None)
+    facts = [f"test accuracy **{acc:.2%}**" if acc is not None else "test accuracy —",
+             f"{h.images_per_s:,.0f} images/s", f"elapsed {clock(h.elapsed)}"]
+    st.markdown(" · ".join(facts))
+    height = 330 if presenter else 290
+    left, right = st.columns(2)
+    left.plotly_chart(loss_figure(h, presenter, height), key=f"loss_{name}")
+    right.plotly_chart(accuracy_figure(h, presenter, height), key=f"acc_{name}")
+
+
+def embedding_panel(name: str, presenter: bool, *, key: str, live: bool) -> None:
+    """The run's embedding frames: the newest while it trains, a step slider after."""
+    frames = state.runner().frames(name)
+    if frames is None or len(frames["steps"]) == 0:
+        st.caption("No embedding frames yet.")
+        return
+    n = len(frames["steps"])
+    method = "t-SNE" if has_tsne(frames) else "PCA"
+    k = n - 1
+    if not live and n > 1:
+        k = st.select_slider("Frame (step)", list(range(n)), value=n - 1, key=f"{key}_frame",
+                             format_func=lambda i: f"{int(frames['steps'][i]):,}")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(frame_figure(frames, k, method=method, presenter=presenter), key=f"{key}_fig")
+    info = next((i for i in state.all_runs() if i.name == name), None)
+    shape = tuple(info.meta.get("image_shape") or ()) if info is not None else ()
+    if len(shape) == 2:
+        right.image(weights_picture(frames, k, shape), caption="first-layer weights at this frame "
+                    "(red pushes a unit up, blue down)", output_format="PNG")
+
+
+def after_panel(name: str) -> None:
+    """Name the run, continue it, or take it to the analysis pages."""
+    info = next((i for i in state.all_runs() if i.name == name), None)
+    if info is None or not info.ok:
+        return
+    c1, c2, c3 = st.columns([2, 2, 2])
+    label = c1.text_input("Run name", info.label, key=f"rename_{name}", max_chars=60)
+    if label.strip() and label.strip() != info.label:
+        try:
+            rename_run(info.path, label)
+        except (DigitLabError, OSError) as e:
+            st.error(str(e))
+    more = c2.number_input("More epochs", 1, 1000, 1, key=f"more_{name}")
+    if c2.button("Continue training", key=f"continue_{name}", icon=":material/play_arrow:"):
+        try:
+            state.runner().continue_run(name, int(more), owner=state.sid())
+            st.session_state["train_view"] = name
+            st.rerun()
+        except DigitLabError as e:
+            st.error(str(e))
+    c3.page_link("pages/4_Evaluate.py", label="Evaluate it", icon=":material/fact_check:")
+    c3.page_link("pages/6_Draw.py", label="Draw with it", icon=":material/draw:")
+
+
+__all__ = ["POLL_S", "after_panel", "embedding_panel", "live_panel", "status_line"]

@@ -1,0 +1,316 @@
+"""The dashboard's state, in one place: who this browser tab is, what it is editing, which
+run it is looking at, and the server-wide job runner.
+
+- A tab is identified by a session id kept in the URL (`?sid=...`), so a reload (a new
+  Streamlit session) finds the same person again: their experiment form, data choices,
+  chosen run and running jobs.
+- What a person edits lives server-side per session id (`Session`), not in widget keys:
+  the Train form is a view of `Session.experiment`; replacing the experiment (a preset, a
+  run's settings) bumps `form_version`, which gives every form widget a fresh key so it
+  shows the new values.
+- Runs are folders; the pages list and load them from disk, through the one `JobRunner`
+  of the process (`runner()`).
+- The accepted MNIST folder is remembered in `settings.json` beside the runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from digits_core.config import DataConfig, Experiment, ModelConfig
+from digits_core.presets import ALL
+from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
+from digits_core.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
+
+SID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+@dataclass
+class Session:
+    """What one person (one session id) is working on; kept across reloads."""
+
+    experiment: Experiment = field(default_factory=lambda: Experiment(name="custom"))
+    form_version: int = 0  # bumped when the experiment is replaced: the form re-seeds
+    chosen_run: str | None = None  # the run picked on an analysis page, if any
+    presenter: bool = False  # large text and ticks for a projector
+
+
+# ------------------------------------------------------------------ process-wide
+
+
+def runs_dir() -> Path:
+    return default_runs_dir()
+
+
+@st.cache_resource
+def _tabs() -> dict[str, set[str]]:
+    """session id -> the Streamlit session ids (browser tabs) that showed it."""
+    return {}
+
+
+@st.cache_resource
+def _sessions() -> dict[str, Session]:
+    return {}
+
+
+_lock = threading.Lock()
+
+
+def _owner_alive(sid: str) -> bool:
+    from streamlit import runtime
+
+    # No runtime (AppTest): nobody to ask, so never stop a job.
+    if not runtime.exists():
+        return True
+    rt = runtime.get_instance()
+    with _lock:
+        tabs = set(_tabs().get(sid, ()))
+    return any(rt.is_active_session(t) for t in tabs)
+
+
+def runner() -> JobRunner:
+    """The server's one JobRunner: at most $DIGITLAB_MAX_JOBS (2) train at once, at most
+    $DIGITLAB_JOBS_PER_SESSION (2) for one person; a person's runs stop (and are saved)
+    $DIGITLAB_TAB_GRACE (10) seconds after their last tab closed."""
+    return _runner(str(runs_dir().resolve()))
+
+
+@st.cache_resource
+def _runner(folder: str) -> JobRunner:
+    r = JobRunner(
+        folder,
+        max_jobs=max(1, int(os.environ.get("DIGITLAB_MAX_JOBS", "2"))),
+        per_owner=max(1, int(os.environ.get("DIGITLAB_JOBS_PER_SESSION", "2"))),
+        grace=float(os.environ.get("DIGITLAB_TAB_GRACE", DEFAULT_GRACE)),
+    )
+    r.watch(_owner_alive, every=DEFAULT_EVERY)
+    return r
+
+
+# ------------------------------------------------------------------ this person
+
+
+def sid() -> str:
+    """This tab's session id, from the URL (made and put there on the first visit)."""
+    if "sid" not in st.session_state:
+        given = st.query_params.get("sid", "")
+        st.session_state["sid"] = given if SID_PATTERN.match(given) else uuid.uuid4().hex[:16]
+    value = st.session_state["sid"]
+    if st.query_params.get("sid") != value:
+        st.query_params["sid"] = value
+    ctx = st.runtime.scriptrunner.get_script_run_ctx()
+    if ctx is not None:
+        with _lock:
+            _tabs().setdefault(value, set()).add(ctx.session_id)
+    return value
+
+
+def session() -> Session:
+    """This person's `Session` (restored after a reload)."""
+    key = sid()
+    with _lock:
+        store = _sessions()
+        if key not in store:
+            store[key] = Session(experiment=Experiment(data=DataConfig(mnist_dir=remembered_mnist_dir()),
+                                                       model=ModelConfig(), name="custom"))
+        return store[key]
+
+
+def experiment() -> Experiment:
+    """The experiment the Train page edits (a copy is handed out by `start`, never this one)."""
+    return session().experiment
+
+
+def set_experiment(exp: Experiment, *, keep_mnist_dir: bool = True) -> None:
+    """Replace the experiment being edited (a preset, a run's settings): every form widget
+    shows it on the next render. The MNIST folder the person chose survives."""
+    s = session()
+    new = copy.deepcopy(exp)
+    if keep_mnist_dir and new.data.dataset == "mnist" and new.data.mnist_dir is None:
+        new.data.mnist_dir = s.experiment.data.mnist_dir or remembered_mnist_dir()
+    s.experiment = new
+    s.form_version += 1
+
+
+def update_experiment(exp: Experiment) -> None:
+    """Record an edit made in the form (the widgets already show it)."""
+    session().experiment = exp
+
+
+def data_config() -> DataConfig:
+    return experiment().data
+
+
+def set_data_config(cfg: DataConfig) -> None:
+    """The Data page's choice; the experiment follows it. An accepted MNIST folder is
+    remembered for the next session too."""
+    s = session()
+    if cfg != s.experiment.data:
+        s.experiment = copy.deepcopy(s.experiment)
+        s.experiment.data = copy.deepcopy(cfg)
+    if cfg.mnist_dir and cfg.mnist_dir != remembered_mnist_dir():
+        _write_settings({"mnist_dir": cfg.mnist_dir})
+
+
+def mnist_dir() -> str | None:
+    """The MNIST folder this person uses (None: the download cache)."""
+    return data_config().mnist_dir or remembered_mnist_dir()
+
+
+def preset_name(exp: Experiment) -> str:
+    """The preset `exp` came from, '<preset> (edited)' once changed, else its own name.
+    The MNIST folder is where the data is, not a setting: it never counts as an edit."""
+    base = exp.name.removesuffix(" (edited)")
+    if base not in ALL:
+        return exp.name or "custom"
+    ref, mine = ALL[base].build(), copy.deepcopy(exp)
+    mine.name, mine.data.mnist_dir = ref.name, ref.data.mnist_dir
+    return base if mine == ref else f"{base} (edited)"
+
+
+# ------------------------------------------------------------------ settings file
+
+
+def _settings_file() -> Path:
+    return runs_dir() / "settings.json"
+
+
+def remembered_mnist_dir() -> str | None:
+    try:
+        value = json.loads(_settings_file().read_text()).get("mnist_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _write_settings(update: dict) -> None:
+    path = _settings_file()
+    try:
+        current = json.loads(path.read_text()) if path.is_file() else {}
+        if not isinstance(current, dict):
+            current = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".settings.json.tmp")
+        tmp.write_text(json.dumps(current | update))
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass  # remembering is a convenience; the session still has the folder
+
+
+# ------------------------------------------------------------------ runs
+
+
+def all_runs() -> list[RunInfo]:
+    """Every run folder, newest first."""
+    return list_runs(runs_dir())
+
+
+def my_run_names() -> list[str]:
+    """This person's runs (started from any of their tabs), oldest first."""
+    me = sid()
+    infos = [i for i in all_runs() if i.owner == me]
+    return [i.name for i in reversed(infos)]
+
+
+def run_label(info: RunInfo) -> str:
+    """One line for pickers: 'S4-2 · mnist · finished 98.4 %'."""
+    acc = info.meta.get("test_acc")
+    if acc is None:
+        acc = info.meta.get("last_test_acc")
+    tail = f" {acc:.1%}" if isinstance(acc, (int, float)) else ""
+    return f"{info.label} · {info.meta.get('dataset', '?')} · {info.status}{tail}"
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def _load(path: str, updated: float):
+    return load_run(path)
+
+
+def load(info: RunInfo):
+    """A run's model and data, cached until its folder changes. Raises RunError."""
+    return _load(str(info.path), float(info.meta.get("updated") or 0))
+
+
+NO_MODEL = "No trained model yet: start one on the Train page (it is saved as it trains)."
+
+
+def run_data(run):
+    """A run's own data split, read from the run's MNIST folder or, where that is gone,
+    from this person's. Raises DataError."""
+    from digits_core.mnist import mnist_available
+
+    own = run.experiment.data.mnist_dir
+    keep = run.experiment.data.dataset != "mnist" or (own and mnist_available(own)[0])
+    return run_dataset(run, mnist_dir=None if keep else mnist_dir())
+
+
+@st.cache_resource(show_spinner=False)
+def ready_made():
+    """The model that ships with Digit Lab (None if it is not installed or damaged)."""
+    from digits_core.errors import RunError
+    from digits_core.pretrained import load_ready_made
+
+    try:
+        return load_ready_made()
+    except RunError:
+        return None
+
+
+def pick_run(label: str = "Model", *, include_running: bool = False) -> RunInfo | None:
+    """A picker over the runs (newest first). It opens on this person's newest run unless
+    they chose another in this session; the choice follows them across pages."""
+    infos = [i for i in all_runs() if i.ok or (include_running and i.status in ("running", "loading"))]
+    if not infos:
+        return None
+    s = session()
+    names = [i.name for i in infos]
+    mine = [i.name for i in infos if i.owner == sid()]
+    default = s.chosen_run if s.chosen_run in names else (mine[0] if mine else names[0])
+    by_name = {i.name: i for i in infos}
+    key = f"pick_run_{default}"  # a new default (a newer run) re-seeds the picker
+
+    def chosen() -> None:
+        s.chosen_run = st.session_state[key]
+
+    choice = st.selectbox(label, names, index=names.index(default), key=key, on_change=chosen,
+                          format_func=lambda n: run_label(by_name[n]))
+    return by_name[choice]
+
+
+def started(name: str) -> None:
+    """A run just started: the analysis pages follow it (the newest is the default)."""
+    session().chosen_run = None
+
+
+__all__ = [
+    "Session",
+    "all_runs",
+    "data_config",
+    "experiment",
+    "load",
+    "mnist_dir",
+    "my_run_names",
+    "pick_run",
+    "preset_name",
+    "remembered_mnist_dir",
+    "ready_made",
+    "run_data",
+    "run_label",
+    "runner",
+    "runs_dir",
+    "session",
+    "set_data_config",
+    "set_experiment",
+    "sid",
+    "started",
+    "update_experiment",
+]
