@@ -51,7 +51,7 @@ def load_image_file(
             img.load()
             img = ImageOps.exif_transpose(img)
             if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey
-                a = np.asarray(img, dtype=np.float64)
+                a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
                 top = a.max() if a.max() > 255 else 255.0
                 img = Image.fromarray(np.clip(a / top * 255, 0, 255).astype(np.uint8))
             return np.asarray(img.convert("RGBA"), dtype=np.uint8)
