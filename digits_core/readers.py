@@ -39,6 +39,7 @@ import math
 import os
 import re
 import stat
+import tokenize
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, fields
@@ -401,7 +402,7 @@ def _read_npy(f, name: str, cap: int, kinds: str) -> np.ndarray:
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
         else:
             raise RunError(f"{name} holds an array of an unknown .npy version {version}")
-    except ValueError as e:
+    except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as e:  # numpy parses it as Python
         raise RunError(f"{name} holds a malformed array header ({_reason(e)})") from None
     if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
         if dtype.hasobject:
