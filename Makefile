@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 MNIST_DIR ?= ../shared/data/mnist
 
-.PHONY: run test test-fast test-presets test-slow bench screenshots browser-deps clean
+.PHONY: run serve-class test test-fast test-presets test-slow bench screenshots browser-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ run: $(STAMP)
 ## Install everything (Chromium included) and run the whole test suite, browser tests too
 test: $(STAMP) browser-deps
 	DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest
+
+## Serve a class on the LAN: http://THIS-COMPUTER:$(PORT) for every device on the network.
+## No absolute server path is shown and only the folders in $$DIGITLAB_DATA_DIRS (and the
+## download cache) can be read as data.
+serve-class: $(STAMP)
+	DIGITLAB_PUBLIC=1 $(VENV)/bin/streamlit run streamlit_app.py --server.port $(PORT) --server.address 0.0.0.0
 
 ## Unit, AppTest and learning tests only (no browser)
 test-fast: $(STAMP)

@@ -8,7 +8,9 @@ Every run saves `asdict(Experiment)` as JSON beside its weights and rebuilds it 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from .errors import ConfigError
@@ -33,6 +35,9 @@ MAX_CHANNELS = 256
 MAX_EPOCHS = 1000
 MAX_BATCH = 8192
 MAX_PARAMS = 20_000_000
+MAX_SEED = 2**32 - 1  # what NumPy's and torch's generators accept alike
+MAX_TEXT = 4096  # characters of any text setting (a name, a folder)
+MAX_ITEMS = 64  # entries of any list setting read from outside (validate() caps them lower)
 
 
 @dataclass
@@ -55,6 +60,7 @@ class DataConfig:
             raise ConfigError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         if self.train_size is not None and self.train_size < 10:
             raise ConfigError(f"train_size must be at least 10 images, got {self.train_size}")
+        _seed(self.seed)
 
 
 @dataclass
@@ -109,10 +115,9 @@ class ModelConfig:
             raise ConfigError(f"conv blocks are only for the cnn family, not {self.family}")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        d = dict(d)
-        d["conv"] = [ConvBlock(**b) for b in d.get("conv", [])]
-        return cls(**_known(cls, d))
+    def from_dict(cls, d: Any) -> ModelConfig:
+        """Settings read from JSON -> ModelConfig; see `Experiment.from_dict`."""
+        return _from_json(cls, d, "model")
 
 
 @dataclass
@@ -157,6 +162,7 @@ class TrainConfig:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+        _seed(self.seed)
 
 
 @dataclass
@@ -184,16 +190,15 @@ class Experiment:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Experiment:
-        try:
-            return cls(
-                data=DataConfig(**_known(DataConfig, d.get("data", {}))),
-                model=ModelConfig.from_dict(d.get("model", {})),
-                train=TrainConfig(**_known(TrainConfig, d.get("train", {}))),
-                name=d.get("name", ""),
-            )
-        except TypeError as e:
-            raise ConfigError(f"configuration does not match this version: {e}") from None
+    def from_dict(cls, d: Any) -> Experiment:
+        """`to_dict()`'s output (or any JSON value) -> Experiment, every field type-checked.
+
+        Unknown keys are ignored (settings of another version); a missing key takes its
+        default. Anything else (not an object, a wrong type, NaN, text over MAX_TEXT, a
+        list over MAX_ITEMS) raises ConfigError with one line naming the field. Ranges
+        are `validate()`'s job: call it before using the result.
+        """
+        return _from_json(cls, d, "configuration")
 
 
 def parse_widths(text: str) -> list[int]:
@@ -258,9 +263,71 @@ def conv_blocks(rows: list[dict]) -> list[ConvBlock]:
     return blocks
 
 
-def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in d.items() if k in names}
+def _from_json(cls: type, d: Any, where: str) -> Any:
+    """A JSON object -> the dataclass `cls`, each known field checked against its type."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} must be an object of settings, got {_show(d)}")
+    hints = typing.get_type_hints(cls)
+    values = {
+        f.name: _typed(hints[f.name], d[f.name], f.name if where == "configuration" else f"{where}.{f.name}")
+        for f in fields(cls)
+        if f.name in d
+    }
+    return cls(**values)
+
+
+def _typed(tp: Any, v: Any, where: str) -> Any:
+    """`v` checked against the field type `tp` (str, int, float, bool, X | None, list[X],
+    a dataclass); ints are accepted for floats, never bools for numbers."""
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if v is None and type(None) in args:
+            return None
+        (tp,) = [a for a in args if a is not type(None)]
+    if typing.get_origin(tp) is list:
+        if not isinstance(v, list):
+            raise ConfigError(f"{where} must be a list, got {_show(v)}")
+        if len(v) > MAX_ITEMS:
+            raise ConfigError(f"{where} has {len(v)} entries; at most {MAX_ITEMS} are read")
+        (item,) = typing.get_args(tp)
+        return [_typed(item, x, f"{where}[{i}]") for i, x in enumerate(v)]
+    if is_dataclass(tp):
+        return _from_json(tp, v, where)
+    if tp is bool:
+        if isinstance(v, bool):
+            return v
+        raise ConfigError(f"{where} must be true or false, got {_show(v)}")
+    if tp is int:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        raise ConfigError(f"{where} must be a whole number, got {_show(v)}")
+    if tp is float:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            x = float(v) if abs(v) < 1e300 else math.inf
+            if math.isfinite(x):
+                return x
+        raise ConfigError(f"{where} must be a finite number, got {_show(v)}")
+    if tp is str:
+        if isinstance(v, str) and len(v) <= MAX_TEXT and "\x00" not in v:
+            return v
+        raise ConfigError(f"{where} must be a text of at most {MAX_TEXT} characters, got {_show(v)}")
+    raise TypeError(f"no JSON reading for a field of type {tp}")  # a new field type: extend _typed
+
+
+def _show(v: Any) -> str:
+    """A short, one-line picture of a JSON value for an error message."""
+    if isinstance(v, (dict, list)):
+        return f"{'an object' if isinstance(v, dict) else 'a list'} of {len(v)} entries"
+    if isinstance(v, str) and len(v) > 40:
+        return f"a text of {len(v)} characters"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**18:
+        return "a number too large"
+    return " ".join(repr(v).split())[:60]
+
+
+def _seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be 0..{MAX_SEED}, got {seed}")
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

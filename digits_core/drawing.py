@@ -227,6 +227,8 @@ def _as_float_image(image) -> np.ndarray:
         scale = 255.0 if x.max() <= 255 else float(np.iinfo(x.dtype).max)
     k = -(-max(x.shape[:2]) // MAX_SIDE)
     if k > 1:  # a 12-megapixel photo holds no more of a 20 px digit than a 1000 px copy
+        if min(x.shape[:2]) < k:  # a strip thinner than one block (3x20000): stretch its edge
+            x = np.pad(x, [(0, max(0, k - s)) for s in x.shape[:2]] + [(0, 0)] * (x.ndim - 2), "edge")
         h, w = x.shape[0] // k * k, x.shape[1] // k * k
         blocks = x[:h, :w].reshape(h // k, k, w // k, k, *x.shape[2:])
         return blocks.sum(axis=(1, 3), dtype=np.float32) / np.float32(scale * k * k)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import BinaryIO
 
 import numpy as np
@@ -39,7 +40,10 @@ def load_image_file(
     label = _label(source)
     raw = _read_bounded(source, label, max_bytes)
     try:
-        with Image.open(io.BytesIO(raw)) as img:
+        with warnings.catch_warnings():  # the size check below is ours, and stricter
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+        with img:
             width, height = img.size
             if max(width, height) > max_side:
                 raise DrawingError(
@@ -51,15 +55,19 @@ def load_image_file(
             img.load()
             img = ImageOps.exif_transpose(img)
             if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey
-                a = np.asarray(img, dtype=np.float64)
+                a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
                 top = a.max() if a.max() > 255 else 255.0
                 img = Image.fromarray(np.clip(a / top * 255, 0, 255).astype(np.uint8))
             return np.asarray(img.convert("RGBA"), dtype=np.uint8)
     except DrawingError:
         raise
+    except Image.DecompressionBombError:  # PIL's own limit is far above max_side
+        raise DrawingError(
+            f"{label} has more than {max_side}x{max_side} pixels; at most {max_side} pixels a side are read"
+        ) from None
     except UnidentifiedImageError:
         raise DrawingError(f"cannot read {label}: it is not a PNG, JPEG or other image file") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError) as e:
+    except (OSError, ValueError, SyntaxError, MemoryError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DrawingError(f"cannot read {label} as an image: {reason}") from None
 

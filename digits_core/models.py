@@ -171,14 +171,19 @@ def save_weights(state: dict[str, np.ndarray], path: Path) -> None:
 def read_weights(path: Path) -> dict[str, np.ndarray]:
     """Read a file written by `save_weights` without unpickling anything.
 
-    Raises ValueError (one line) when the file is not a plain array/tensor file.
+    Raises ValueError (one line naming the file) when it is not a plain array/tensor file;
+    the message never passes on torch's advice to turn its safety switch off.
+    Bounded reading (size caps, run folders) is `readers.read_weights_file`'s job.
     """
+    refused = f"{path.name} is not a plain tensor file (it holds code or objects); refused"
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
         except ValueError as e:
-            raise ValueError(f"{path.name} holds objects, not plain arrays ({_first_line(e)})") from None
+            if "allow_pickle" in str(e):
+                raise ValueError(refused) from None
+            raise ValueError(f"{path.name} is not a readable .npz file ({_first_line(e)})") from None
         except Exception as e:
             raise ValueError(f"{path.name} is not a readable .npz file ({_first_line(e)})") from None
     import pickle
@@ -188,12 +193,19 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise ValueError(f"{path.name} is not a plain tensor file (it holds code or objects)") from None
+        raise ValueError(refused) from None
     except Exception as e:
+        if "weights_only" in str(e) or "Weights only" in str(e):
+            raise ValueError(refused) from None
         raise ValueError(f"{path.name} is not a readable torch file ({_first_line(e)})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path.name} is not a dict of tensors")
-    return {str(k): v.detach().cpu().numpy() for k, v in state.items()}
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(f"{path.name} is not a dict of named tensors; refused")
+    try:
+        return {k: v.detach().cpu().numpy() for k, v in state.items()}
+    except (TypeError, RuntimeError) as e:  # bfloat16, sparse or quantized tensors
+        raise ValueError(f"{path.name} holds tensors that are not plain arrays ({_first_line(e)})") from None
 
 
 def _first_line(e: BaseException) -> str:

@@ -1,0 +1,89 @@
+"""How the dashboard is served: privately on this computer, or publicly to a class.
+
+`make serve-class` sets `DIGITLAB_PUBLIC=1` and serves the LAN. Then the pages show no
+absolute server path (`display_path`) and accept as a data folder only one of those the
+server offers (`allowed_data_folders`: `$DIGITLAB_DATA_DIRS`, os.pathsep-separated, plus
+the MNIST download cache), answering the same whether a typed path exists or not, so the
+page is no way to probe the server's files. Nothing here touches a page or Streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ConfigError
+from .mnist import mnist_home
+from .runs import default_runs_dir
+
+PUBLIC_ENV = "DIGITLAB_PUBLIC"  # "1": served to others (`make serve-class`)
+DATA_DIRS_ENV = "DIGITLAB_DATA_DIRS"  # extra data folders a public server offers
+MAX_PATH_TEXT = 1024  # characters of a typed folder
+
+
+def served_publicly() -> bool:
+    """True when the dashboard is served to other computers (`$DIGITLAB_PUBLIC` is 1)."""
+    return os.environ.get(PUBLIC_ENV, "").strip() == "1"
+
+
+def allowed_data_folders() -> list[Path]:
+    """The data folders a public server offers: `$DIGITLAB_DATA_DIRS`, then the download cache.
+
+    Absolute and normalised (`~` expanded, no `..`), without touching the file system.
+    """
+    texts = [t for t in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep) if t.strip()]
+    folders = [_absolute(t.strip()) for t in texts] + [_absolute(mnist_home() / "mnist")]
+    return list(dict.fromkeys(folders))
+
+
+def check_data_folder(text: str) -> Path:
+    """A data folder typed by a user -> its path, or ConfigError (one line).
+
+    Public: only one of `allowed_data_folders()`, named by its path or as `display_path`
+    shows it; anything else gets the same message whether it exists or not, and the file
+    system is not consulted. Private: any folder (`~` expanded); the data loader says what
+    is missing in it.
+    """
+    text = text.strip() if isinstance(text, str) else ""
+    if not text or len(text) > MAX_PATH_TEXT or "\x00" in text:
+        raise ConfigError("type the path of a folder")
+    if not served_publicly():
+        return Path(text).expanduser()
+    for folder in allowed_data_folders():
+        if text == display_path(folder) or (os.path.isabs(text) and _absolute(text) == folder):
+            return folder
+    offered = ", ".join(display_path(f) for f in allowed_data_folders())
+    raise ConfigError(f"this server reads data only from the folders it offers: {offered}")
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as the pages show it.
+
+    Public: relative to the runs folder or a data folder it lies in (prefixed with that
+    folder's name), else just its final name: never an absolute server path. Private: the
+    full path, with `~` for the home directory.
+    """
+    p = _absolute(path)
+    if served_publicly():
+        for root in (_absolute(default_runs_dir()), *allowed_data_folders()):
+            if p == root or root in p.parents:
+                return str(Path(root.name) / p.relative_to(root))
+        return p.name
+    home = _absolute(Path.home())
+    if p == home or home in p.parents:
+        return str(Path("~") / p.relative_to(home))
+    return str(p)
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    return Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(path)))))
+
+
+__all__ = [
+    "DATA_DIRS_ENV",
+    "PUBLIC_ENV",
+    "allowed_data_folders",
+    "check_data_folder",
+    "display_path",
+    "served_publicly",
+]
