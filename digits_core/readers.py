@@ -65,7 +65,7 @@ MAX_SNAPSHOTS_BYTES = 256 * 2**20  # snapshots.npz: live embeddings, (K, N, 2) f
 MAX_ARRAYS = 256  # members of one .npz / tensors of one .pt
 MAX_TEXT = 200  # characters of a name or status read from a file
 WEIGHTS_FILES = ("weights.npz", "weights.pt")
-STATUSES = ("queued", "loading", "running", "finished", "stopped", "diverged", "failed")
+STATUSES = ("queued", "loading", "running", "stopping", "finished", "stopped", "diverged", "failed")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 _NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: what a plain array may hold
@@ -88,6 +88,13 @@ class RunMeta:
     epochs_done: int = 0
     elapsed: float = 0.0  # seconds of training
     n_params: int = 0
+    owner: str = ""  # the session id of the person who started it ("" from the CLI)
+    message: str = ""  # the last status message, for a person
+    last_test_acc: float | None = None  # the last full test accuracy measured while training
+    steps_done: int = 0
+    updated: float = 0.0  # time.time() of the last checkpoint
+    pid: int = 0  # the process that trains it (a run "running" without it is interrupted)
+    pid_started: float | None = None  # that process's start time, so a reused pid does not count
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -252,6 +259,11 @@ def read_first_layer(path: str | Path) -> np.ndarray:
 def read_snapshots(path: str | Path) -> dict[str, np.ndarray]:
     """snapshots.npz (live embeddings) -> {name: numeric array}, MAX_SNAPSHOTS_BYTES at most."""
     return _read_npz(Path(path), MAX_SNAPSHOTS_BYTES, kinds=_NUMERIC_KINDS)
+
+
+def read_optimizer(path: str | Path) -> dict[str, np.ndarray]:
+    """optimizer.npz (the optimiser's state, for continuing a run) -> {name: numeric array}."""
+    return _read_npz(Path(path), 3 * MAX_WEIGHTS_BYTES, kinds=_NUMERIC_KINDS)
 
 
 def weights_path(run_dir: str | Path, meta: RunMeta, experiment: Experiment) -> Path:

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Experiment, ModelConfig, conv_shapes
+from .config import MAX_PARAMS, Experiment, ModelConfig, conv_shapes
 from .data import IMAGE_SHAPE
 from .errors import ConfigError, RunError
 from .jobs import History, TrainingJob
-from .models import EVAL_CHUNK, check_size
+from .models import EVAL_CHUNK, count_params
+from .readers import read_history
 from .runs import RunRecorder, inspect_run, load_run, read_snapshots
 
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
@@ -61,7 +62,7 @@ def memory_estimate(experiment: Experiment) -> int:
     time and holds about two layers at once.
     """
     shape = IMAGE_SHAPE[experiment.data.dataset]
-    n_params = check_size(experiment.model, shape)
+    n_params = count_params(experiment.model, shape)
     sizes = activation_sizes(experiment.model, shape)
     train = 4 * (2 * experiment.train.batch_size * sum(sizes) + 4 * n_params)
     evaluate = 4 * (2 * EVAL_CHUNK * max(sizes) + n_params)
@@ -74,10 +75,15 @@ def preflight(experiment: Experiment, budget_mb: float | None = None) -> int:
     Raises ConfigError with a one-line reason and what to change.
     """
     experiment.validate()
-    n_params = check_size(experiment.model, IMAGE_SHAPE[experiment.data.dataset])
+    n_params = count_params(experiment.model, IMAGE_SHAPE[experiment.data.dataset])
     if budget_mb is None:
         budget_mb = float(os.environ.get("DIGITLAB_MAX_MEMORY_MB", MEMORY_BUDGET_MB))
     need_mb = memory_estimate(experiment) / 2**20
+    if n_params > MAX_PARAMS:
+        raise ConfigError(
+            f"this model would have {n_params:,} parameters and need about {need_mb:,.0f} MB to "
+            f"train, over the cap of {MAX_PARAMS:,} parameters; use fewer or narrower layers"
+        )
     if need_mb > budget_mb:
         raise ConfigError(
             f"this run would need about {need_mb:,.0f} MB of memory, over the limit of "
@@ -250,9 +256,9 @@ class JobRunner:
             return job.snapshot()
         info = inspect_run(self.runs_dir / name)
         try:
-            h = History.from_dict(json.loads((info.path / "history.json").read_text()))
-        except (OSError, ValueError):
-            h = History()
+            h = read_history(info.path / "history.json")
+        except RunError as e:
+            h = History(warning=str(e))
         h.status = info.status or "broken"
         if info.status == "interrupted":
             h.message = "interrupted: the server stopped while it trained; its last checkpoint is kept"

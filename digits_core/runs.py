@@ -22,6 +22,7 @@ validation is listed as broken with the reason and never crashes a listing.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -33,14 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import Experiment
-from .data import Dataset, Normalizer, load_dataset
+from .data import IMAGE_SHAPE, Dataset, Normalizer, load_dataset
 from .errors import DigitLabError, RunError
 from .jobs import ACTIVE, History
-from .models import Classifier, build_model, read_weights, save_weights, weights_file
+from .models import Classifier, build_model, save_weights, weights_file
+from . import readers
 
 FORMAT_VERSION = 2
 CHECKPOINT_SECONDS = 15.0  # a running job writes a checkpoint at least this often
-MAX_JSON_BYTES = 64 * 2**20  # a meta/experiment/history file larger than this is refused
 
 
 def default_runs_dir() -> Path:
@@ -192,7 +193,9 @@ class RunRecorder:
         self.error = ""
         self._last = 0.0
         self.meta.update(status="queued", pid=os.getpid(), pid_started=_process_started(os.getpid()),
-                         weights=weights_file(experiment.model.family))
+                         weights=weights_file(experiment.model.family),
+                         image_shape=list(IMAGE_SHAPE[experiment.data.dataset]),
+                         family=experiment.model.family, dataset=experiment.data.dataset)
         self._guard(lambda: (_write_json(self.path / "experiment.json", experiment.to_dict()),
                              _write_json(self.path / "meta.json", self.meta)))
 
@@ -240,7 +243,6 @@ class RunRecorder:
             steps_done=h.step,
             elapsed=h.elapsed,
             updated=time.time(),
-            checkpoint=True,
         )
 
         def write() -> None:
@@ -276,28 +278,8 @@ class RunRecorder:
 
 
 def read_meta(path: Path) -> dict:
-    """A run folder's meta.json as a dict; RunError (one line) when missing or corrupt."""
-    return _read_json(Path(path) / "meta.json", dict)
-
-
-def _read_json(file: Path, kind: type):
-    try:
-        with open(file, "rb") as f:
-            raw = f.read(MAX_JSON_BYTES + 1)
-    except FileNotFoundError:
-        raise RunError(f"{file.parent.name}: {file.name} is missing") from None
-    except OSError as e:
-        raise RunError(f"{file.parent.name}: cannot read {file.name} ({e.strerror})") from None
-    if len(raw) > MAX_JSON_BYTES:
-        raise RunError(f"{file.parent.name}: {file.name} is over {MAX_JSON_BYTES // 2**20} MB")
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        where = f" at line {e.lineno}" if hasattr(e, "lineno") else ""
-        raise RunError(f"{file.parent.name}: {file.name} is not valid JSON{where} (truncated or corrupt)") from None
-    if not isinstance(obj, kind):
-        raise RunError(f"{file.parent.name}: {file.name} does not hold a JSON {kind.__name__}")
-    return obj
+    """A run folder's meta.json as a dict (checked by `readers.read_meta`); RunError."""
+    return readers.read_meta(Path(path) / "meta.json").to_dict()
 
 
 def _alive(meta: dict) -> bool:
@@ -310,30 +292,41 @@ def _alive(meta: dict) -> bool:
 
 
 def inspect_run(path: str | Path) -> RunInfo:
-    """Cheap validity check of a run folder (no weights loaded)."""
+    """Validity check of a run folder (every file read through `readers`, cached until the
+    folder changes); a run still training, or interrupted, is told apart from a broken one."""
     path = Path(path)
     try:
         meta = read_meta(path)
-        _read_json(path / "experiment.json", dict)
     except RunError as e:
-        return RunInfo(path, False, str(e).split(": ", 1)[-1], {}, "broken")
-    status = str(meta.get("status", ""))
+        return RunInfo(path, False, str(e), {}, "broken")
+    status = meta["status"]
     if status in ACTIVE and not _alive(meta):
         status = "interrupted"
-    weights = meta.get("weights")
-    if weights not in ("weights.npz", "weights.pt"):
-        return RunInfo(path, False, "meta.json names no valid weights file", meta, "broken")
-    if not (path / weights).is_file():
-        if status in ACTIVE:
-            return RunInfo(path, False, "training, no checkpoint yet", meta, status)
-        why = "interrupted before its first checkpoint" if status == "interrupted" else "weights file missing"
-        return RunInfo(path, False, why, meta, "broken")
-    if (path / weights).stat().st_size == 0:
-        return RunInfo(path, False, f"{weights} is empty", meta, "broken")
-    for required in ("history.json", "normalizer.npz"):
-        if not (path / required).is_file():
-            return RunInfo(path, False, f"{required} is missing", meta, "broken")
-    return RunInfo(path, True, "", meta, status or "finished")
+    if not (path / meta["weights"]).exists() and status in (*ACTIVE, "interrupted"):
+        why = "training, no checkpoint yet" if status in ACTIVE else "interrupted before its first checkpoint"
+        return RunInfo(path, False, why, meta, status if status in ACTIVE else "broken")
+    try:
+        _checked(path, *_stamps(path))
+    except RunError as e:
+        return RunInfo(path, False, str(e), meta, "broken")
+    return RunInfo(path, True, "", meta, status)
+
+
+def _stamps(path: Path) -> tuple:
+    """What changes whenever a run folder's files do (their names, sizes and times)."""
+    out = []
+    for name in ("meta.json", "experiment.json", "history.json", "normalizer.npz", "weights.npz", "weights.pt"):
+        try:
+            st = (path / name).stat()
+            out.append((name, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((name, None, None))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=512)
+def _checked(path: Path, *stamps) -> None:
+    readers.check_run(path)
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunInfo]:
@@ -352,44 +345,40 @@ def _num(x) -> float:
 def load_run(path: str | Path) -> Run:
     """Rebuild a run's model (its latest checkpoint), normaliser and history.
 
-    Raises RunError with a one-line reason naming the file that is wrong.
+    Raises RunError with a one-line reason naming the file that is wrong. A broken
+    history.json costs the curves, not the model: the run loads with an empty history
+    whose `warning` says why.
     """
     path = Path(path)
     info = inspect_run(path)
     if not info.ok:
         raise RunError(f"{path.name}: {info.reason}")
+    meta = readers.read_meta(path / "meta.json")
+    exp = readers.read_experiment(path / "experiment.json")
     try:
-        exp = Experiment.from_dict(_read_json(path / "experiment.json", dict))
-        exp.validate()
+        history = readers.read_history(path / "history.json")
+    except RunError as e:
+        history = History(warning=str(e))
+    normalizer = readers.read_normalizer(path / "normalizer.npz", image_shape=meta.image_shape)
+    try:
+        model = build_model(exp.model, meta.image_shape, device="auto")
     except DigitLabError as e:
         raise RunError(f"{path.name}: experiment.json: {e}") from None
-    history = History.from_dict(_read_json(path / "history.json", dict))
-    normalizer = _read_normalizer(path / "normalizer.npz")
+    weights = readers.weights_path(path, meta, exp)
     try:
-        model = build_model(exp.model, tuple(info.meta["image_shape"]), device="auto")
-    except (DigitLabError, KeyError, TypeError, ValueError) as e:
-        raise RunError(f"{path.name}: meta.json: cannot rebuild the model ({e})") from None
-    try:
-        model.load_state_dict(read_weights(path / info.meta["weights"]))
+        model.load_state_dict(readers.read_weights_file(weights))
     except ValueError as e:
-        raise RunError(f"{path.name}: {info.meta['weights']}: {e}") from None
+        raise RunError(f"{weights.name} does not fit the model: {e}") from None
     before = path / "first_layer_before.npy"
-    first = np.load(before, allow_pickle=False) if before.is_file() else None
+    first = readers.read_first_layer(before) if before.is_file() else None
     optimizer = {}
     if (path / "optimizer.npz").is_file():
-        with np.load(path / "optimizer.npz", allow_pickle=False) as z:
-            optimizer = {k: z[k] for k in z.files}
-    meta = dict(info.meta, status=info.status)
+        try:
+            optimizer = readers.read_optimizer(path / "optimizer.npz")
+        except RunError:
+            optimizer = {}  # training can go on without it, with a fresh optimiser
     history.status = info.status
-    return Run(path, exp, history, meta, model, normalizer, first, optimizer)
-
-
-def _read_normalizer(file: Path) -> Normalizer:
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            return Normalizer.from_arrays({k: z[k] for k in z.files})
-    except Exception as e:
-        raise RunError(f"{file.parent.name}: {file.name} is not a valid normaliser ({type(e).__name__})") from None
+    return Run(path, exp, history, dict(info.meta, status=info.status), model, normalizer, first, optimizer)
 
 
 def read_snapshots(path: str | Path) -> dict[str, np.ndarray] | None:
@@ -398,9 +387,8 @@ def read_snapshots(path: str | Path) -> dict[str, np.ndarray] | None:
     if not file.is_file():
         return None
     try:
-        with np.load(file, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception:
+        return readers.read_snapshots(file)
+    except RunError:
         return None
 
 

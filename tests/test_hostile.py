@@ -22,7 +22,8 @@ from digits_core.drawing import canvas_to_image
 from digits_core.errors import ConfigError, DataError, DigitLabError, DrawingError, RunError
 from digits_core.idx import IMAGES_MAGIC, read_idx
 from digits_core.imagefile import load_image_file
-from digits_core.jobs import preflight, run_experiment
+from digits_core.jobs import run_experiment
+from digits_core.runner import preflight
 from digits_core.runs import save_run
 
 PLAIN_TENSORS = "weights.pt is not a plain tensor file (it holds code or objects); refused"
@@ -383,7 +384,7 @@ def test_preflight_refuses_8_layers_of_4096_at_batch_8192_on_mnist():
     with pytest.raises(ConfigError) as info:
         preflight(e, budget_mb=2048)
     message = assert_one_line(info.value)
-    # refused before anything starts, with the size it would have; the cheaper check
-    # (parameters) fires before the memory estimate is computed
-    assert message.startswith("this model would have 120,725,514 parameters")
-    assert "parameters, over the cap of 20,000,000" in message
+    # refused before anything starts, with the size and memory it would need
+    assert message.startswith("this model would have 120,725,514 parameters and need about ")
+    need = int(message.split("need about ")[1].split(" MB")[0].replace(",", ""))
+    assert need > 2048 and "over the cap of 20,000,000 parameters" in message
