@@ -340,3 +340,21 @@ def wait_for_run_progress(name: str, step: int, timeout: float = 20) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_served_to_a_class_the_data_page_offers_folders_and_shows_no_server_paths(app, isolated,
+                                                                                  monkeypatch):
+    folder = fake_mnist(isolated / "class-data")
+    monkeypatch.setenv("DIGITLAB_PUBLIC", "1")
+    monkeypatch.setenv("DIGITLAB_DATA_DIRS", str(folder))
+    on_page(app, "pages/2_Data.py")
+    app.radio(key="data_dataset").set_value("mnist").run()
+    assert not app.exception
+    assert not [t for t in app.text_input if t.key == "data_mnist_dir"]  # no free-text path
+    box = app.selectbox(key="data_mnist_choice")
+    assert box.options == ["class-data", "mnist"] and box.value == "mnist"
+    box.select("class-data").run()
+    assert not app.exception and "200 training and 100 test images" in app.success[0].value
+    shown = " ".join(str(e.value) for kind in ("markdown", "caption", "code", "success", "warning",
+                                                "error", "info") for e in app.get(kind))
+    assert str(isolated) not in shown and "/root" not in shown and "/home" not in shown
