@@ -11,12 +11,12 @@ st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 
 pages = [
     st.Page("pages/1_Home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/2_Data.py", title="Data", icon=":material/dataset:"),
-    st.Page("pages/3_Train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/4_Evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-    st.Page("pages/5_Embedding.py", title="Embedding", icon=":material/scatter_plot:"),
-    st.Page("pages/6_Draw.py", title="Draw", icon=":material/draw:"),
-    st.Page("pages/7_Runs.py", title="Runs", icon=":material/folder_open:"),
+    st.Page("pages/2_Data.py", title="Data", url_path="data", icon=":material/dataset:"),
+    st.Page("pages/3_Train.py", title="Train", url_path="train", icon=":material/model_training:"),
+    st.Page("pages/4_Evaluate.py", title="Evaluate", url_path="evaluate", icon=":material/fact_check:"),
+    st.Page("pages/5_Embedding.py", title="Embedding", url_path="embedding", icon=":material/scatter_plot:"),
+    st.Page("pages/6_Draw.py", title="Draw", url_path="draw", icon=":material/draw:"),
+    st.Page("pages/7_Runs.py", title="Runs", url_path="runs", icon=":material/folder_open:"),
 ]
 page = st.navigation(pages)
 session = state.session()

@@ -216,7 +216,7 @@ class App:
 
     def nav(self, name: str) -> None:
         """Click the sidebar link to page `name` (keeps the session), wait until it is drawn."""
-        path = "" if name == "Home" else name  # st.navigation's url_path of the page
+        path = "" if name == "Home" else name.lower()  # the page's url_path
         self.page.locator(f'[data-testid="stSidebarNavLink"][href="{self.url}/{path}"]').click()
         self.page.wait_for_url(f"{self.url}/{path}", timeout=SHORT)
         self.heading("Digit Lab" if name == "Home" else name).wait_for(timeout=LONG)
