@@ -21,8 +21,9 @@ from .models import Classifier, first_layer_weights
 
 PROBE_IMAGES = 2000  # test images in the live accuracy subset
 FRAME_POINTS = 500  # test points in every embedding frame
-PROBE_BUDGET = 0.04  # share of training time the live accuracy may take
-FRAME_BUDGET = 0.08  # share of training time the frames may take (t-SNE included)
+PROBE_BUDGET = 0.025  # share of training time the live accuracy may take
+FRAME_BUDGET = 0.02  # share of training time the frames may take (PCA and weights)
+TSNE_FRAME_BUDGET = 0.08  # the same with a live t-SNE in every frame
 PROBES_PER_EPOCH = 8  # aim for this many accuracy points per epoch...
 PROBE_EVERY_S = 2.0  # ...and at least one every this many seconds of training
 FRAME_EVERY_S = 4.0  # a frame at least this often, budget allowing
@@ -134,7 +135,7 @@ class Monitor:
         self.probes = Cadence(steps_per_epoch, per_epoch=PROBES_PER_EPOCH, every_s=PROBE_EVERY_S,
                               budget=PROBE_BUDGET)
         self.framing = Cadence(steps_per_epoch, per_epoch=2, every_s=FRAME_EVERY_S,
-                               budget=FRAME_BUDGET)
+                               budget=TSNE_FRAME_BUDGET if tsne else FRAME_BUDGET)
 
     def probe(self, model: Classifier, step: int, train_acc: float) -> Probe:
         acc = float((model.forward(self.x_probe).argmax(1) == self.y_probe).mean())

@@ -139,6 +139,21 @@ START_DEDUPE_S = 3.0  # the same experiment started again by the same person wit
 KEEP_ENDED_S = 120.0  # an ended job is forgotten this long after it ended (its folder stays)
 
 
+def warm_up() -> None:
+    """Import and run once what a first job would load lazily (torch, its optimisers and
+    their compiled paths), so the first student's Start does not wait for it; meant for a
+    background thread when a server starts."""
+    import torch
+
+    from .torch_models import setup_torch_threads
+
+    setup_torch_threads()
+    layer = torch.nn.Linear(4, 2)
+    opt = torch.optim.Adam(layer.parameters())
+    layer(torch.zeros(1, 4)).sum().backward()
+    opt.step()
+
+
 class JobRunner:
     """Starts, stops and observes training jobs for many people; see the module docstring."""
 
@@ -324,4 +339,5 @@ __all__ = [
     "activation_sizes",
     "memory_estimate",
     "preflight",
+    "warm_up",
 ]
