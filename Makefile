@@ -36,6 +36,12 @@ test-fast: $(STAMP)
 test-presets: $(STAMP)
 	$(PY) -m pytest -m "presets or bench"
 
+## A class on one server: STUDENTS (12) headless Chromium sessions training at once (minutes)
+STUDENTS ?= 12
+EXECUTOR ?= threads
+loadtest: $(STAMP) browser-deps
+	$(PY) -m benchmarks.loadtest --students $(STUDENTS) --executor $(EXECUTOR)
+
 ## Refresh the README's screenshots (docs/screenshots) from the browser tests
 screenshots: $(STAMP) browser-deps
 	DIGITLAB_SCREENSHOTS=docs/screenshots DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser -k screenshot

@@ -80,7 +80,7 @@ def _owner_alive(sid: str) -> bool:
 def runner() -> JobRunner:
     """The server's one JobRunner: at most $DIGITLAB_MAX_JOBS (2) train at once, at most
     $DIGITLAB_JOBS_PER_SESSION (2) for one person; a person's runs stop (and are saved)
-    $DIGITLAB_TAB_GRACE (10) seconds after their last tab closed."""
+    $DIGITLAB_TAB_GRACE (30) seconds after their last tab closed."""
     return _runner(str(runs_dir().resolve()))
 
 

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mnist-dir")
 
     pr = sub.add_parser("predict", help="read digits from image files with a saved run")
-    pr.add_argument("--run", required=True)
+    pr.add_argument("--run", help="a run folder (default: the ready-made MNIST model)")
     pr.add_argument("images", nargs="+")
 
     sub.add_parser("presets", help="list the presets")
@@ -213,9 +213,12 @@ def cmd_evaluate(a) -> int:
 def cmd_predict(a) -> int:
     from .imagefile import load_image_file
     from .predict import predict_canvas
+    from .pretrained import load_ready_made
     from .runs import load_run
 
-    run = load_run(a.run)
+    run = load_run(a.run) if a.run else load_ready_made()
+    if run is None:
+        raise DigitLabError("no --run given and the ready-made model is not installed")
     failed = 0
     for img in a.images:
         try:

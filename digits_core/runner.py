@@ -33,7 +33,7 @@ from .readers import read_history
 from .runs import RunRecorder, inspect_run, load_run, read_snapshots
 
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
-DEFAULT_GRACE = 10.0  # seconds a session may be gone before its jobs are stopped
+DEFAULT_GRACE = 30.0  # seconds a person may have no tab before their runs stop (a reload on a busy server takes a while)
 DEFAULT_EVERY = 2.0  # seconds between two sweeps of the watchdog thread
 
 

@@ -302,9 +302,14 @@ def inspect_run(path: str | Path) -> RunInfo:
     status = meta["status"]
     if status in ACTIVE and not _alive(meta):
         status = "interrupted"
-    if not (path / meta["weights"]).exists() and status in (*ACTIVE, "interrupted"):
-        why = "training, no checkpoint yet" if status in ACTIVE else "interrupted before its first checkpoint"
-        return RunInfo(path, False, why, meta, status if status in ACTIVE else "broken")
+    if not (path / meta["weights"]).exists():
+        if status in ACTIVE:
+            return RunInfo(path, False, "training, no checkpoint yet", meta, status)
+        if status in ("stopped", "failed") and not meta.get("steps_done"):
+            # never trained (stopped while it waited for a slot, or failed to start): not broken
+            return RunInfo(path, False, meta.get("message") or f"{status} before it started", meta, status)
+        if status == "interrupted":
+            return RunInfo(path, False, "interrupted before its first checkpoint", meta, "broken")
     try:
         _checked(path, *_stamps(path))
     except RunError as e:

@@ -1,0 +1,253 @@
+"""`make loadtest`: a class on one server, in real headless Chromium (127.0.0.1 only).
+
+N students (default 12; `--students 30`) each open the app in a browser context of their
+own and start a small training on the bundled digits; some reload their tab, some close it
+for good, some draw on the Draw page. Meanwhile a new visitor opens the app every few
+seconds. The run is bounded in time (`--deadline`) and stops by itself.
+
+Reported (a table and `bench-results/loadtest-<executor>.json`): runs started, finished,
+stopped by a closed tab, lost (a started run that is missing, broken or interrupted: must
+be 0); a new visitor's first page rendered (p50/p95, from navigation to the Home page's
+title and digit grid drawn); stroke -> prediction on the Draw page (p50); the server's
+RSS (idle, peak, and after everyone left, which should be back within 20 % of idle).
+
+    python -m benchmarks.loadtest [--students 12] [--executor threads|processes|ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("DIGITLAB_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1280, "height": 720}
+EPOCHS = 40  # the default NumPy MLP on the digits: a few seconds alone on one core
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Server:
+    """`streamlit run streamlit_app.py` on 127.0.0.1 with its own runs folder; RSS sampled."""
+
+    def __init__(self, runs: Path, executor: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, DIGITLAB_RUNS=str(runs), DIGITLAB_EXECUTOR=executor,
+                   DIGITLAB_DATA_HOME=str(runs.parent / "data-home"))
+        self.log = open(runs.parent / "server.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+             str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.rss: list[tuple[float, float]] = []  # (seconds since start, MiB of the process tree)
+        self._stop = threading.Event()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("the server did not answer within 90 s")
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        t0 = time.monotonic()
+        root = psutil.Process(self.proc.pid)
+        while not self._stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                mib = sum(p.memory_info().rss for p in procs) / 2**20
+                self.rss.append((time.monotonic() - t0, mib))
+            except psutil.Error:
+                pass
+            time.sleep(1.0)
+
+    def rss_now(self) -> float:
+        return self.rss[-1][1] if self.rss else 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def first_page(browser, url: str) -> float:
+    """Seconds from navigation to Home's title and digit grid drawn, in a fresh context."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    t0 = time.perf_counter()
+    try:
+        page.goto(url + "/", timeout=60_000)
+        page.get_by_role("heading", name="Digit Lab", exact=True).wait_for(timeout=60_000)
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
+        return time.perf_counter() - t0
+    finally:
+        ctx.close()
+
+
+def start_training(page, url: str) -> None:
+    page.goto(url + "/train", timeout=60_000)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("NumPy MLP (from scratch)", exact=True).wait_for(timeout=60_000)
+    box = main.get_by_label("Epochs", exact=True)
+    box.fill(str(EPOCHS))
+    box.press("Enter")
+    page.wait_for_timeout(800)
+    main.get_by_role("button", name="Start training").click()
+    main.locator('[data-testid="stProgress"], [data-testid="stAlertContainer"]').first.wait_for(timeout=60_000)
+
+
+def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
+    """Stroke -> a new reading on the Draw page, in seconds, for a few vertical strokes."""
+    page.goto(url + "/draw", timeout=60_000)
+    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas')
+    canvas.wait_for(timeout=60_000)
+    out = []
+    for k in range(strokes):
+        box = canvas.bounding_box()
+        x = box["x"] + box["width"] * (0.3 + 0.1 * k)
+        metric = page.locator('[data-testid="stMetric"]', has_text="Prediction")
+        before = metric.inner_text() if metric.count() else ""
+        t0 = time.perf_counter()
+        page.mouse.move(x, box["y"] + 0.15 * box["height"])
+        page.mouse.down()
+        page.mouse.move(x, box["y"] + 0.85 * box["height"], steps=10)
+        page.mouse.up()
+        try:
+            page.wait_for_function(
+                """(before) => { const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                      .find(e => e.innerText.includes('Prediction'));
+                  return m && m.innerText !== before; }""", arg=before, timeout=30_000)
+            out.append(time.perf_counter() - t0)
+        except Exception:
+            pass
+    return out
+
+
+def run_statuses(runs: Path) -> dict[str, str]:
+    sys.path.insert(0, str(REPO))
+    from digits_core.runs import list_runs
+
+    return {i.name: i.status for i in list_runs(runs)}
+
+
+def loadtest(students: int, executor: str, deadline_s: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="digitlab-loadtest-"))
+    runs = work / "runs"
+    server = Server(runs, executor)
+    result: dict = dict(students=students, executor=executor, epochs=EPOCHS)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            first_page(browser, server.url)  # the server's own first run (imports)
+            time.sleep(3)
+            result["rss_idle_mib"] = server.rss_now()
+            tabs = []
+            t_start = time.monotonic()
+            for i in range(students):
+                ctx = browser.new_context(viewport=VIEWPORT)
+                page = ctx.new_page()
+                page.set_default_timeout(60_000)
+                start_training(page, server.url)
+                tabs.append((i, ctx, page))
+            result["all_started_s"] = round(time.monotonic() - t_start, 1)
+            closed, strokes, visitors = 0, [], []
+            for i, ctx, page in tabs:
+                if i % 4 == 1:
+                    page.reload()  # the same URL, so the same session id
+                elif i % 4 == 2:
+                    ctx.close()  # gone for good: its run stops after the grace and is kept
+                    closed += 1
+                elif i % 4 == 3 and len(strokes) < 24:
+                    strokes += draw_latencies(page, server.url)
+            started = run_statuses(runs)
+            result["runs_started"] = len(started)
+            end = time.monotonic() + deadline_s
+            while time.monotonic() < end:
+                visitors.append(first_page(browser, server.url))
+                statuses = run_statuses(runs)
+                if all(s not in ("queued", "loading", "running", "stopping") for s in statuses.values()):
+                    break
+                time.sleep(2)
+            result["class_done_s"] = round(time.monotonic() - t_start, 1)
+            for i, ctx, page in tabs:
+                if i % 4 != 2:
+                    ctx.close()
+            browser.close()
+        time.sleep(40)  # everyone has left (the tab grace is 30 s); the runner forgets ended jobs
+        final = run_statuses(runs)
+        result.update(
+            runs_finished=sum(s == "finished" for s in final.values()),
+            runs_stopped=sum(s == "stopped" for s in final.values()),
+            tabs_closed=closed,
+            runs_lost=sum(s in ("broken", "interrupted") for s in final.values())
+            + max(0, result["runs_started"] - len(final)),
+            unfinished=sorted(n for n, s in final.items() if s in ("queued", "loading", "running")),
+            first_page_p50_s=percentile(visitors, 50), first_page_p95_s=percentile(visitors, 95),
+            first_page_n=len(visitors),
+            stroke_p50_ms=None if not strokes else round(1000 * statistics.median(strokes)),
+            strokes=len(strokes),
+            rss_peak_mib=max(m for _, m in server.rss), rss_after_mib=server.rss_now(),
+        )
+        result["rss_after_over_idle"] = result["rss_after_mib"] / max(result["rss_idle_mib"], 1)
+    finally:
+        server.stop()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.loadtest", description=__doc__.split("\n")[0])
+    p.add_argument("--students", type=int, default=12)
+    p.add_argument("--executor", default=os.environ.get("DIGITLAB_EXECUTOR", "threads"))
+    p.add_argument("--deadline", type=float, default=420.0, help="seconds the class may take")
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+    r = loadtest(a.students, a.executor, a.deadline)
+    out = Path(a.out or REPO / "bench-results" / f"loadtest-{a.executor}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(r, indent=2) + "\n")
+    for k, v in r.items():
+        print(f"{k:24} {v}")
+    ok = r["runs_lost"] == 0 and not r["unfinished"]
+    print("PASS" if ok and (r["first_page_p95_s"] or 99) <= 2.0 else "FAIL", "(goal: 0 lost, all done, "
+          "first page p95 <= 2 s)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
