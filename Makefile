@@ -36,6 +36,10 @@ test-fast: $(STAMP)
 test-presets: $(STAMP)
 	$(PY) -m pytest -m "presets or bench"
 
+## What a person waits for in the browser (first page, stroke -> prediction, dashboard vs CLI speed)
+bench-ui: $(STAMP) browser-deps
+	$(PY) -m benchmarks.ui --out bench-results/ui.json
+
 ## A class on one server: STUDENTS (12) headless Chromium sessions training at once (minutes)
 STUDENTS ?= 12
 EXECUTOR ?= threads
