@@ -85,16 +85,18 @@ class RemoteTraining:
 
     def report(self) -> dict:
         """{"history": History.to_dict(), "frames": arrays when new ones exist else None,
-        "done": the job has ended and saved its folder}."""
+        "done": the job has ended and saved its folder, "recorded": this process keeps the
+        folder}."""
         if self.job is None:
-            return {"history": self._failed.to_dict(), "frames": None, "done": True}
+            return {"history": self._failed.to_dict(), "frames": None, "done": True,
+                    "recorded": False}
         done = self.job.wait(0)
         h = self.job.snapshot()
         frames = None
         if h.frames > self._frames_sent or (done and h.frames):
             frames = self.job.frames()
             self._frames_sent = h.frames
-        return {"history": h.to_dict(), "frames": frames, "done": done}
+        return {"history": h.to_dict(), "frames": frames, "done": done, "recorded": True}
 
     def pid(self) -> int:
         return os.getpid()
@@ -140,10 +142,12 @@ class RemoteJob:
 
     monitor = None  # the embedding frames come in reports (`frames()`)
 
-    def __init__(self, experiment: Experiment, path: Path, *, slots, executor,
+    def __init__(self, experiment: Experiment, recorder, *, slots, executor,
                  resume: bool = False, extra_epochs: int = 0, history: History | None = None):
         self.experiment = experiment
-        self.path = path
+        self.recorder = recorder  # the server's: the folder's meta until a worker takes it over
+        self.recorded = False  # a worker has taken the folder over (its meta names the worker)
+        self.path = path = recorder.path
         self.slots = slots
         self.executor = executor
         self.spec = {"experiment": experiment.to_dict(), "path": str(path), "resume": resume,
@@ -192,6 +196,11 @@ class RemoteJob:
                 self.slots.release(self)
             if self.snapshot().active:  # an executor that returned without an end
                 self.interrupt("its worker ended without a result")
+            if not self.recorded:  # no worker ever wrote the folder: say how it ended
+                h = self.snapshot()
+                if h.status == "interrupted":
+                    h.status = "failed"
+                self.recorder.mark(h)
 
     def stop(self) -> None:
         if not self._stop.is_set():
@@ -210,6 +219,7 @@ class RemoteJob:
             if self._stop.is_set() and h.active:
                 h.status = "stopping"
             self._history = h
+            self.recorded = self.recorded or bool(report.get("recorded"))
             if report.get("frames") is not None:
                 self._frames = report["frames"]
 
@@ -264,7 +274,7 @@ class _Remote:
     """What the process and Ray executors share: their jobs are `RemoteJob`s."""
 
     def job(self, experiment, recorder, slots, *, resume=None, extra_epochs=0):
-        return RemoteJob(experiment, recorder.path, slots=slots, executor=self,
+        return RemoteJob(experiment, recorder, slots=slots, executor=self,
                          resume=resume is not None, extra_epochs=extra_epochs,
                          history=resume.history if resume is not None else None)
 

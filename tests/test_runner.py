@@ -166,6 +166,7 @@ def test_the_queue_is_first_come_first_served_with_a_place_and_a_wait(tmp_path, 
         runner.stop(name)
     assert all(runner.job(n).wait(10) for n in (a, b, c))
     assert runner.history(c).status == "stopped" and runner.queue_position(c) is None
+    assert json.loads((tmp_path / c / "meta.json").read_text())["status"] == "stopped"  # its folder too
 
 
 def worker_of(tmp_path, name) -> int:
@@ -237,6 +238,19 @@ def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
     runner.continue_run(info.name, 1)
     assert wait_for(lambda: runner.job(info.name).done, 60) and runner.job(info.name).wait(10)
     assert inspect_run(info.path).status == "finished"
+
+
+def test_the_executor_comes_from_the_environment_and_ray_only_when_asked(monkeypatch):
+    code = ("import sys; from digits_core.runner import JobRunner; r = JobRunner('runs-x'); "
+            "print(type(r.executor).__name__, 'ray' in sys.modules)")
+    env = dict(os.environ)
+    env.pop("DIGITLAB_EXECUTOR", None)
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.stdout.split() == ["ThreadExecutor", "False"], r.stderr
+    monkeypatch.setenv("DIGITLAB_EXECUTOR", "cluster")
+    with pytest.raises(ConfigError, match="threads, processes, ray"):
+        JobRunner("runs-x")
 
 
 def test_preflight_accepts_every_preset_and_refuses_a_memory_hog():
