@@ -482,20 +482,25 @@ class RayExecutor(_Remote):
         job.on_stop = lambda: actor.stop.remote()
         if job.stop_requested:
             actor.stop.remote()
-        why = None
+        job._set(message="waiting for the cluster to place it")
+        why, ref, started = None, None, False
         try:
             heard = time.monotonic()
             while True:
-                ref = actor.report.remote()
-                ready, _ = ray.wait([ref], timeout=self.hang_s)
+                ref = ref or actor.report.remote()
+                ready, _ = ray.wait([ref], timeout=PROGRESS_S * 2)
                 if ready:
-                    report = ray.get(ref)
+                    report, ref, started = ray.get(ref), None, True
                     job.update(report)
                     heard = time.monotonic()
                     if report["done"]:
                         break
                     time.sleep(PROGRESS_S)
-                why = self._watchdog(job, time.monotonic() - heard)
+                elif not started and job.stop_requested:  # never placed: nothing to save
+                    job._set(status="stopped", message="stopped before it started")
+                    break
+                # Until its actor runs, the job waits in the cluster's queue: not a hang.
+                why = self._watchdog(job, time.monotonic() - heard) if started else None
                 if why is not None:
                     break
         except ray.exceptions.RayError as e:

@@ -113,6 +113,7 @@ def test_runs_of_a_person_without_tabs_stop_after_the_grace_only(tmp_path, execu
     clock = Clock()
     runner = JobRunner(tmp_path, executor=executor, grace=10, clock=clock)
     mine, other = runner.start(exp(), owner="gone"), runner.start(exp(), owner="here")
+    assert wait_for(lambda: runner.history(mine).step > 0 and runner.history(other).step > 0, 60)
     alive = {"gone": False, "here": True}
     assert runner.sweep(alive.get) == []  # first seen gone: the grace starts now
     clock.t = 9.9
