@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 MNIST_DIR ?= ../shared/data/mnist
 
-.PHONY: run serve-class test test-fast test-presets test-slow bench screenshots browser-deps clean
+.PHONY: run serve-class test test-fast test-presets test-slow test-ray bench screenshots browser-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ serve-class: $(STAMP)
 
 ## Unit, AppTest and learning tests only (no browser)
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m pytest -m "not slow and not browser and not ray"
+
+## The job-runner tests on a local Ray (installs the optional requirements-ray.txt)
+test-ray: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	$(PY) -m pytest -m ray
 
 ## Every bundled-digits preset to its paper floor, and the benchmark's smoke run (CI runs it)
 test-presets: $(STAMP)

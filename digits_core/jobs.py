@@ -111,6 +111,7 @@ class TrainingJob:
         extra_epochs: int = 0,
         on_event=None,
         on_done=None,
+        stop_event=None,
     ):
         experiment.validate()
         self.experiment = experiment
@@ -125,7 +126,9 @@ class TrainingJob:
         self.extra_epochs = extra_epochs
         self.on_event = on_event  # called in the job's thread with every event
         self.on_done = on_done  # called in the job's thread when it ends, however it ends
-        self._stop = threading.Event()
+        # Anything with set/is_set: a worker process trains with its pool's shared Event,
+        # so the server's Stop reaches the batch loop without a message round trip.
+        self._stop = stop_event if stop_event is not None else threading.Event()
         self._lock = threading.Lock()
         self._history = History()
         if resume is not None:

@@ -95,6 +95,7 @@ class RunMeta:
     updated: float = 0.0  # time.time() of the last checkpoint
     pid: int = 0  # the process that trains it (a run "running" without it is interrupted)
     pid_started: float | None = None  # that process's start time, so a reused pid does not count
+    host: str = ""  # the machine of that process ("" = this one); another's is judged by `updated`
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -8,12 +8,15 @@ whose owner's browser tabs are all gone for `grace` seconds is stopped (and save
 
 Every job writes its run folder as it trains, and the pages observe a run through its
 recorded history: a running in-process job answers from memory, anything else from its
-folder. That is what lets another executor (a worker process, a cluster) train without
-the pages changing. The executor here trains in threads of this process.
+folder. That is what lets another executor (`executors`: threads of this process, a
+pool of worker processes, a Ray cluster) train without the pages changing. The queue is
+the runner's whatever the executor: first come first served across owners, and a queued
+job can tell its place and an estimated wait (`queue_position`).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import os
@@ -27,6 +30,7 @@ import numpy as np
 from .config import MAX_PARAMS, Experiment, ModelConfig, conv_shapes
 from .data import IMAGE_SHAPE
 from .errors import ConfigError, RunError
+from .executors import executor_from_env
 from .jobs import History, TrainingJob
 from .models import EVAL_CHUNK, count_params
 from .readers import read_history
@@ -94,7 +98,8 @@ def preflight(experiment: Experiment, budget_mb: float | None = None) -> int:
 
 
 class JobSlots:
-    """At most `limit` jobs train at once in this process; the rest wait in order."""
+    """At most `limit` jobs train at once; the rest wait in order (any object with
+    `stop_requested`: a `TrainingJob` or an `executors.RemoteJob`)."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -134,6 +139,10 @@ class JobSlots:
         with self._cond:
             return len(self._running), len(self._waiting)
 
+    def running(self) -> list:
+        with self._cond:
+            return list(self._running)
+
 
 START_DEDUPE_S = 3.0  # the same experiment started again by the same person within this: one job
 KEEP_ENDED_S = 120.0  # an ended job is forgotten this long after it ended (its folder stays)
@@ -165,9 +174,14 @@ class JobRunner:
         per_owner: int = 2,
         grace: float = DEFAULT_GRACE,
         clock: Callable[[], float] = time.monotonic,
+        executor=None,
     ):
+        """`executor`: an `executors` executor; None = the one `$DIGITLAB_EXECUTOR` names.
+        At most `max_jobs` train at once, fewer when the executor has fewer workers."""
         self.runs_dir = Path(runs_dir)
-        self.slots = JobSlots(max_jobs)
+        self.executor = executor if executor is not None else executor_from_env()
+        cap = self.executor.capacity
+        self.slots = JobSlots(max_jobs if cap is None else min(max_jobs, cap))
         self.per_owner, self.grace, self._clock = per_owner, grace, clock
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}  # run name -> job, in start order
@@ -193,7 +207,7 @@ class JobRunner:
                     return name
             self._check_owner_limit(owner)
             recorder = RunRecorder(self.runs_dir, experiment, owner=owner)
-            job = TrainingJob(experiment, slots=self.slots, recorder=recorder)
+            job = self.executor.job(experiment, recorder, self.slots)
             self._add(job, owner, key)
         job.start()
         return job.name
@@ -214,7 +228,7 @@ class JobRunner:
         with self._lock:
             self._check_owner_limit(owner)
             recorder = RunRecorder(self.runs_dir, exp, path=run.path)
-            job = TrainingJob(exp, slots=self.slots, recorder=recorder, resume=run, extra_epochs=epochs)
+            job = self.executor.job(exp, recorder, self.slots, resume=run, extra_epochs=epochs)
             self._add(job, owner, json.dumps(exp.to_dict(), sort_keys=True))
         job.start()
         return name
@@ -224,7 +238,11 @@ class JobRunner:
         if job is not None:
             job.stop()
 
-    def _add(self, job: TrainingJob, owner: str, key: str) -> None:
+    def close(self) -> None:
+        """Let the executor go (a process pool's workers end; running jobs are interrupted)."""
+        self.executor.close()
+
+    def _add(self, job, owner: str, key: str) -> None:
         self._jobs.pop(job.name, None)
         self._jobs[job.name] = job
         self._owner[job.name] = owner
@@ -250,6 +268,8 @@ class JobRunner:
 
     # -- observing --------------------------------------------------------------------
     def job(self, name: str) -> TrainingJob | None:
+        """The job of run `name` while this runner remembers it (a `TrainingJob` or an
+        `executors.RemoteJob`: both have snapshot, frames, stop, done, wait, experiment)."""
         with self._lock:
             return self._jobs.get(name)
 
@@ -282,13 +302,33 @@ class JobRunner:
     def frames(self, name: str) -> dict[str, np.ndarray] | None:
         """A run's embedding frames (`monitor.Frames.to_arrays`), live or from its folder."""
         job = self.job(name)
-        if job is not None and job.monitor is not None:
-            return job.frames()
-        return read_snapshots(self.runs_dir / name)
+        frames = job.frames() if job is not None else None
+        return frames if frames is not None else read_snapshots(self.runs_dir / name)
 
     def counts(self) -> tuple[int, int]:
         """(training, waiting) across everyone."""
         return self.slots.counts()
+
+    def queue_position(self, name: str) -> tuple[int, float | None] | None:
+        """(1-based place in the queue, estimated seconds until it starts) for a queued
+        run; None when it is not waiting. The wait plays the queue forward: each slot frees
+        when its running job's ETA says, and every job ahead then takes as long as the
+        running ones do in all (elapsed + ETA, on average). None for the wait until every
+        running job has an ETA (its first step)."""
+        job = self.job(name)
+        pos = self.slots.position(job) if job is not None else None
+        if pos is None:
+            return None
+        running = [j.snapshot() for j in self.slots.running()]
+        if any(h.eta is None for h in running):
+            return pos, None
+        free = [h.eta for h in running] + [0.0] * max(0, self.slots.limit - len(running))
+        heapq.heapify(free)
+        took = [h.elapsed + h.eta for h in running]
+        each = sum(took) / len(took) if took else 0.0
+        for _ in range(pos - 1):
+            heapq.heappush(free, heapq.heappop(free) + each)
+        return pos, free[0] if free else None
 
     # -- closed tabs ------------------------------------------------------------------
     def sweep(self, is_alive: Callable[[str], bool]) -> list[str]:

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,9 @@ from . import readers
 
 FORMAT_VERSION = 2
 CHECKPOINT_SECONDS = 15.0  # a running job writes a checkpoint at least this often
+# A run trained on another machine (a cluster worker) is alive while its meta is this fresh:
+# its pid means nothing here, and a live run rewrites its meta every CHECKPOINT_SECONDS.
+REMOTE_STALE_S = 4 * CHECKPOINT_SECONDS
 
 
 def default_runs_dir() -> Path:
@@ -193,6 +197,7 @@ class RunRecorder:
         self.error = ""
         self._last = 0.0
         self.meta.update(status="queued", pid=os.getpid(), pid_started=_process_started(os.getpid()),
+                         host=socket.gethostname(), updated=time.time(),
                          weights=weights_file(experiment.model.family),
                          image_shape=list(IMAGE_SHAPE[experiment.data.dataset]),
                          family=experiment.model.family, dataset=experiment.data.dataset)
@@ -208,6 +213,7 @@ class RunRecorder:
             n_params=model.n_params,
             image_shape=list(data.image_shape),
             status="running",
+            updated=time.time(),
         )
         self._guard(lambda: self._begin(data, first_layer_before))
         self._last = time.monotonic()
@@ -283,6 +289,10 @@ def read_meta(path: Path) -> dict:
 
 
 def _alive(meta: dict) -> bool:
+    host = meta.get("host")
+    if host and host != socket.gethostname():
+        updated = meta.get("updated")
+        return isinstance(updated, (int, float)) and time.time() - updated < REMOTE_STALE_S
     pid = meta.get("pid")
     if not isinstance(pid, int) or pid <= 0:
         return False

@@ -1,6 +1,10 @@
 """JobRunner, the seam the pages train through: a run is a folder from its first step,
-one press is one job, per-person limits, closed tabs, continuing a run, interrupted runs
-(a `kill -9` of a real CLI training), and the memory preflight."""
+one press is one job, per-person limits, the queue, closed tabs, continuing a run,
+interrupted runs (a `kill -9` of a real CLI training, of a pool worker, a hung worker), and
+the memory preflight.
+
+The runner's behaviour is checked once per executor (`executor` fixture): threads and a
+process pool in the default suite, Ray under the `ray` marker (`pytest -m ray`)."""
 
 import json
 import os
@@ -13,6 +17,7 @@ import pytest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
+from digits_core.executors import ProcessExecutor, RayExecutor, ThreadExecutor
 from digits_core.models import count_params
 from digits_core.presets import ALL
 from digits_core.runner import JobRunner, preflight
@@ -38,6 +43,27 @@ def wait_for(predicate, timeout=20.0):
     return False
 
 
+@pytest.fixture(scope="module")
+def pool():
+    """The module's one process pool (two warm workers)."""
+    pool = ProcessExecutor(2)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module", params=["threads", "processes", pytest.param("ray", marks=pytest.mark.ray)])
+def executor(request):
+    """One executor per kind for the whole module: the pool and Ray start once."""
+    if request.param == "threads":
+        yield ThreadExecutor()
+    elif request.param == "processes":
+        yield request.getfixturevalue("pool")
+    else:
+        ray = pytest.importorskip("ray")
+        yield RayExecutor(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.shutdown()
+
+
 class Clock:
     def __init__(self):
         self.t = 0.0
@@ -46,15 +72,19 @@ class Clock:
         return self.t
 
 
-def test_a_run_is_a_folder_from_its_first_step(tmp_path):
-    runner = JobRunner(tmp_path)
+def test_a_run_is_a_folder_from_its_first_step(tmp_path, executor):
+    runner = JobRunner(tmp_path, executor=executor)
     name = runner.start(exp(), owner="ann")
     assert name == "t-1" and (tmp_path / name / "experiment.json").is_file()
-    assert wait_for(lambda: runner.history(name).step > 20)
+    assert wait_for(lambda: runner.history(name).step > 20, 60)
+    first = runner.history(name).step
+    assert wait_for(lambda: runner.history(name).step > first)  # it keeps coming
     meta = json.loads((tmp_path / name / "meta.json").read_text())
     assert meta["owner"] == "ann" and meta["status"] in ("running", "queued", "loading")
+    t0 = time.monotonic()
     runner.stop(name)
     assert runner.history(name).status in ("stopping", "stopped")  # seen at once
+    assert wait_for(lambda: runner.history(name).status == "stopped", 1.5), time.monotonic() - t0
     assert runner.job(name).wait(10)
     info = inspect_run(tmp_path / name)
     assert info.ok and info.status == "stopped"
@@ -63,8 +93,8 @@ def test_a_run_is_a_folder_from_its_first_step(tmp_path):
     assert run.meta["test_acc"] is not None  # measured after the stop, and saved
 
 
-def test_one_press_is_one_job_and_each_person_has_a_limit(tmp_path):
-    runner = JobRunner(tmp_path, max_jobs=4, per_owner=2)
+def test_one_press_is_one_job_and_each_person_has_a_limit(tmp_path, executor):
+    runner = JobRunner(tmp_path, executor=executor, max_jobs=4, per_owner=2)
     a = runner.start(exp(), owner="ann")
     assert runner.start(exp(), owner="ann") == a  # a double click
     b = runner.start(exp(lr=0.02), owner="ann")
@@ -79,10 +109,11 @@ def test_one_press_is_one_job_and_each_person_has_a_limit(tmp_path):
     assert sorted(r.name for r in list_runs(tmp_path)) == sorted([a, b, c])
 
 
-def test_runs_of_a_person_without_tabs_stop_after_the_grace_only(tmp_path):
+def test_runs_of_a_person_without_tabs_stop_after_the_grace_only(tmp_path, executor):
     clock = Clock()
-    runner = JobRunner(tmp_path, grace=10, clock=clock)
+    runner = JobRunner(tmp_path, executor=executor, grace=10, clock=clock)
     mine, other = runner.start(exp(), owner="gone"), runner.start(exp(), owner="here")
+    assert wait_for(lambda: runner.history(mine).step > 0 and runner.history(other).step > 0, 60)
     alive = {"gone": False, "here": True}
     assert runner.sweep(alive.get) == []  # first seen gone: the grace starts now
     clock.t = 9.9
@@ -101,8 +132,8 @@ def test_runs_of_a_person_without_tabs_stop_after_the_grace_only(tmp_path):
     assert inspect_run(tmp_path / mine).ok  # stopped, and saved as trained so far
 
 
-def test_continue_extends_the_history_with_the_optimiser_state(tmp_path):
-    runner = JobRunner(tmp_path)
+def test_continue_extends_the_history_with_the_optimiser_state(tmp_path, executor):
+    runner = JobRunner(tmp_path, executor=executor)
     name = runner.start(exp(epochs=3, optimizer="adam"), owner="ann")
     assert wait_for(lambda: runner.job(name).done) and runner.job(name).wait(10)
     before = load_run(tmp_path / name)
@@ -117,6 +148,71 @@ def test_continue_extends_the_history_with_the_optimiser_state(tmp_path):
     assert after.history.message == "finished 5 epochs"
 
 
+def test_the_queue_is_first_come_first_served_with_a_place_and_a_wait(tmp_path, executor):
+    runner = JobRunner(tmp_path, executor=executor, max_jobs=1, per_owner=2)
+    a = runner.start(exp(), owner="ann")
+    b = runner.start(exp(lr=0.02), owner="bob")
+    c = runner.start(exp(lr=0.03), owner="ann")
+    assert wait_for(lambda: runner.history(a).step > 0 and runner.queue_position(c) is not None, 60)
+    assert runner.queue_position(a) is None  # training, not waiting
+    (pb, wb), (pc, wc) = runner.queue_position(b), runner.queue_position(c)
+    eta_a = runner.history(a).eta
+    assert (pb, pc) == (1, 2) and 0 < wb <= eta_a + 1 and wc > wb
+    assert runner.history(c).message == "waiting for a free training slot (2 in queue)"
+    assert runner.counts() == (1, 2)
+    runner.stop(a)
+    assert wait_for(lambda: runner.history(b).step > 0, 60)  # bob was first in line
+    assert runner.queue_position(c)[0] == 1
+    for name in (b, c):
+        runner.stop(name)
+    assert all(runner.job(n).wait(10) for n in (a, b, c))
+    assert runner.history(c).status == "stopped" and runner.queue_position(c) is None
+    assert json.loads((tmp_path / c / "meta.json").read_text())["status"] == "stopped"  # its folder too
+
+
+def worker_of(tmp_path, name) -> int:
+    return json.loads((tmp_path / name / "meta.json").read_text())["pid"]
+
+
+def test_a_killed_worker_interrupts_only_its_run_and_is_replaced(tmp_path, pool):
+    runner = JobRunner(tmp_path, executor=pool)
+    a, b = runner.start(exp(), owner="ann"), runner.start(exp(lr=0.02), owner="bob")
+    assert wait_for(lambda: (tmp_path / a / "history.json").exists() and runner.history(b).step > 0, 60)
+    victim = worker_of(tmp_path, a)
+    assert victim in pool.pids() and victim != os.getpid() and pool.worker_pid(a) == victim
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: runner.job(a).done, 10)
+    h = runner.history(a)
+    assert h.status == "interrupted" and "worker process" in h.message
+    info = inspect_run(tmp_path / a)
+    assert info.status == "interrupted" and info.ok, info.reason  # its last checkpoint is usable
+    step = runner.history(b).step
+    assert wait_for(lambda: runner.history(b).step > step)  # the other run never noticed
+    assert wait_for(lambda: len(pool.pids()) == 2 and victim not in pool.pids(), 10)
+    runner.stop(b)
+    assert runner.job(b).wait(10) and inspect_run(tmp_path / b).status == "stopped"
+    runner.continue_run(a, 1, owner="ann")  # on the new worker
+    assert wait_for(lambda: runner.job(a).done, 60) and runner.job(a).wait(10)
+    assert inspect_run(tmp_path / a).status == "finished"
+
+
+def test_a_hung_worker_is_killed_and_replaced(tmp_path, pool, monkeypatch):
+    monkeypatch.setattr(pool, "hang_s", 1.5)
+    runner = JobRunner(tmp_path, executor=pool)
+    a = runner.start(exp(), owner="ann")
+    assert wait_for(lambda: runner.history(a).step > 0, 60)
+    hung = pool.worker_pid(a)
+    os.kill(hung, signal.SIGSTOP)  # alive, but silent: as stuck as a process can be
+    assert wait_for(lambda: runner.job(a).done, 10)
+    assert runner.history(a).status == "interrupted" and "sent nothing" in runner.history(a).message
+    assert wait_for(lambda: len(pool.pids()) == 2 and hung not in pool.pids(), 10)
+    assert wait_for(lambda: inspect_run(tmp_path / a).status != "running", 10)
+    b = runner.start(exp(lr=0.02), owner="ann")  # the pool still trains
+    assert wait_for(lambda: runner.history(b).step > 0, 60)
+    runner.stop(b)
+    assert runner.job(b).wait(10)
+
+
 def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
     """A real `python -m digits_core train`, killed with SIGKILL after its first checkpoint."""
     out = tmp_path / "runs"
@@ -127,7 +223,8 @@ def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        assert wait_for(lambda: any((p / "weights.npz").exists() for p in out.glob("*")), timeout=60)
+        # history.json is written after the weights: the first checkpoint is then whole
+        assert wait_for(lambda: any((p / "history.json").exists() for p in out.glob("*")), timeout=60)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -142,6 +239,19 @@ def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
     runner.continue_run(info.name, 1)
     assert wait_for(lambda: runner.job(info.name).done, 60) and runner.job(info.name).wait(10)
     assert inspect_run(info.path).status == "finished"
+
+
+def test_the_executor_comes_from_the_environment_and_ray_only_when_asked(monkeypatch):
+    code = ("import sys; from digits_core.runner import JobRunner; r = JobRunner('runs-x'); "
+            "print(type(r.executor).__name__, 'ray' in sys.modules)")
+    env = dict(os.environ)
+    env.pop("DIGITLAB_EXECUTOR", None)
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.stdout.split() == ["ThreadExecutor", "False"], r.stderr
+    monkeypatch.setenv("DIGITLAB_EXECUTOR", "cluster")
+    with pytest.raises(ConfigError, match="threads, processes, ray"):
+        JobRunner("runs-x")
 
 
 def test_preflight_accepts_every_preset_and_refuses_a_memory_hog():

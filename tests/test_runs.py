@@ -110,3 +110,23 @@ def test_run_from_job_and_meta(tmp_path):
     assert run.path is None and run.meta["test_acc"] == job.snapshot().final_test_acc
     meta = json.loads((save_run(job, tmp_path) / "meta.json").read_text())
     assert meta["family"] == "cnn" and meta["image_shape"] == [8, 8] and meta["n_params"] > 0
+
+
+def test_a_run_training_on_another_machine_is_alive_while_its_meta_is_fresh(tmp_path):
+    """A cluster worker's pid means nothing here: its run is judged by its last meta write."""
+    import time
+
+    from digits_core.runs import REMOTE_STALE_S, inspect_run
+
+    path = save_run(_job("numpy-mlp"), tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
+    meta.update(status="running", host="gpu-node-7", pid=1, updated=time.time())
+    (path / "meta.json").write_text(json.dumps(meta))
+    assert inspect_run(path).status == "running"
+    meta["updated"] = time.time() - REMOTE_STALE_S - 1
+    (path / "meta.json").write_text(json.dumps(meta))
+    assert inspect_run(path).status == "interrupted"
+    meta["host"] = ""  # this machine: the pid decides, and pid 1 is not the trainer's
+    meta["pid_started"] = 0.0
+    (path / "meta.json").write_text(json.dumps(meta))
+    assert inspect_run(path).status == "interrupted"

@@ -1,0 +1,544 @@
+"""Where a job trains: threads of this process, a pool of worker processes, or a Ray cluster.
+
+`JobRunner` hands every job to one executor and observes it the same way whatever the
+executor: `snapshot()` (a `History`), `frames()`, `stop()`, `done`, `wait()`, `name`,
+`experiment`. The run folder is made by the runner before the job is handed over, so a
+run has its name (and folder) at once, wherever it will train.
+
+- `ThreadExecutor` (the default): a `jobs.TrainingJob` thread in this process.
+- `ProcessExecutor` (`DIGITLAB_EXECUTOR=processes`): `DIGITLAB_WORKERS` (2) spawned worker
+  processes, started once with torch imported and warmed. A job trains in a worker through
+  the same `TrainingJob` + `RunRecorder`, so the folder's meta names the worker's pid: a
+  worker that dies leaves its one run "interrupted". The worker sends the job's history
+  (and new embedding frames) every `PROGRESS_S` over its pipe; Stop sets the worker's
+  shared Event, which the batch loop reads. A worker silent for `hang_s`, or still
+  training `stop_grace` seconds after a Stop, is killed and replaced.
+- `RayExecutor` (`DIGITLAB_EXECUTOR=ray`): each job is a Ray actor holding a `TrainingJob`,
+  asking for `DIGITLAB_JOB_CPUS` CPUs (1) and a GPU when the experiment's device is cuda;
+  the server polls it every `PROGRESS_S` and stops it by a call. The run folders must be
+  on storage every node shares (`DIGITLAB_RUNS`). `ray` is imported only here, only then.
+
+In the last two a `RemoteJob` stands in for the job on the server: it waits for a slot in
+the runner's queue (`runner.JobSlots`), then for the executor to train it, folding each
+report into its history.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import Experiment
+from .errors import ConfigError, RunError
+from .jobs import History, TrainingJob
+
+PROGRESS_S = 0.25  # seconds between two progress reports of a job training elsewhere
+HANG_S = 60.0  # a worker that reports nothing this long is hung: killed and replaced
+STOP_GRACE_S = 10.0  # a job still training this long after Stop has its worker killed
+READY_S = 180.0  # a new worker must import torch and report ready within this
+INTERRUPTED = "interrupted: {why}; its last checkpoint is kept"
+
+log = logging.getLogger(__name__)
+
+
+def job_cpus() -> int:
+    """CPUs one Ray job asks for and trains on (its torch threads): `$DIGITLAB_JOB_CPUS` (1)."""
+    return max(1, int(os.environ.get("DIGITLAB_JOB_CPUS", "1")))
+
+
+# ------------------------------------------------------------------ the worker side
+
+
+class RemoteTraining:
+    """A job as a worker (a pool process or a Ray actor) trains it: a `TrainingJob` on the
+    run folder the server made, and `report()` to tell the server how it goes."""
+
+    def __init__(self, spec: dict, stop=None):
+        self.job: TrainingJob | None = None
+        self._frames_sent = 0
+        self._failed: History | None = None
+        try:
+            from .runs import RunRecorder, load_run
+
+            path = Path(spec["path"])
+            exp = Experiment.from_dict(spec["experiment"])
+            resume = load_run(path) if spec["resume"] else None
+            recorder = RunRecorder(path.parent, exp, path=path)  # meta now names this process
+            self.job = TrainingJob(exp, recorder=recorder, resume=resume,
+                                   extra_epochs=spec["extra_epochs"], stop_event=stop)
+            self.job.start()
+        except Exception as e:  # told to the server as a failed run, never a dead worker
+            self._failed = History(status="failed", message=f"{type(e).__name__}: {e}")
+
+    def wait(self, timeout: float) -> bool:
+        return self.job is None or self.job.wait(timeout)
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.stop()
+
+    def report(self) -> dict:
+        """{"history": History.to_dict(), "frames": arrays when new ones exist else None,
+        "done": the job has ended and saved its folder, "recorded": this process keeps the
+        folder}."""
+        if self.job is None:
+            return {"history": self._failed.to_dict(), "frames": None, "done": True,
+                    "recorded": False}
+        done = self.job.wait(0)
+        h = self.job.snapshot()
+        frames = None
+        if h.frames > self._frames_sent or (done and h.frames):
+            frames = self.job.frames()
+            self._frames_sent = h.frames
+        return {"history": h.to_dict(), "frames": frames, "done": done, "recorded": True}
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def warm_up() -> None:
+    """What every job needs, imported and run once when a worker starts."""
+    import torch
+
+    from . import learners, models, runs, train  # noqa: F401
+
+    torch.ones(8, 8) @ torch.ones(8, 8)
+
+
+def _worker_main(conn, stop, env: dict[str, str]) -> None:
+    """A pool worker: warm up, then train one job spec at a time until told to end.
+    (Its training thread lowers its own priority; this one must answer promptly.)"""
+    os.environ.update(env)
+    warm_up()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            spec = conn.recv()
+        except (EOFError, OSError):
+            return
+        if spec is None:
+            return
+        training = RemoteTraining(spec, stop)
+        while True:
+            ended = training.wait(PROGRESS_S)
+            conn.send(("report", training.report()))
+            if ended:
+                break
+
+
+# ------------------------------------------------------------------ the server side
+
+
+class RemoteJob:
+    """The server's stand-in for a job that trains elsewhere; looks like a `TrainingJob`
+    to the runner and the pages. `train(job)` of its executor runs in this job's thread,
+    once the job has a slot, and calls `update` with every report."""
+
+    monitor = None  # the embedding frames come in reports (`frames()`)
+
+    def __init__(self, experiment: Experiment, recorder, *, slots, executor,
+                 resume: bool = False, extra_epochs: int = 0, history: History | None = None):
+        self.experiment = experiment
+        self.recorder = recorder  # the server's: the folder's meta until a worker takes it over
+        self.recorded = False  # a worker has taken the folder over (its meta names the worker)
+        self.path = path = recorder.path
+        self.slots = slots
+        self.executor = executor
+        self.spec = {"experiment": experiment.to_dict(), "path": str(path), "resume": resume,
+                     "extra_epochs": extra_epochs}
+        self.created = time.time()
+        self.id = f"{int(self.created * 1000):x}"
+        self._lock = threading.Lock()
+        self._history = History()
+        if history is not None:  # continuing: show the old curves while it waits
+            self._history = History.from_dict(history.to_dict())
+            self._history.status, self._history.final_test_acc = "queued", None
+        self._frames: dict[str, np.ndarray] | None = None
+        self._stop = threading.Event()
+        self.stop_at: float | None = None  # time.monotonic() of the Stop
+        self.on_stop = None  # set by the executor while it trains the job: forwards a Stop
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self) -> RemoteJob:
+        if self._thread is not None:
+            raise RuntimeError("a job can only be started once")
+        self._thread = threading.Thread(target=self._run, name=f"remote-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        acquired = False
+        try:
+            acquired = self.slots.acquire(self)
+            if not acquired:
+                self._set(status="stopped", message="stopped before it started")
+                return
+            self.executor.train(self)
+        except Exception as e:  # the page shows it; this thread must never die silently
+            log.exception("remote job %s", self.name)
+            self._set(status="failed", message=f"{type(e).__name__}: {e}")
+        finally:
+            if acquired:
+                self.slots.release(self)
+            if self.snapshot().active:  # an executor that returned without an end
+                self.interrupt("its worker ended without a result")
+            if not self.recorded:  # no worker ever wrote the folder: say how it ended
+                h = self.snapshot()
+                if h.status == "interrupted":
+                    h.status = "failed"
+                self.recorder.mark(h)
+
+    def stop(self) -> None:
+        if not self._stop.is_set():
+            self.stop_at = time.monotonic()
+        self._stop.set()
+        with self._lock:
+            if self._history.active:
+                self._history.status = "stopping"
+        forward = self.on_stop
+        if forward is not None:
+            forward()
+
+    def update(self, report: dict) -> None:
+        h = History.from_dict(report["history"])
+        with self._lock:
+            if self._stop.is_set() and h.active:
+                h.status = "stopping"
+            self._history = h
+            self.recorded = self.recorded or bool(report.get("recorded"))
+            if report.get("frames") is not None:
+                self._frames = report["frames"]
+
+    def interrupt(self, why: str) -> None:
+        """The worker is gone: the run ends here, its folder keeps the last checkpoint."""
+        self._set(status="interrupted", message=INTERRUPTED.format(why=why), eta=None)
+
+    def _set(self, **kw) -> None:
+        with self._lock:
+            for k, v in kw.items():
+                setattr(self._history, k, v)
+
+    def snapshot(self) -> History:
+        with self._lock:
+            h = History.from_dict(self._history.to_dict())
+        if h.status == "queued":
+            pos = self.slots.position(self)
+            if pos is not None:
+                h.message = f"waiting for a free training slot ({pos} in queue)"
+        return h
+
+    def frames(self) -> dict[str, np.ndarray] | None:
+        with self._lock:
+            return self._frames
+
+    @property
+    def done(self) -> bool:
+        return not self.snapshot().active
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is None or self._thread is threading.current_thread():
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+class ThreadExecutor:
+    """Jobs train in threads of this process (today's behaviour, the default)."""
+
+    kind = "threads"
+    capacity: int | None = None
+
+    def job(self, experiment, recorder, slots, *, resume=None, extra_epochs=0):
+        return TrainingJob(experiment, slots=slots, recorder=recorder, resume=resume,
+                           extra_epochs=extra_epochs)
+
+    def close(self) -> None:
+        pass
+
+
+class _Remote:
+    """What the process and Ray executors share: their jobs are `RemoteJob`s."""
+
+    def job(self, experiment, recorder, slots, *, resume=None, extra_epochs=0):
+        return RemoteJob(experiment, recorder, slots=slots, executor=self,
+                         resume=resume is not None, extra_epochs=extra_epochs,
+                         history=resume.history if resume is not None else None)
+
+    def _watchdog(self, job: RemoteJob, silent_s: float) -> str | None:
+        """Why `job`'s worker must be killed now, or None."""
+        if silent_s > self.hang_s:
+            return f"its worker sent nothing for {silent_s:.0f} s and was ended"
+        if job.stop_at is not None and time.monotonic() - job.stop_at > self.stop_grace:
+            return f"its worker did not stop within {self.stop_grace:.0f} s and was ended"
+        return None
+
+
+class _Worker:
+    def __init__(self, ctx, env: dict[str, str]):
+        self.conn, child = ctx.Pipe()
+        self.stop = ctx.Event()
+        self.process = ctx.Process(target=_worker_main, args=(child, self.stop, env), daemon=True,
+                                   name="digitlab-worker")
+        self.process.start()
+        child.close()
+        self.job: RemoteJob | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(10)
+        self.conn.close()
+
+
+class ProcessExecutor(_Remote):
+    """A warm pool of `workers` spawned processes; one job at a time in each."""
+
+    kind = "processes"
+
+    def __init__(self, workers: int = 2, *, hang_s: float = HANG_S,
+                 stop_grace: float = STOP_GRACE_S, context: str = "spawn"):
+        if workers < 1:
+            raise ConfigError(f"a process pool needs at least 1 worker, got {workers}")
+        self.capacity = workers
+        self.hang_s, self.stop_grace = hang_s, stop_grace
+        self._ctx = multiprocessing.get_context(context)
+        threads = os.environ.get("DIGITLAB_THREADS") or str(
+            max(1, ((os.cpu_count() or 1) - 1) // workers))
+        self._env = {"DIGITLAB_THREADS": threads}
+        self._cond = threading.Condition()
+        self._workers: list[_Worker] = []
+        self._idle: list[_Worker] = []
+        self._closed = False
+        for _ in range(workers):
+            self._spawn()
+
+    # -- the pool -------------------------------------------------------------------
+    def _spawn(self) -> None:
+        w = _Worker(self._ctx, self._env)
+        with self._cond:
+            self._workers.append(w)
+        threading.Thread(target=self._await_ready, args=(w,), daemon=True,
+                         name="digitlab-worker-ready").start()
+
+    def _await_ready(self, w: _Worker) -> None:
+        try:
+            if not w.conn.poll(READY_S):
+                raise RunError(f"no word within {READY_S:.0f} s")
+            w.conn.recv()
+        except Exception as e:  # a worker that cannot start is dropped, not retried forever
+            log.error("a training worker (pid %s) failed to start: %s", w.pid, e)
+            self._drop(w)
+            return
+        with self._cond:
+            if self._closed or w not in self._workers:
+                return
+            self._idle.append(w)
+            self._cond.notify_all()
+
+    def _drop(self, w: _Worker) -> None:
+        with self._cond:
+            if w in self._workers:
+                self._workers.remove(w)
+            if w in self._idle:
+                self._idle.remove(w)
+            self._cond.notify_all()
+        w.kill()
+
+    def _acquire(self, job: RemoteJob) -> _Worker | None:
+        with self._cond:
+            while not self._idle and not job.stop_requested:
+                if not self._workers or self._closed:
+                    raise RunError("no training worker is running")
+                self._cond.wait(0.2)
+            if job.stop_requested:
+                return None
+            w = self._idle.pop(0)
+            w.job = job
+            return w
+
+    def _release(self, w: _Worker) -> None:
+        with self._cond:
+            w.job = None
+            if w in self._workers and not self._closed:
+                self._idle.append(w)
+            self._cond.notify_all()
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (started ones, idle or busy)."""
+        with self._cond:
+            return [w.pid for w in self._workers if w.pid is not None]
+
+    def worker_pid(self, name: str) -> int | None:
+        """The pid of the worker training run `name`, or None."""
+        with self._cond:
+            return next((w.pid for w in self._workers if w.job is not None and w.job.name == name), None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            workers, self._workers, self._idle = list(self._workers), [], []
+            self._cond.notify_all()
+        for w in workers:
+            if w.job is None:
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass
+            w.process.join(2)
+            if w.process.is_alive():
+                w.kill()
+
+    # -- one job --------------------------------------------------------------------
+    def train(self, job: RemoteJob) -> None:
+        w = self._acquire(job)
+        if w is None:
+            job._set(status="stopped", message="stopped before it started")
+            return
+        w.stop.clear()
+        job.on_stop = w.stop.set
+        try:
+            w.conn.send(job.spec)
+            if job.stop_requested:
+                w.stop.set()
+            why = self._follow(job, w)
+        except (OSError, EOFError):
+            why = "its worker process died"
+        finally:
+            job.on_stop = None
+        if why is None:
+            self._release(w)
+            return
+        job.interrupt(why)
+        self._drop(w)
+        if not self._closed:
+            self._spawn()
+
+    def _follow(self, job: RemoteJob, w: _Worker) -> str | None:
+        """Fold the worker's reports into `job` until it is done (None) or the worker is
+        gone or must go (why)."""
+        heard = time.monotonic()
+        while True:
+            if w.conn.poll(PROGRESS_S * 2):
+                _, report = w.conn.recv()
+                job.update(report)
+                heard = time.monotonic()
+                if report["done"]:
+                    return None
+            elif not w.process.is_alive():
+                return f"its worker process ended (exit code {w.process.exitcode})"
+            why = self._watchdog(job, time.monotonic() - heard)
+            if why is not None:
+                return why
+
+
+class RayExecutor(_Remote):
+    """Each job is a Ray actor (`RemoteTraining`) with the CPUs and GPU it asks for."""
+
+    kind = "ray"
+    capacity: int | None = None  # the cluster queues by resources; the runner by `max_jobs`
+
+    def __init__(self, address: str | None = None, *, hang_s: float = HANG_S,
+                 stop_grace: float = STOP_GRACE_S, **init_kwargs):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("DIGITLAB_EXECUTOR=ray needs Ray: pip install -r requirements-ray.txt") from None
+        import digits_core
+
+        self.ray = ray
+        self.hang_s, self.stop_grace = hang_s, stop_grace
+        if not ray.is_initialized():
+            # digits_core travels to the cluster with each job; torch and numpy must be there.
+            env = {"py_modules": [str(Path(digits_core.__file__).parent)]}
+            ray.init(address=address, runtime_env=env, **init_kwargs)
+        self._actor = ray.remote(RemoteTraining)
+
+    def resources(self, experiment: Experiment) -> dict:
+        cpus = job_cpus()
+        gpus = 1 if experiment.train.device == "cuda" else 0
+        return {"num_cpus": cpus, "num_gpus": gpus,
+                "runtime_env": {"env_vars": {"DIGITLAB_THREADS": str(cpus)}}}
+
+    def train(self, job: RemoteJob) -> None:
+        ray = self.ray
+        actor = self._actor.options(**self.resources(job.experiment)).remote(job.spec)
+        job.on_stop = lambda: actor.stop.remote()
+        if job.stop_requested:
+            actor.stop.remote()
+        job._set(message="waiting for the cluster to place it")
+        why, ref, started = None, None, False
+        try:
+            heard = time.monotonic()
+            while True:
+                ref = ref or actor.report.remote()
+                ready, _ = ray.wait([ref], timeout=PROGRESS_S * 2)
+                if ready:
+                    report, ref, started = ray.get(ref), None, True
+                    job.update(report)
+                    heard = time.monotonic()
+                    if report["done"]:
+                        break
+                    time.sleep(PROGRESS_S)
+                elif not started and job.stop_requested:  # never placed: nothing to save
+                    job._set(status="stopped", message="stopped before it started")
+                    break
+                # Until its actor runs, the job waits in the cluster's queue: not a hang.
+                why = self._watchdog(job, time.monotonic() - heard) if started else None
+                if why is not None:
+                    break
+        except ray.exceptions.RayError as e:
+            why = f"its Ray worker failed ({type(e).__name__})"
+        finally:
+            job.on_stop = None
+            ray.kill(actor)
+        if why is not None:
+            job.interrupt(why)
+
+    def close(self) -> None:
+        pass  # the cluster (or the local Ray) belongs to whoever started it
+
+
+EXECUTORS = ("threads", "processes", "ray")
+
+
+def executor_from_env() -> ThreadExecutor | ProcessExecutor | RayExecutor:
+    """The executor `$DIGITLAB_EXECUTOR` names (threads | processes | ray; default threads),
+    sized by `$DIGITLAB_WORKERS` (processes) or placed by `$DIGITLAB_RAY_ADDRESS` (ray)."""
+    kind = os.environ.get("DIGITLAB_EXECUTOR", "threads").strip().lower() or "threads"
+    if kind == "threads":
+        return ThreadExecutor()
+    if kind == "processes":
+        return ProcessExecutor(int(os.environ.get("DIGITLAB_WORKERS", "2")))
+    if kind == "ray":
+        return RayExecutor(os.environ.get("DIGITLAB_RAY_ADDRESS") or None)
+    raise ConfigError(f"DIGITLAB_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+
+
+__all__ = [
+    "EXECUTORS",
+    "PROGRESS_S",
+    "ProcessExecutor",
+    "RayExecutor",
+    "RemoteJob",
+    "RemoteTraining",
+    "ThreadExecutor",
+    "executor_from_env",
+    "job_cpus",
+]
