@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 MNIST_DIR ?= ../shared/data/mnist
 
-.PHONY: run serve-class test test-fast test-presets test-slow test-ray bench screenshots browser-deps clean
+.PHONY: run serve-class test test-fast test-presets test-slow test-ray bench bench-ui loadtest screenshots browser-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
