@@ -22,8 +22,12 @@ def clock(seconds: float | None) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
-def status_line(h, epochs: int) -> str:
+def status_line(h, epochs: int, queue: tuple[int, float | None] | None = None) -> str:
     if h.status == "queued":
+        if queue is not None:
+            pos, wait = queue
+            eta = f" · about {clock(wait)} to wait" if wait is not None else ""
+            return f"**Queued** · number {pos} in line for a free training slot{eta}"
         return f"**Queued** · {h.message or 'waiting for a free training slot'}"
     if h.status == "loading":
         return "**Loading** the data and building the model…"
@@ -43,7 +47,7 @@ def live_panel(name: str, presenter: bool) -> None:
         return
     job = runner.job(name)
     epochs = job.experiment.train.epochs if job is not None else max(len(h.epochs), 1)
-    line = status_line(h, epochs)
+    line = status_line(h, epochs, runner.queue_position(name) if h.status == "queued" else None)
     if h.active:
         left, right = st.columns([5, 1])
         text = f"{line} · step {h.step:,} of {h.total_steps:,} · {h.progress:.0%} · ETA {clock(h.eta)}"
