@@ -34,7 +34,8 @@ MNIST_CENTER = 14.0  # where MNIST put the centre of mass (row and column, pixel
 MNIST_STROKE = (1.55, 3.25)  # 10th..90th percentile of MNIST's stroke widths, 28x28 pixels
 DIGITS_BOX = 32  # the normalised bitmap the 8x8 blocks were counted on
 DIGITS_INK = (261, 368)  # 5th..95th percentile of on-pixels in the 8x8 set's 32x32 bitmaps
-WORK = 4  # working resolution: this many pixels per output pixel
+WORK = 4  # working resolution of the 8x8 pipeline: this many pixels per output pixel
+MNIST_WORK = 2  # the MNIST pipeline's: the stroke is measured on a 40 px copy of the crop
 MAX_SIDE = 1024  # larger images are first shrunk by an integer factor to at most this
 DOT_SIZE = 0.04  # ink spanning less than this share of the canvas side is a speck
 CLICK_SIZE = 0.15  # a round blob smaller than this share of the side is one pen click
@@ -95,13 +96,21 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     Then the strongest ink is stretched to 1 and faint marks (under a fifth of it: paper
     grain, shadows) become background; with no mark a fifth off the background, it is empty.
     """
-    x = _as_float_image(image)
+    raw = np.asarray(image) if isinstance(image, np.ndarray) else None
+    if raw is not None and raw.dtype == np.uint8 and raw.ndim == 3 and raw.shape[2] in (2, 4):
+        # a canvas: look at the alpha before converting anything (most of the time in here)
+        alpha = raw[..., -1]
+        if int(alpha.max()) - int(alpha.min()) > 25:
+            raw = raw[..., -1:]  # the strokes are in the alpha; the colours do not matter
+    x = _as_float_image(image if raw is None else raw)
     ink = None
     if x.ndim == 3 and x.shape[2] in (2, 4):
         alpha = x[..., -1]
         if alpha.max() - alpha.min() > 0.1:
             ink = alpha
         x = x[..., :-1]
+    elif raw is not None and x.ndim == 2 and raw.ndim == 3 and raw.shape[2] in (2, 4):
+        ink = x  # the alpha alone, kept above
     if ink is None:
         if x.ndim == 3 and x.shape[2] == 3:
             lum = x @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -171,16 +180,24 @@ def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
 
 
 def _to_mnist(crop: np.ndarray) -> np.ndarray:
-    """crop (h, w) ink 0..1 -> (28, 28) float32 in 0..255, centre of mass at (14, 14)."""
-    side = MNIST_BOX * WORK
-    work = _resize(crop, side)
+    """crop (h, w) ink 0..1 -> (28, 28) float32 in 0..255, centre of mass at (14, 14).
+
+    The stroke is measured on a copy of the crop only twice the size of the 20 px box, far
+    cheaper than at the canvas's size; only a stroke out of MNIST's range is thinned and
+    redrawn, at WORK pixels per output pixel (the centre line of a 2x copy is too jagged).
+    """
+    work = _resize(crop, MNIST_BOX * MNIST_WORK)
     mask = work > 0.5 * work.max()
-    skeleton = thin(mask)
-    width = stroke_width(mask, skeleton) / WORK
+    # a round pen p px wide measures p - 1 at any resolution; MNIST_STROKE was measured at
+    # WORK px per pixel, where it reads 1/WORK px under the pen, here at MNIST_WORK per pixel
+    width = (stroke_width(mask) + 1.0) / MNIST_WORK - 1.0 / WORK
     lo, hi = MNIST_STROKE
     if lo <= width <= hi:
         box = _resize(crop, MNIST_BOX)
     else:
+        side = MNIST_BOX * WORK
+        work = _resize(crop, side)
+        skeleton = thin(work > 0.5 * work.max())
         pen = float(np.clip(width, lo, hi)) * WORK + 1.0  # a pen of p px measures p - 1
         box = _resize(_redraw(_line_points(skeleton), pen, side), MNIST_BOX)
     return _place_by_mass(box) * np.float32(255.0)
