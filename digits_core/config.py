@@ -74,6 +74,7 @@ class ModelConfig:
     dropout: float = 0.0  # inverted dropout on every hidden dense layer
     conv: list[ConvBlock] = field(default_factory=list)  # CNN only: the conv blocks, in order
     channels_last: bool = True  # CNN only: channels_last memory layout (faster on CPU)
+    pool_first: bool = False  # CNN only: max-pool straight after each conv (before BN and the activation: cheaper)
 
     def validate(self) -> None:
         _choice("family", self.family, FAMILIES)

@@ -237,13 +237,17 @@ def _torch_modules():
             c, (h, w) = 1, image_shape
             for b in cfg.conv:
                 blocks += [nn.Conv2d(c, b.channels, b.kernel, padding=b.padding, bias=not b.batchnorm)]
+                h, w = h + 2 * b.padding - b.kernel + 1, w + 2 * b.padding - b.kernel + 1
+                pool = [nn.MaxPool2d(b.pool)] if b.pool > 1 else []
+                if pool:
+                    h, w = h // b.pool, w // b.pool
+                if cfg.pool_first:  # max-pool, then BN and the activation on a quarter of the pixels
+                    blocks += pool
                 if b.batchnorm:
                     blocks += [nn.BatchNorm2d(b.channels)]
                 blocks += [act[cfg.activation]()]
-                h, w = h + 2 * b.padding - b.kernel + 1, w + 2 * b.padding - b.kernel + 1
-                if b.pool > 1:
-                    blocks += [nn.MaxPool2d(b.pool)]
-                    h, w = h // b.pool, w // b.pool
+                if not cfg.pool_first:
+                    blocks += pool
                 if b.dropout:
                     blocks += [nn.Dropout(b.dropout)]
                 if h < 1 or w < 1:
