@@ -106,7 +106,7 @@ class NumpyMLPClassifier(Classifier):
     # -- training --------------------------------------------------------------
     def begin_training(self, tc: TrainConfig) -> None:
         self.tc = tc
-        self.opt = Optimizer(tc.optimizer, tc.momentum)
+        self.opt = Optimizer(tc.optimizer, tc.momentum, betas=tuple(tc.adam_betas))
 
     def to_backend(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x.reshape(len(x), -1), dtype=self.net.dtype)
@@ -380,7 +380,7 @@ class TorchClassifier(Classifier):
         elif tc.optimizer == "momentum":
             self.opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum)
         else:
-            self.opt = torch.optim.Adam(params, lr=tc.lr)
+            self.opt = torch.optim.Adam(params, lr=tc.lr, betas=tuple(tc.adam_betas))
         # L2 on weights of dense/conv layers only, the same term as the NumPy network's.
         self._decay = [
             m.weight
