@@ -126,13 +126,14 @@ class NumpyMLPClassifier(Classifier):
         self.opt.step([(p, g) for _, p, g in self.net.params()], lr)
         return loss, int((logits.argmax(1) == yb).sum())
 
-    def augment_input(self, xb: np.ndarray, gen, strength: float = 1.0) -> np.ndarray:
+    def augment_input(self, xb: np.ndarray, gen, strength: float = 1.0, labels=None) -> np.ndarray:
         import torch
 
         from .augment import augment_batch
 
         t = torch.from_numpy(xb.reshape(len(xb), 1, *self.image_shape))
-        return augment_batch(t, gen, strength=strength).reshape(len(xb), -1).numpy()
+        y = None if labels is None else torch.from_numpy(np.asarray(labels))
+        return augment_batch(t, gen, strength=strength, labels=y).reshape(len(xb), -1).numpy()
 
 
 # ------------------------------------------------------------------ PyTorch
@@ -432,10 +433,10 @@ class TorchClassifier(Classifier):
             correct = int((logits.argmax(1) == yb).sum())
         return float(value.detach()), correct
 
-    def augment_input(self, xb, gen, strength: float = 1.0):
+    def augment_input(self, xb, gen, strength: float = 1.0, labels=None):
         from .augment import augment_batch
 
-        return augment_batch(xb.unsqueeze(1), gen, strength=strength).squeeze(1)
+        return augment_batch(xb.unsqueeze(1), gen, strength=strength, labels=labels).squeeze(1)
 
 
 # ------------------------------------------------------------------ factory

@@ -131,7 +131,7 @@ def train(
                 return
             xb, yb = model.take(x, idx), model.take(y, idx)
             if tc.augment:
-                xb = model.augment_input(xb, gen, tc.augment_strength)
+                xb = model.augment_input(xb, gen, tc.augment_strength, labels=yb)
             loss, ok = model.train_step(xb, yb, lr_at(tc, step, total))
             step += 1
             if not math.isfinite(loss):
