@@ -79,6 +79,34 @@ def latency(run, drawings, pre_ms, n: int = 300) -> dict:
                 pre_p50_ms=float(np.percentile(p, 50)), pre_p90_ms=float(np.percentile(p, 90)))
 
 
+def save_failures(run, path, sets, pre, folder: Path, most: int = 60) -> None:
+    """Misread drawings: each tile the canvas (left) and the 28x28 input (right), titled
+    'label>prediction' in the file's list."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (images, labels, _) in pre.items():
+        pred = run.model.forward(run.normalizer(images)).argmax(1)
+        bad = np.flatnonzero(pred != labels)[:most]
+        tiles = []
+        for i in bad:
+            rgba = sets[name][i][0]
+            canvas = rgba[..., 3] if rgba[..., 3].min() < 255 else rgba[..., :3].max(2)
+            big = np.asarray(Image.fromarray(canvas).resize((84, 84), Image.Resampling.BILINEAR))
+            small = np.kron(images[i], np.ones((3, 3))).clip(0, 255).astype(np.uint8)
+            tiles.append(np.concatenate([big, np.full((84, 2), 128, np.uint8), small], 1))
+        if not tiles:
+            continue
+        cols = 6
+        rows = [tiles[k : k + cols] for k in range(0, len(tiles), cols)]
+        rows[-1] += [np.zeros_like(tiles[0])] * (cols - len(rows[-1]))
+        sheet = np.concatenate([np.concatenate([np.pad(t, 2, constant_values=80) for t in r], 1) for r in rows], 0)
+        stem = Path(path).name + f"-{name}"
+        Image.fromarray(sheet).save(folder / f"{stem}.png")
+        (folder / f"{stem}.txt").write_text(" ".join(
+            f"{labels[i]}>{pred[i]}" + (f"({sets[name][i][2]})" if name == "hard" else "") for i in bad))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
@@ -87,6 +115,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--styles", action="store_true", help="print accuracy per style (hard set)")
     ap.add_argument("--json", help="write every figure here")
+    ap.add_argument("--failures", help="save contact sheets of misread drawings (and what the "
+                    "model saw) into this folder, one per run and set")
     args = ap.parse_args(argv)
     import torch
 
@@ -103,6 +133,8 @@ def main(argv=None) -> None:
             styles = [s for _, _, s in sets[name]] if name == "hard" else None
             r[name] = score(run, images, labels, styles)
         r["latency_hard"] = latency(run, sets["hard"], pre["hard"][2])
+        if args.failures:
+            save_failures(run, path, sets, pre, Path(args.failures))
         results[path] = r
         print(f"\n{path}  ({r['params']:,} params)\n  MNIST test {r['mnist_test']:.4f}")
         for name in sets:
