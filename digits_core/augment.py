@@ -22,6 +22,7 @@ STROKE_REF = 28  # image side where a 3x3 dilation is the full stroke change
 REPEN_SHARE = 0.5  # share of a batch redrawn along its centre line with a uniform round pen
 REPEN_WIDTHS = (1.55, 1.98, 2.4, 2.83, 3.25)  # 28x28 px, one per image: drawing.MNIST_STROKE, the widths canvas_to_image gives
 FLAG_SHARE = 0.4  # share of the 1s (labels given) that get a flag: a short stroke down-left from the top
+FLAG_LENGTH = (0.2, 0.45)  # its length, as a share of the digit's height
 ELASTIC = 0.06  # smooth displacement, standard deviation as a share of the half side
 ELASTIC_GRID = 4  # its random values sit on this coarse grid, smoothly interpolated
 REPEN_MIN_SIDE = 16  # only images at least this big (MNIST) are redrawn; 8x8 has no centre line
@@ -212,7 +213,7 @@ def _thin_luts(device) -> tuple[torch.Tensor, torch.Tensor]:
 
 def add_flag(ink: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """ink (N, 1, H, W) of 1s -> with a flag: a straight stroke from the top of the ink,
-    down to the left, 20..45 % of the digit's height long, 15..55 degrees below the horizontal,
+    down to the left, FLAG_LENGTH of the digit's height long, 15..55 degrees below the horizontal,
     as wide as a typical MNIST stroke (1.6..3 px). r (N, 3) in 0..1 draws length, angle, pen.
     """
     n, _, h, w = ink.shape
@@ -227,7 +228,7 @@ def add_flag(ink: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     top_row = strong[torch.arange(n), first.long().clamp(0, h - 1)].to(ink.dtype)  # (N, W)
     c0 = (top_row * cols).sum(1) / top_row.sum(1).clamp_min(1)
     r0 = first
-    length = height * (0.2 + 0.25 * r[:, 0])
+    length = height * (FLAG_LENGTH[0] + (FLAG_LENGTH[1] - FLAG_LENGTH[0]) * r[:, 0])
     angle = torch.deg2rad(15 + 40 * r[:, 1])
     r1, c1 = r0 + length * torch.sin(angle), c0 - length * torch.cos(angle)
     pen = 1.6 + 1.4 * r[:, 2]
