@@ -19,31 +19,57 @@ SHEAR = 0.3  # horizontal shear (slant): x moves by up to this much per unit of 
 SHIFT = 0.10  # translation, as a share of the image side
 STROKE = (0.25, 0.5, 0.25)  # chance of thinner, unchanged, thicker strokes
 STROKE_REF = 28  # image side where a 3x3 dilation is the full stroke change
+REPEN_SHARE = 0.5  # share of a batch redrawn along its centre line with a uniform round pen
+REPEN_WIDTHS = (1.55, 1.98, 2.4, 2.83, 3.25)  # 28x28 px, one per image: drawing.MNIST_STROKE, the widths canvas_to_image gives
+FLAG_SHARE = 0.4  # share of the 1s (labels given) that get a flag: a short stroke down-left from the top
+FLAG_LENGTH = (0.2, 0.45)  # its length, as a share of the digit's height
+ELASTIC = 0.06  # smooth displacement, standard deviation as a share of the half side
+ELASTIC_GRID = 4  # its random values sit on this coarse grid, smoothly interpolated
+REPEN_MIN_SIDE = 16  # only images at least this big (MNIST) are redrawn; 8x8 has no centre line
 
 
 def augment_batch(
-    x: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0
+    x: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """x (N, 1, H, W) float images, background at the batch minimum -> distorted copy, same shape.
 
     `strength` scales every range (0 returns an unchanged copy; 0.5..1.5 is sensible).
     The draws come from `generator` only, so the same generator state gives the same
     batch. Small images (8x8) get shifts in proportion to their size and gentler stroke
-    changes.
+    changes. With `labels (N,)`, some 1s get the flag at the top that many people draw
+    (and MNIST's writers seldom did).
     """
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"augment_batch wants (N, 1, H, W), got {tuple(x.shape)}")
     n, _, h, w = x.shape
     if n == 0 or strength <= 0:
         return x.clone()
-    u = torch.rand(n, 7, generator=generator, device=generator.device).to(x.device, torch.float32)
+    u = torch.rand(n, 13, generator=generator, device=generator.device).to(x.device, torch.float32)
     signed, pick = 2 * u[:, :6] - 1, u[:, 6]  # (N, 6) in -1..1, (N,) in 0..1
 
     bg = x.amin()
     ink = x - bg  # background exactly 0, which the warp's zero padding also fills in
-    ink = _stroke_change(ink, signed[:, 5], pick, strength, min(h, w))
+    redraw = u[:, 7] < REPEN_SHARE if min(h, w) >= REPEN_MIN_SIDE else torch.zeros(n, dtype=torch.bool)
+    if redraw.any():
+        # a canvas pen is uniform and round; MNIST's scanned strokes swell and thin: part of
+        # every batch is redrawn the canvas's way, the rest keeps (and varies) MNIST's strokes
+        ink = ink.clone()
+        ink[redraw] = repen(ink[redraw], u[redraw, 8])
+    keep = ~redraw
+    ink[keep] = _stroke_change(ink[keep], signed[keep, 5], pick[keep], strength, min(h, w))
+    if labels is not None and min(h, w) >= REPEN_MIN_SIDE:
+        flag = (labels.to(x.device) == 1) & (u[:, 9] < FLAG_SHARE)
+        if flag.any():
+            ink[flag] = add_flag(ink[flag], u[flag, 10:13])
     theta = _affine(signed[:, :5], strength, h, w).to(x.dtype)
     grid = F.affine_grid(theta, list(ink.shape), align_corners=False)
+    if ELASTIC and min(h, w) >= REPEN_MIN_SIDE:
+        # a smooth random displacement on top: hands bend strokes, not just the whole digit
+        coarse = torch.randn(n, 2, ELASTIC_GRID, ELASTIC_GRID, generator=generator,
+                             device=generator.device).to(x.device, x.dtype)
+        field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
+        grid = grid + (ELASTIC * strength) * field.permute(0, 2, 3, 1)
     out = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out + bg
 
@@ -100,3 +126,117 @@ def _max3x3(x: torch.Tensor) -> torch.Tensor:
     p = F.pad(x, (1, 1, 1, 1), mode="replicate")
     rows = torch.maximum(torch.maximum(p[..., :-2], p[..., 1:-1]), p[..., 2:])
     return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
+
+
+def repen(ink: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """ink (N, 1, H, W) >= 0 -> its centre line redrawn with a round pen, anti-aliased.
+
+    width (N,) in 0..1 picks each image's pen from REPEN_WIDTHS. The centre line is a
+    Zhang-Suen thinning of the ink over half its maximum; the pen is a soft disk (coverage
+    of each pixel) stamped on every centre-line pixel, overlaps capped at full ink.
+    """
+    top = ink.amax((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    skeleton = thin_batch(ink > 0.5 * top).to(ink.dtype)
+    kernels = _pen_kernels(ink.dtype, ink.device)  # (K, 1, k, k)
+    k = kernels.shape[-1]
+    choice = (width * len(REPEN_WIDTHS)).long().clamp(0, len(REPEN_WIDTHS) - 1)
+    out = torch.empty_like(ink)
+    for j in range(len(REPEN_WIDTHS)):
+        sel = choice == j
+        if sel.any():
+            out[sel] = F.conv2d(skeleton[sel], kernels[j : j + 1], padding=k // 2).clamp_(max=1.0)
+    return out * top
+
+
+_KERNELS: dict = {}
+
+
+def _pen_kernels(dtype, device) -> torch.Tensor:
+    key = (dtype, str(device))
+    if key not in _KERNELS:
+        r = int(math.ceil(max(REPEN_WIDTHS) / 2))
+        yy, xx = torch.meshgrid(torch.arange(-r, r + 1.0), torch.arange(-r, r + 1.0), indexing="ij")
+        d = torch.sqrt(yy**2 + xx**2)
+        ks = [(w / 2 + 0.5 - d).clamp(0, 1) for w in REPEN_WIDTHS]
+        _KERNELS[key] = torch.stack(ks).unsqueeze(1).to(device, dtype)
+    return _KERNELS[key]
+
+
+def thin_batch(mask: torch.Tensor) -> torch.Tensor:
+    """Zhang-Suen thinning of every image of `mask (N, 1, H, W) bool` -> (N, 1, H, W) bool.
+
+    Each pixel's 8 neighbours make a byte (one 3x3 convolution with weights 1, 2, .. 128);
+    a 256-entry table per sub-iteration says whether a pixel with that neighbourhood goes.
+    Far fewer tensor operations than testing the rules pixel-wise.
+    """
+    luts = _thin_luts(mask.device)
+    weights = torch.tensor([[128, 1, 2], [64, 0, 4], [32, 16, 8]], dtype=torch.float32)
+    weights = weights.to(mask.device).view(1, 1, 3, 3)
+    img = mask.to(torch.float32)
+    for _ in range(32):
+        changed = False
+        for step in (0, 1):
+            code = F.conv2d(img, weights, padding=1).long()
+            remove = luts[step][code] * img
+            if remove.any():
+                img = img - remove
+                changed = True
+        if not changed:
+            break
+    return img > 0.5
+
+
+_LUTS: dict = {}
+
+
+def _thin_luts(device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zhang-Suen's removal rule for each neighbourhood byte (bit k = neighbour P(k + 2),
+    clockwise from north), for the two sub-iterations."""
+    if str(device) not in _LUTS:
+        tables = []
+        for step in (0, 1):
+            t = torch.zeros(256, dtype=torch.bool)
+            for code in range(256):
+                p = [(code >> k) & 1 for k in range(8)]  # p2 .. p9
+                p2, p3, p4, p5, p6, p7, p8, p9 = p
+                ring = p + [p2]
+                crossings = sum(ring[k] < ring[k + 1] for k in range(8))
+                if step == 0:
+                    side = (p2 & p4 & p6) == 0 and (p4 & p6 & p8) == 0
+                else:
+                    side = (p2 & p4 & p8) == 0 and (p2 & p6 & p8) == 0
+                t[code] = 2 <= sum(p) <= 6 and crossings == 1 and side
+            tables.append(t.to(device, torch.float32))
+        _LUTS[str(device)] = tuple(tables)
+    return _LUTS[str(device)]
+
+
+def add_flag(ink: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """ink (N, 1, H, W) of 1s -> with a flag: a straight stroke from the top of the ink,
+    down to the left, FLAG_LENGTH of the digit's height long, 15..55 degrees below the horizontal,
+    as wide as a typical MNIST stroke (1.6..3 px). r (N, 3) in 0..1 draws length, angle, pen.
+    """
+    n, _, h, w = ink.shape
+    top = ink.amax((1, 2, 3)).clamp_min(1e-6)
+    strong = ink[:, 0] > 0.5 * top.view(-1, 1, 1)  # (N, H, W)
+    rows = torch.arange(h, device=ink.device, dtype=ink.dtype)
+    cols = torch.arange(w, device=ink.device, dtype=ink.dtype)
+    has_row = strong.any(2)  # (N, H)
+    first = torch.where(has_row, rows, torch.full_like(rows, h)).amin(1)  # (N,)
+    last = torch.where(has_row, rows, torch.full_like(rows, -1)).amax(1)
+    height = (last - first).clamp_min(4)
+    top_row = strong[torch.arange(n), first.long().clamp(0, h - 1)].to(ink.dtype)  # (N, W)
+    c0 = (top_row * cols).sum(1) / top_row.sum(1).clamp_min(1)
+    r0 = first
+    length = height * (FLAG_LENGTH[0] + (FLAG_LENGTH[1] - FLAG_LENGTH[0]) * r[:, 0])
+    angle = torch.deg2rad(15 + 40 * r[:, 1])
+    r1, c1 = r0 + length * torch.sin(angle), c0 - length * torch.cos(angle)
+    pen = 1.6 + 1.4 * r[:, 2]
+    # distance of every pixel to the segment (r0, c0)-(r1, c1)
+    yy, xx = rows.view(1, h, 1), cols.view(1, 1, w)
+    dy, dx = (r1 - r0).view(-1, 1, 1), (c1 - c0).view(-1, 1, 1)
+    py, px = yy - r0.view(-1, 1, 1), xx - c0.view(-1, 1, 1)
+    t = ((py * dy + px * dx) / (dy * dy + dx * dx).clamp_min(1e-6)).clamp(0, 1)
+    dist = torch.sqrt((py - t * dy) ** 2 + (px - t * dx) ** 2)
+    stroke = (pen.view(-1, 1, 1) / 2 + 0.5 - dist).clamp(0, 1) * top.view(-1, 1, 1)
+    return torch.maximum(ink, stroke.unsqueeze(1))

@@ -83,6 +83,7 @@ class ModelConfig:
     dropout: float = 0.0  # inverted dropout on every hidden dense layer
     conv: list[ConvBlock] = field(default_factory=list)  # CNN only: the conv blocks, in order
     channels_last: bool = True  # CNN only: channels_last memory layout (faster on CPU)
+    pool_first: bool = False  # CNN only: max-pool straight after each conv (before BN and the activation: cheaper)
 
     def validate(self) -> None:
         _choice("family", self.family, FAMILIES)
@@ -127,6 +128,7 @@ class TrainConfig:
     lr: float = 0.01  # learning rate
     optimizer: str = "adam"  # sgd | momentum | adam
     momentum: float = 0.9  # for optimizer="momentum"
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # for optimizer="adam"
     l2: float = 0.0  # L2 penalty coefficient on weights (not biases)
     loss: str = "cross-entropy"  # cross-entropy | mse-softmax (squared error on softmax, one-hot target)
     loss_reduction: str = "mean"  # mean | sum over the batch (some classic write-ups summed)
@@ -160,6 +162,8 @@ class TrainConfig:
             raise ConfigError(f"L2 must be >= 0, got {self.l2}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
+            raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
         _seed(self.seed)

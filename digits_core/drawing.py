@@ -31,8 +31,11 @@ MNIST_CENTER = 14.0  # where MNIST put the centre of mass (row and column, pixel
 MNIST_STROKE = (1.55, 3.25)  # 10th..90th percentile of MNIST's stroke widths, 28x28 pixels
 DIGITS_BOX = 32  # the normalised bitmap the 8x8 blocks were counted on
 DIGITS_INK = (261, 368)  # 5th..95th percentile of on-pixels in the 8x8 set's 32x32 bitmaps
-WORK = 4  # working resolution: this many pixels per output pixel
+WORK = 4  # working resolution of the 8x8 pipeline: this many pixels per output pixel
+MNIST_WORK = 2  # the MNIST pipeline's: the stroke is measured on a 40 px copy of the crop
 MAX_SIDE = 1024  # larger images are first shrunk by an integer factor to at most this
+MNIST_HALVE_FROM = 256  # the MNIST pipeline reads uint8 images this big (to MAX_SIDE) at half size,
+MNIST_HALF_CROP = 64  # when the ink there is at least this many px on its longer side
 DOT_SIZE = 0.04  # ink spanning less than this share of the canvas side is a speck
 CLICK_SIZE = 0.15  # a round blob smaller than this share of the side is one pen click
 
@@ -48,6 +51,15 @@ def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
     """
     if dataset not in ("mnist", "digits"):
         raise ConfigError(f"no drawing pipeline for dataset {dataset!r}; use mnist or digits")
+    if dataset == "mnist":
+        half = _halve_canvas(image)
+        if half is not image:
+            ink = _drop_specks(ink_map(half))
+            if ink is not None:
+                crop = _crop(ink)
+                if max(crop.shape) >= MNIST_HALF_CROP:
+                    return _to_mnist(crop)
+            # a small drawing (or none): read it again at full size, as below
     ink = ink_map(image)
     ink = _drop_specks(ink)
     if ink is None:
@@ -56,6 +68,38 @@ def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
     if dataset == "mnist":
         return _to_mnist(crop)
     return _to_digits(crop)
+
+
+def _halve_canvas(image):
+    """A uint8 image 256..MAX_SIDE px on its longer side as one grey channel (the alpha
+    when it carries the strokes, else the luminance) at half size (2x2 means), else itself.
+
+    The MNIST form needs a 20 px box; a canvas digit is at least 90 px tall, still 45 px at
+    half size, and every later step looks at 4x fewer pixels (the canvas latency).
+    """
+    x = image if isinstance(image, np.ndarray) else None
+    if x is None or x.dtype != np.uint8 or x.ndim not in (2, 3):
+        return image
+    side = max(x.shape[:2])
+    if not MNIST_HALVE_FROM <= side <= MAX_SIDE:
+        return image
+    if x.ndim == 3:  # to one grey channel first, as ink_map would read it
+        if x.shape[2] in (2, 4):
+            alpha = x[..., -1]
+            x = alpha if int(alpha.max()) - int(alpha.min()) > 25 else x[..., :-1]
+        if x.ndim == 3 and x.shape[2] == 3:  # luminance 0.299 R + 0.587 G + 0.114 B, in integers
+            lum = x[..., 0].astype(np.uint16) * 77
+            lum += x[..., 1].astype(np.uint16) * 150
+            lum += x[..., 2].astype(np.uint16) * 29
+            x = ((lum + 128) >> 8).astype(np.uint8)
+        elif x.ndim == 3:
+            x = x[..., 0]
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    total = x[:h:2, :w:2].astype(np.uint16)
+    total += x[1:h:2, :w:2]
+    total += x[:h:2, 1:w:2]
+    total += x[1:h:2, 1:w:2]
+    return ((total + 2) // 4).astype(np.uint8)
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
@@ -67,13 +111,21 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     Then the strongest ink is stretched to 1 and faint marks (under a fifth of it: paper
     grain, shadows) become background; with no mark a fifth off the background, it is empty.
     """
-    x = _as_float_image(image)
+    raw = np.asarray(image) if isinstance(image, np.ndarray) else None
+    if raw is not None and raw.dtype == np.uint8 and raw.ndim == 3 and raw.shape[2] in (2, 4):
+        # a canvas: look at the alpha before converting anything (most of the time in here)
+        alpha = raw[..., -1]
+        if int(alpha.max()) - int(alpha.min()) > 25:
+            raw = raw[..., -1:]  # the strokes are in the alpha; the colours do not matter
+    x = _as_float_image(image if raw is None else raw)
     ink = None
     if x.ndim == 3 and x.shape[2] in (2, 4):
         alpha = x[..., -1]
         if alpha.max() - alpha.min() > 0.1:
             ink = alpha
         x = x[..., :-1]
+    elif raw is not None and x.ndim == 2 and raw.ndim == 3 and raw.shape[2] in (2, 4):
+        ink = x  # the alpha alone, kept above
     if ink is None:
         if x.ndim == 3 and x.shape[2] == 3:
             lum = x @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -94,35 +146,55 @@ def ink_map(image: np.ndarray) -> np.ndarray:
 
 
 def thin(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning: mask (H, W) bool -> its one-pixel-wide centre line (H, W) bool."""
+    """Zhang-Suen thinning: mask (H, W) bool -> its one-pixel-wide centre line (H, W) bool.
+
+    Each pixel's 8 neighbours make a byte (bit k: P(k + 2), clockwise from north); a
+    256-entry table per sub-iteration says whether a pixel with that neighbourhood goes.
+    Only the pixels still on are looked at, which is what makes it fast.
+    """
     img = np.pad(np.asarray(mask, bool), 1).astype(np.uint8)
-    c = img[1:-1, 1:-1]  # a view: removing pixels from c removes them from img
-    while True:
+    ys, xs = np.nonzero(img)
+    offsets = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
+    while ys.size:
         changed = False
-        for step in (0, 1):
-            p2, p3, p4 = img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:]
-            p5, p6, p7 = img[2:, 2:], img[2:, 1:-1], img[2:, :-2]
-            p8, p9 = img[1:-1, :-2], img[:-2, :-2]
-            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
-            neighbours = sum(ring[:8])
-            # transitions 0 -> 1 around the ring: exactly one means c is on a simple boundary
-            crossings = sum((ring[k] < ring[k + 1]).astype(np.uint8) for k in range(8))
-            if step == 0:
-                side = ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0)
-            else:
-                side = ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0)
-            remove = (c == 1) & (neighbours >= 2) & (neighbours <= 6) & (crossings == 1) & side
-            if remove.any():
-                c[remove] = 0
+        for table in _THIN_TABLES:
+            code = np.zeros(ys.shape, np.uint8)
+            for k, (dy, dx) in enumerate(offsets):
+                code |= img[ys + dy, xs + dx] << k
+            gone = table[code]
+            if gone.any():
+                img[ys[gone], xs[gone]] = 0
+                ys, xs = ys[~gone], xs[~gone]
                 changed = True
         if not changed:
             break
-    out = c.astype(bool)
+    out = img[1:-1, 1:-1].astype(bool)
     if not out.any() and np.any(mask):  # thinning erases a 2x2 square whole; keep its middle
         ys, xs = np.nonzero(mask)
         k = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
         out[ys[k], xs[k]] = True
     return out
+
+
+def _thin_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Zhang-Suen's removal rule for each neighbourhood byte, for its two sub-iterations."""
+    tables = []
+    for step in (0, 1):
+        t = np.zeros(256, bool)
+        for code in range(256):
+            p2, p3, p4, p5, p6, p7, p8, p9 = ((code >> k) & 1 for k in range(8))
+            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
+            crossings = sum(ring[k] < ring[k + 1] for k in range(8))
+            if step == 0:
+                side = (p2 & p4 & p6) == 0 and (p4 & p6 & p8) == 0
+            else:
+                side = (p2 & p4 & p8) == 0 and (p2 & p6 & p8) == 0
+            t[code] = 2 <= sum(ring[:8]) <= 6 and crossings == 1 and side
+        tables.append(t)
+    return tables[0], tables[1]
+
+
+_THIN_TABLES = _thin_tables()
 
 
 def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
@@ -143,16 +215,24 @@ def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
 
 
 def _to_mnist(crop: np.ndarray) -> np.ndarray:
-    """crop (h, w) ink 0..1 -> (28, 28) float32 in 0..255, centre of mass at (14, 14)."""
-    side = MNIST_BOX * WORK
-    work = _resize(crop, side)
+    """crop (h, w) ink 0..1 -> (28, 28) float32 in 0..255, centre of mass at (14, 14).
+
+    The stroke is measured on a copy of the crop only twice the size of the 20 px box, far
+    cheaper than at the canvas's size; only a stroke out of MNIST's range is thinned and
+    redrawn, at WORK pixels per output pixel (the centre line of a 2x copy is too jagged).
+    """
+    work = _resize(crop, MNIST_BOX * MNIST_WORK)
     mask = work > 0.5 * work.max()
-    skeleton = thin(mask)
-    width = stroke_width(mask, skeleton) / WORK
+    # a round pen p px wide measures p - 1 at any resolution; MNIST_STROKE was measured at
+    # WORK px per pixel, where it reads 1/WORK px under the pen, here at MNIST_WORK per pixel
+    width = (stroke_width(mask) + 1.0) / MNIST_WORK - 1.0 / WORK
     lo, hi = MNIST_STROKE
     if lo <= width <= hi:
         box = _resize(crop, MNIST_BOX)
     else:
+        side = MNIST_BOX * WORK
+        work = _resize(crop, side)
+        skeleton = thin(work > 0.5 * work.max())
         pen = float(np.clip(width, lo, hi)) * WORK + 1.0  # a pen of p px measures p - 1
         box = _resize(_redraw(_line_points(skeleton), pen, side), MNIST_BOX)
     return _place_by_mass(box) * np.float32(255.0)

@@ -28,24 +28,33 @@ class Preset:
 
 
 def default_cnn_model() -> ModelConfig:
-    """The project's default MNIST CNN: small, BatchNorm, fast on a CPU, >= 99 % in one epoch."""
+    """The project's default MNIST CNN: small and fast on a CPU, > 99 % in one epoch.
+
+    conv 5x5/32 -> pool -> conv 3x3/48 -> pool -> fc 128, no padding, each conv max-pooled
+    before its BatchNorm and ReLU (a quarter of the pixels to normalise); 170k parameters
+    (0.7 MB), about 3 M multiply-adds an image.
+    """
     return ModelConfig(
         family="cnn",
         hidden=[128],
         conv=[
-            ConvBlock(channels=32, kernel=5, padding=2, batchnorm=True, pool=2),
-            ConvBlock(channels=64, kernel=3, padding=1, batchnorm=True, pool=2),
+            ConvBlock(channels=32, kernel=5, padding=0, batchnorm=True, pool=2),
+            ConvBlock(channels=48, kernel=3, padding=0, batchnorm=True, pool=2),
         ],
         dropout=0.0,
+        pool_first=True,
     )
 
 
 def default_cnn_experiment(epochs: int = 3, seed: int = 0) -> Experiment:
+    """Adam with betas (0.7, 0.9) on a one-cycle schedule peaking at 0.01, batch 128, and
+    augmentation at half strength (turns, slant, zoom, shifts, a smooth bend, and half of
+    every batch redrawn with a uniform round pen: what canvas drawings look like)."""
     return Experiment(
         data=DataConfig(**_MNIST),
         model=default_cnn_model(),
         train=TrainConfig(
-            epochs=epochs, batch_size=128, lr=3e-3, optimizer="adam",
+            epochs=epochs, batch_size=128, lr=1e-2, optimizer="adam", adam_betas=[0.7, 0.9],
             lr_schedule="onecycle", augment=True, augment_strength=0.5, seed=seed,
         ),
         name="default-cnn",
@@ -209,10 +218,31 @@ FAST = Preset(
 
 DEFAULT_CNN = Preset(
     "default-cnn", "MNIST default CNN",
-    "the project's default MNIST CNN (conv 32 5x5 + conv 64 3x3 with BatchNorm, fc 128), "
-    "Adam one-cycle, augmentation at half strength for hand drawings; 3 epochs",
+    "the project's default MNIST CNN (conv 32 5x5 + conv 48 3x3, pooled before BatchNorm, "
+    "fc 128), Adam (0.7, 0.9) one-cycle, augmentation at half strength with pen-redrawn "
+    "strokes for hand drawings; 3 epochs",
     default_cnn_experiment(),
     reported=None, floor=0.99,
+)
+
+BEST_CNN = Preset(
+    "best", "MNIST best CNN (10 minutes)",
+    "the most accurate MNIST CNN this project trains in about ten minutes on a 2-core CPU: "
+    "conv 32 5x5 + conv 64 3x3 pooled before BatchNorm, fc 256, the default CNN's training "
+    "and augmentation for 15 epochs",
+    Experiment(
+        data=DataConfig(dataset="mnist", split="official"),
+        model=ModelConfig(
+            family="cnn", hidden=[256], pool_first=True,
+            conv=[ConvBlock(32, 5, 0, True, 2), ConvBlock(64, 3, 0, True, 2)],
+        ),
+        train=TrainConfig(
+            epochs=15, batch_size=128, lr=6e-3, optimizer="adam", adam_betas=[0.7, 0.9],
+            lr_schedule="onecycle", augment=True, augment_strength=0.5,
+        ),
+        name="best",
+    ),
+    reported=None, floor=0.994,
 )
 
 MNIST_MLP = Preset(
@@ -233,7 +263,8 @@ MNIST_MLP = Preset(
 
 CLASSIC = tuple(PRESETS)  # S1a .. S5, in SEEDS.md order
 ALL: dict[str, Preset] = {
-    **PRESETS, FAST.name: FAST, DEFAULT_CNN.name: DEFAULT_CNN, MNIST_MLP.name: MNIST_MLP
+    **PRESETS, FAST.name: FAST, DEFAULT_CNN.name: DEFAULT_CNN, BEST_CNN.name: BEST_CNN,
+    MNIST_MLP.name: MNIST_MLP,
 }
 
 

@@ -194,7 +194,7 @@ def train(
                 return
             xb, yb = learner.take(x, idx), learner.take(y, idx)
             if tc.augment:
-                xb = learner.augment(xb, tc.augment_strength)
+                xb = learner.augment(xb, yb, tc.augment_strength)
             loss, ok = learner.step(xb, yb, lr_at(tc, step, total))
             step += 1
             blown = divergence.after_step(loss)
