@@ -60,7 +60,11 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
     init = c2.selectbox("Weight initialisation", INITS, INITS.index(m.init), key=k("init"))
     dropout = c2.slider("Dropout", 0.0, 0.9, float(m.dropout), 0.05, key=k("dropout"))
     bias = c3.checkbox("Biases in dense layers", m.bias, key=k("bias"))
-    conv = conv_editor(m.conv or default_cnn_model().conv, k("conv")) if family == "cnn" else []
+    conv, pool_first = [], m.pool_first
+    if family == "cnn":
+        conv = conv_editor(m.conv or default_cnn_model().conv, k("conv"))
+        pool_first = st.checkbox("Max-pool straight after each convolution (before BatchNorm and the "
+                                 "activation: a quarter of the work)", m.pool_first, key=k("pool_first"))
 
     st.subheader("Training")
     c1, c2, c3, c4 = st.columns(4)
@@ -89,7 +93,8 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
     new = Experiment(
         data=copy.deepcopy(exp.data),
         model=ModelConfig(family=family, hidden=hidden, activation=activation, bias=bias, init=init,
-                          dropout=float(dropout), conv=conv, channels_last=m.channels_last),
+                          dropout=float(dropout), conv=conv, channels_last=m.channels_last,
+                          pool_first=pool_first),
         train=dataclasses.replace(
             t, loss=loss, optimizer=optimizer, lr=float(lr), lr_schedule=schedule,
             batch_size=int(batch_size), epochs=int(epochs), l2=float(l2), seed=int(seed),

@@ -28,8 +28,9 @@ class Learner(Protocol):
     def take(self, x: Any, idx: np.ndarray) -> Any:
         """Rows `idx` of a prepared array."""
 
-    def augment(self, xb: Any, strength: float) -> Any:
-        """A randomly distorted copy of a prepared batch (see `augment.augment_batch`)."""
+    def augment(self, xb: Any, yb: Any, strength: float) -> Any:
+        """A randomly distorted copy of a prepared batch, whose labels some distortions
+        need (see `augment.augment_batch`)."""
 
     def step(self, xb: Any, yb: Any, lr: float) -> tuple[float, int]:
         """One optimiser step on a batch; returns (loss, number of correct predictions)."""
@@ -45,7 +46,7 @@ class NumpyLearner:
 
     def __init__(self, model: NumpyClassifier, tc: TrainConfig):
         self.model, self.tc = model, tc
-        self.opt = Optimizer(tc.optimizer, tc.momentum)
+        self.opt = Optimizer(tc.optimizer, tc.momentum, betas=tuple(tc.adam_betas))
         self._generator = None
 
     def prepare(self, images, labels):
@@ -55,7 +56,7 @@ class NumpyLearner:
     def take(self, x, idx):
         return x[idx]
 
-    def augment(self, xb, strength):
+    def augment(self, xb, yb, strength):
         import torch
 
         from .augment import augment_batch
@@ -63,7 +64,8 @@ class NumpyLearner:
         if self._generator is None:
             self._generator = torch.Generator().manual_seed(self.tc.seed)
         t = torch.from_numpy(xb.reshape(len(xb), 1, *self.model.image_shape))
-        return augment_batch(t, self._generator, strength=strength).reshape(len(xb), -1).numpy()
+        labels = torch.from_numpy(np.asarray(yb))
+        return augment_batch(t, self._generator, strength=strength, labels=labels).reshape(len(xb), -1).numpy()
 
     def step(self, xb, yb, lr):
         net, tc = self.model.net, self.tc
@@ -93,7 +95,7 @@ class TorchLearner:
         elif tc.optimizer == "momentum":
             self.opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum)
         else:
-            self.opt = torch.optim.Adam(params, lr=tc.lr)
+            self.opt = torch.optim.Adam(params, lr=tc.lr, betas=tuple(tc.adam_betas))
         # L2 on weights of dense/conv layers only, the same term as the NumPy network's.
         self._decay = [
             m.weight for m in self.module.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
@@ -113,10 +115,10 @@ class TorchLearner:
 
         return x[torch.from_numpy(np.asarray(idx)).to(x.device)]
 
-    def augment(self, xb, strength):
+    def augment(self, xb, yb, strength):
         from .augment import augment_batch
 
-        return augment_batch(xb.unsqueeze(1), self._generator, strength=strength).squeeze(1)
+        return augment_batch(xb.unsqueeze(1), self._generator, strength=strength, labels=yb).squeeze(1)
 
     def loss(self, logits, yb):
         import torch.nn.functional as F

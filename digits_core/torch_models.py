@@ -116,11 +116,14 @@ def _torch_modules():
             c = 1
             for b in cfg.conv:
                 blocks += [nn.Conv2d(c, b.channels, b.kernel, padding=b.padding, bias=not b.batchnorm)]
+                pool = [nn.MaxPool2d(b.pool)] if b.pool > 1 else []
+                if cfg.pool_first:  # max-pool, then BN and the activation on a quarter of the pixels
+                    blocks += pool
                 if b.batchnorm:
                     blocks += [nn.BatchNorm2d(b.channels)]
                 blocks += [act[cfg.activation]()]
-                if b.pool > 1:
-                    blocks += [nn.MaxPool2d(b.pool)]
+                if not cfg.pool_first:
+                    blocks += pool
                 if b.dropout:
                     blocks += [nn.Dropout(b.dropout)]
                 c = b.channels

@@ -90,11 +90,23 @@ def _array(value) -> np.ndarray:
     return np.asarray(value)
 
 
-@pytest.mark.parametrize("page", ["4_Evaluate.py", "5_Embedding.py", "6_Draw.py"])
+@pytest.mark.parametrize("page", ["4_Evaluate.py", "5_Embedding.py"])
 def test_page_without_a_model_shows_the_guard(page):
     at = _app(page)
     assert not at.exception
     assert [i.value for i in at.info] == [NO_MODEL]
+
+
+def test_draw_without_a_run_reads_with_the_ready_made_model():
+    at = _app("6_Draw.py")
+    _ok(at)
+    caption = " ".join(c.value for c in at.caption)
+    assert "Read by **ready-made MNIST CNN**: PyTorch CNN on mnist" in caption
+    assert "the ready-made model that ships with Digit Lab" in caption
+    at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
+    at.run()
+    _ok(at)
+    assert [m.label for m in at.metric] == ["Prediction"]
 
 
 # ------------------------------------------------------------------ Evaluate
