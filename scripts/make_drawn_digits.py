@@ -2,7 +2,7 @@
 
 Writes `drawn_digits.npz` (images (N, 280, 280, 4) uint8 RGBA, labels (N,) int64) and a
 contact sheet PNG to look at (transparent backgrounds shown blue). The drawing itself is
-tests/drawn_digits.py, which the tests and scripts/measure_drawings.py import too.
+tests/drawn_digits.py, which the tests and scripts/eval_drawn.py import too.
 
     .venv/bin/python scripts/make_drawn_digits.py --mnist DIR --n 500 --out /tmp/drawn
 """
