@@ -13,7 +13,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, show_value
 
 DATASETS = ("digits", "mnist")
 FAMILIES = ("numpy-mlp", "torch-mlp", "cnn")
@@ -144,6 +144,7 @@ class TrainConfig:
     live_embedding: bool = False  # t-SNE frames of the last hidden layer as it trains (as S4 drew them)
 
     def validate(self) -> None:
+        _seed(self.seed)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("loss", self.loss, LOSSES)
         _choice("loss_reduction", self.loss_reduction, REDUCTIONS)
@@ -166,7 +167,6 @@ class TrainConfig:
             raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
-        _seed(self.seed)
 
 
 @dataclass
@@ -318,15 +318,7 @@ def _typed(tp: Any, v: Any, where: str) -> Any:
     raise TypeError(f"no JSON reading for a field of type {tp}")  # a new field type: extend _typed
 
 
-def _show(v: Any) -> str:
-    """A short, one-line picture of a JSON value for an error message."""
-    if isinstance(v, (dict, list)):
-        return f"{'an object' if isinstance(v, dict) else 'a list'} of {len(v)} entries"
-    if isinstance(v, str) and len(v) > 40:
-        return f"a text of {len(v)} characters"
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**18:
-        return "a number too large"
-    return " ".join(repr(v).split())[:60]
+_show = show_value  # one picture of a value for every error message
 
 
 def _seed(seed: int) -> None:

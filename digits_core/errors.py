@@ -40,3 +40,14 @@ def short_reason(e: BaseException) -> str:
         return e.strerror
     text = " ".join(str(e).split())
     return text or type(e).__name__
+
+
+def show_value(v) -> str:
+    """A short, one-line picture of a JSON value for an error message."""
+    if isinstance(v, (dict, list)):
+        return f"{'an object' if isinstance(v, dict) else 'a list'} of {len(v)} entries"
+    if isinstance(v, str) and len(v) > 40:
+        return f"a text of {len(v)} characters"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**18:
+        return "a number too large"
+    return " ".join(repr(v).split())[:60]

@@ -36,7 +36,7 @@ import numpy as np
 
 from .config import Experiment
 from .errors import ConfigError, RunError
-from .jobs import History, TrainingJob
+from .jobs import History, TrainingJob, WatchedJob
 
 PROGRESS_S = 0.25  # seconds between two progress reports of a job training elsewhere
 HANG_S = 60.0  # a worker that reports nothing this long is hung: killed and replaced
@@ -135,7 +135,7 @@ def _worker_main(conn, stop, env: dict[str, str]) -> None:
 # ------------------------------------------------------------------ the server side
 
 
-class RemoteJob:
+class RemoteJob(WatchedJob):
     """The server's stand-in for a job that trains elsewhere; looks like a `TrainingJob`
     to the runner and the pages. `train(job)` of its executor runs in this job's thread,
     once the job has a slot, and calls `update` with every report."""
@@ -152,35 +152,19 @@ class RemoteJob:
         self.executor = executor
         self.spec = {"experiment": experiment.to_dict(), "path": str(path), "resume": resume,
                      "extra_epochs": extra_epochs}
-        self.created = time.time()
-        self.id = f"{int(self.created * 1000):x}"
-        self._lock = threading.Lock()
-        self._history = History()
+        self._setup()
         if history is not None:  # continuing: show the old curves while it waits
             self._history = History.from_dict(history.to_dict())
             self._history.status, self._history.final_test_acc = "queued", None
         self._frames: dict[str, np.ndarray] | None = None
-        self._stop = threading.Event()
         self.stop_at: float | None = None  # time.monotonic() of the Stop
         self.on_stop = None  # set by the executor while it trains the job: forwards a Stop
-        self._thread: threading.Thread | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def start(self) -> RemoteJob:
-        if self._thread is not None:
-            raise RuntimeError("a job can only be started once")
-        self._thread = threading.Thread(target=self._run, name=f"remote-{self.id}", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
+    def _background(self) -> None:
         acquired = False
         try:
             acquired = self.slots.acquire(self)
@@ -205,10 +189,7 @@ class RemoteJob:
     def stop(self) -> None:
         if not self._stop.is_set():
             self.stop_at = time.monotonic()
-        self._stop.set()
-        with self._lock:
-            if self._history.active:
-                self._history.status = "stopping"
+        super().stop()
         forward = self.on_stop
         if forward is not None:
             forward()
@@ -227,33 +208,10 @@ class RemoteJob:
         """The worker is gone: the run ends here, its folder keeps the last checkpoint."""
         self._set(status="interrupted", message=INTERRUPTED.format(why=why), eta=None)
 
-    def _set(self, **kw) -> None:
-        with self._lock:
-            for k, v in kw.items():
-                setattr(self._history, k, v)
-
-    def snapshot(self) -> History:
-        with self._lock:
-            h = History.from_dict(self._history.to_dict())
-        if h.status == "queued":
-            pos = self.slots.position(self)
-            if pos is not None:
-                h.message = f"waiting for a free training slot ({pos} in queue)"
-        return h
-
     def frames(self) -> dict[str, np.ndarray] | None:
         with self._lock:
             return self._frames
 
-    @property
-    def done(self) -> bool:
-        return not self.snapshot().active
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is None or self._thread is threading.current_thread():
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
 
 class ThreadExecutor:
@@ -354,10 +312,9 @@ class ProcessExecutor(_Remote):
 
     def _drop(self, w: _Worker) -> None:
         with self._cond:
-            if w in self._workers:
-                self._workers.remove(w)
-            if w in self._idle:
-                self._idle.remove(w)
+            for pool in (self._workers, self._idle):
+                if w in pool:
+                    pool.remove(w)
             self._cond.notify_all()
         w.kill()
 

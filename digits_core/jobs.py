@@ -92,7 +92,69 @@ class History:
         return h
 
 
-class TrainingJob:
+class WatchedJob:
+    """What every job has, wherever it trains: a lock-guarded `History` that any thread can
+    snapshot, a stop flag that shows "stopping" at once, and the daemon thread that runs
+    `_background` (a subclass's)."""
+
+    slots = None  # runner.JobSlots, when the job waits for a slot
+
+    def _setup(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._history = History()
+        self._thread: threading.Thread | None = None
+        self.created = time.time()
+        self.id = f"{int(self.created * 1000):x}"
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self):
+        if self._thread is not None:
+            raise RuntimeError("a job can only be started once")
+        self._thread = threading.Thread(target=self._background, name=f"job-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._history.active:
+                self._history.status = "stopping"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job's thread ends; True if it did within `timeout`."""
+        if self._thread is None or self._thread is threading.current_thread():
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def snapshot(self) -> History:
+        """A consistent copy of the history, safe to read from any thread."""
+        with self._lock:
+            h = History.from_dict(self._history.to_dict())
+        if h.status == "queued" and self.slots is not None:
+            pos = self.slots.position(self)
+            if pos is not None:
+                h.message = f"waiting for a free training slot ({pos} in queue)"
+        return h
+
+    @property
+    def done(self) -> bool:
+        return not self.snapshot().active
+
+    def _set(self, **kw) -> None:
+        with self._lock:
+            for k, v in kw.items():
+                setattr(self._history, k, v)
+
+    def _background(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class TrainingJob(WatchedJob):
     """One training run in a background thread: start, watch (`snapshot`), stop.
 
     The thread loads the data, builds the model (or takes a saved run's, to continue it)
@@ -126,68 +188,22 @@ class TrainingJob:
         self.extra_epochs = extra_epochs
         self.on_event = on_event  # called in the job's thread with every event
         self.on_done = on_done  # called in the job's thread when it ends, however it ends
-        # Anything with set/is_set: a worker process trains with its pool's shared Event,
-        # so the server's Stop reaches the batch loop without a message round trip.
-        self._stop = stop_event if stop_event is not None else threading.Event()
-        self._lock = threading.Lock()
-        self._history = History()
+        self._setup()
+        if stop_event is not None:
+            # Anything with set/is_set: a worker process trains with its pool's shared Event,
+            # so the server's Stop reaches the batch loop without a message round trip.
+            self._stop = stop_event
         if resume is not None:
             self._history = History.from_dict(resume.history.to_dict())
             self._history.status, self._history.final_test_acc = "queued", None
-        self._thread: threading.Thread | None = None
-        self.created = time.time()
-        self.id = f"{int(self.created * 1000):x}"
 
     @property
     def name(self) -> str:
         """The run's folder name when it has one, else the job id."""
         return self.recorder.path.name if self.recorder is not None else self.id
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def start(self) -> TrainingJob:
-        if self._thread is not None:
-            raise RuntimeError("a job can only be started once")
-        self._thread = threading.Thread(target=self._background, name=f"train-{self.id}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            if self._history.active:
-                self._history.status = "stopping"
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job's thread ends; True if it did within `timeout`."""
-        if self._thread is None or self._thread is threading.current_thread():
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def snapshot(self) -> History:
-        """A consistent copy of the history, safe to read from any thread."""
-        with self._lock:
-            h = History.from_dict(self._history.to_dict())
-        if h.status == "queued" and self.slots is not None:
-            pos = self.slots.position(self)
-            if pos is not None:
-                h.message = f"waiting for a free training slot ({pos} in queue)"
-        return h
-
-    @property
-    def done(self) -> bool:
-        return not self.snapshot().active
-
     def optimizer_state(self) -> dict[str, np.ndarray]:
         return self.learner.state_dict() if self.learner is not None else {}
-
-    def _set(self, **kw) -> None:
-        with self._lock:
-            for k, v in kw.items():
-                setattr(self._history, k, v)
 
     def _background(self) -> None:
         lower_thread_priority()
@@ -338,4 +354,4 @@ def run_experiment(
     return job
 
 
-__all__ = ["ACTIVE", "History", "TrainingJob", "lower_thread_priority", "run_experiment"]
+__all__ = ["ACTIVE", "History", "TrainingJob", "WatchedJob", "lower_thread_priority", "run_experiment"]

@@ -250,13 +250,13 @@ MNIST_MLP = Preset(
     "the from-scratch NumPy network at its best without augmentation: 784-256-10 ReLU, He "
     "init, SGD with momentum 0.9, one-cycle learning rate peaking at 0.3, batch 128, 10 epochs",
     Experiment(
+        name="mnist-mlp",
         data=DataConfig(**_MNIST),
         model=ModelConfig(family="numpy-mlp", hidden=[256]),
         train=TrainConfig(
             epochs=10, batch_size=128, lr=0.3, optimizer="momentum", momentum=0.9,
             lr_schedule="onecycle",
         ),
-        name="mnist-mlp",
     ),
     reported=None, floor=0.982,
 )

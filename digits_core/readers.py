@@ -50,7 +50,7 @@ import numpy as np
 
 from .config import MAX_PARAMS, NORMALIZATIONS, Experiment
 from .data import IMAGE_SHAPE, Normalizer
-from .errors import ConfigError, DigitLabError, RunError
+from .errors import ConfigError, DigitLabError, RunError, show_value
 from .jobs import History
 from .models import read_weights, weights_file
 
@@ -462,14 +462,7 @@ def _number(v: Any, where: str, *, finite: bool = True) -> float:
     raise RunError(f"{where} must be a {'finite ' if finite else ''}number, got {_show(v)}")
 
 
-def _show(v: Any) -> str:
-    if isinstance(v, (dict, list)):
-        return f"{'an object' if isinstance(v, dict) else 'a list'} of {len(v)} entries"
-    if isinstance(v, str) and len(v) > 40:
-        return f"a text of {len(v)} characters"
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**18:
-        return "a number too large"
-    return _one_line(repr(v))[:60]
+_show = show_value  # one picture of a value for every error message
 
 
 def _reason(e: BaseException) -> str:
