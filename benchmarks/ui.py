@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,26 @@ import time
 from pathlib import Path
 
 from benchmarks.loadtest import ARGS, CHROMIUM, REPO, VIEWPORT, Server, draw_latencies, percentile
+
+# Ten digits drawn with the mouse, as polylines in fractions of the canvas (x right, y down).
+MOUSE_DIGITS = {
+    0: [[(0.5 + 0.22 * math.cos(t * math.pi / 8), 0.5 + 0.34 * math.sin(t * math.pi / 8)) for t in range(17)]],
+    1: [[(0.42, 0.25), (0.52, 0.14), (0.52, 0.86)]],
+    2: [[(0.3, 0.3), (0.4, 0.18), (0.55, 0.15), (0.68, 0.22), (0.7, 0.35), (0.6, 0.5), (0.45, 0.65),
+         (0.3, 0.82), (0.72, 0.82)]],
+    3: [[(0.3, 0.2), (0.5, 0.13), (0.68, 0.22), (0.65, 0.38), (0.48, 0.47), (0.66, 0.55), (0.7, 0.7),
+         (0.55, 0.84), (0.3, 0.8)]],
+    4: [[(0.55, 0.15), (0.28, 0.6), (0.75, 0.6)], [(0.62, 0.35), (0.62, 0.88)]],
+    5: [[(0.68, 0.15), (0.35, 0.15), (0.32, 0.45), (0.5, 0.42), (0.66, 0.52), (0.68, 0.7), (0.55, 0.84),
+         (0.32, 0.8)]],
+    6: [[(0.62, 0.14), (0.45, 0.3), (0.34, 0.55), (0.36, 0.75), (0.5, 0.85), (0.65, 0.75), (0.65, 0.58),
+         (0.5, 0.5), (0.36, 0.6)]],
+    7: [[(0.28, 0.18), (0.72, 0.18), (0.55, 0.5), (0.45, 0.85)]],
+    8: [[(0.62, 0.22), (0.5, 0.14), (0.38, 0.22), (0.4, 0.35), (0.5, 0.47), (0.62, 0.58), (0.64, 0.74),
+         (0.5, 0.85), (0.36, 0.74), (0.38, 0.58), (0.5, 0.47), (0.6, 0.35), (0.62, 0.22)]],
+    9: [[(0.64, 0.3), (0.55, 0.17), (0.4, 0.2), (0.36, 0.35), (0.45, 0.45), (0.6, 0.42), (0.65, 0.3),
+         (0.63, 0.55), (0.6, 0.85)]],
+}
 
 GOALS = {  # key: (target, "lower"/"higher")
     "first_page_s": (2.0, "lower"),
@@ -52,6 +73,33 @@ def cli_speed(work: Path) -> float:
     return images_per_s(Path(r.stdout.strip().splitlines()[-1]))
 
 
+def mouse_digits(page, url: str) -> dict[int, int | None]:
+    """Each of MOUSE_DIGITS drawn with the mouse on the real Draw page: digit -> reading."""
+    page.goto(url + "/draw")
+    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas')
+    canvas.wait_for()
+    out = {}
+    for digit, strokes in MOUSE_DIGITS.items():
+        canvas.hover()
+        page.locator('[data-testid="stBidiComponentIsolated"] button[aria-label="Reset canvas & history"]').click()
+        page.get_by_text("Draw a digit on the canvas", exact=False).wait_for()
+        box = canvas.bounding_box()
+        for stroke in strokes:
+            pts = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
+            page.mouse.move(*pts[0])
+            page.mouse.down()
+            for x, y in pts[1:]:
+                page.mouse.move(x, y, steps=8)
+            page.mouse.up()
+            page.wait_for_timeout(300)
+        metric = page.locator('[data-testid="stMetric"]', has_text="Prediction")
+        metric.wait_for()
+        page.wait_for_timeout(800)
+        text = metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+        out[digit] = int(text) if text.isdigit() else None
+    return out
+
+
 def bench_ui() -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -73,6 +121,9 @@ def bench_ui() -> dict:
             out["first_page_s"] = time.perf_counter() - t0
             out["server_start_to_health_s"] = t0 - t_health
 
+            readings = mouse_digits(page, server.url)  # with the ready-made model
+            out["mouse_digits_read"] = {str(k): v for k, v in readings.items()}
+            out["mouse_digits_acc"] = sum(k == v for k, v in readings.items()) / len(readings)
             idle = draw_latencies(page, server.url, strokes=12)
             out["stroke_p50_idle_ms"] = 1000 * statistics.median(idle) if idle else None
             out["stroke_p90_idle_ms"] = 1000 * percentile(idle, 90) if idle else None
@@ -115,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:28} {v if v is None else round(v, 3):>10}  {'<=' if better == 'lower' else '>='} "
               f"{target:<6} {'PASS' if verdicts[key] else 'FAIL'}")
     for key in sorted(set(r) - set(GOALS)):
-        print(f"{key:28} {round(r[key], 3)}")
+        v = r[key]
+        print(f"{key:28} {round(v, 3) if isinstance(v, float) else v}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(dict(figures=r, passed=verdicts), indent=2) + "\n")
     return 0
