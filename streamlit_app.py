@@ -51,7 +51,8 @@ with st.sidebar:
     st.caption("Runs are saved as they train; see them all on the Runs page.")
 
 if session.presenter:
-    st.markdown("<style>html { font-size: 20px; } h1 { font-size: 2.2rem !important; }</style>",
+    st.markdown("<style>html { font-size: 20px; } h1 { font-size: 2.2rem !important; }"
+                "[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>",
                 unsafe_allow_html=True)
 
 page.run()

@@ -67,7 +67,7 @@ def live_panel(name: str, presenter: bool) -> None:
     facts = [f"test accuracy **{acc:.2%}**" if acc is not None else "test accuracy —",
              f"{h.images_per_s:,.0f} images/s", f"elapsed {clock(h.elapsed)}"]
     st.markdown(" · ".join(facts))
-    height = 330 if presenter else 290
+    height = 300 if presenter else 290
     left, right = st.columns(2)
     left.plotly_chart(loss_figure(h, presenter, height), key=f"loss_{name}")
     right.plotly_chart(accuracy_figure(h, presenter, height), key=f"acc_{name}")

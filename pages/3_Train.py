@@ -42,7 +42,8 @@ def start(experiment) -> None:
         ss["start_error"] = str(e)
 
 
-settings = st.expander("Settings for a new run" if live else "Settings", expanded=not live)
+# Folded away once there is a run to show, so progress, Stop and the curves fit one screen.
+settings = st.expander("Settings for a new run" if mine else "Settings", expanded=not mine)
 with settings:
     st.selectbox("Fill everything from a preset", list(ALL), index=None, key="preset_pick",
                  placeholder="Choose a preset…", on_change=load_preset,
