@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 MNIST_DIR ?= ../shared/data/mnist
 
-.PHONY: run serve-class test test-fast test-presets test-slow bench screenshots browser-deps clean
+.PHONY: run serve-class test test-fast test-presets test-journeys test-slow bench screenshots browser-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-fast: $(STAMP)
 ## Every bundled-digits preset to its paper floor, and the benchmark's smoke run (CI runs it)
 test-presets: $(STAMP)
 	$(PY) -m pytest -m "presets or bench"
+
+## Every browser test, the long journeys too (MNIST runs, Stop latency medians, kill -9 of the server)
+test-journeys: $(STAMP) browser-deps
+	DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser tests/browser -s
 
 ## Refresh the README's screenshots (docs/screenshots) from the browser tests
 screenshots: $(STAMP) browser-deps
