@@ -257,8 +257,18 @@ class App:
 
     def pick(self, key: str, option: str) -> None:
         """Choose `option` (its exact text) in the selectbox with widget key `key`."""
-        self.main().locator(f".st-key-{key}").get_by_role("combobox").click()
-        self.page.get_by_role("option", name=option, exact=True).click()
+        self.wait_idle()
+        choice = self.page.get_by_role("option", name=option, exact=True)
+        for _ in range(3):  # a rerun (a run that just ended) can close the list as it opens
+            self.main().locator(f".st-key-{key}").get_by_role("combobox").click()
+            try:
+                choice.click(timeout=5_000)
+                break
+            except Exception:
+                self.page.keyboard.press("Escape")
+                self.wait_idle()
+        else:
+            raise AssertionError(f"{option!r} never showed in the {key} list")
         self.wait_idle()
 
     def pick_preset(self, title: str) -> None:
