@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 MNIST_DIR ?= ../shared/data/mnist
 
-.PHONY: run serve-class test test-fast test-presets test-slow test-ray bench bench-full bench-ui loadtest screenshots browser-deps clean
+.PHONY: run serve-class test test-fast test-presets test-journeys test-slow test-ray bench bench-full bench-ui loadtest screenshots browser-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ STUDENTS ?= 12
 EXECUTOR ?= threads
 loadtest: $(STAMP) browser-deps
 	$(PY) -m benchmarks.loadtest --students $(STUDENTS) --executor $(EXECUTOR)
+
+## Every browser test, the long journeys too (MNIST runs, Stop latency medians, kill -9 of the server)
+test-journeys: $(STAMP) browser-deps
+	DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser tests/browser -s
 
 ## Refresh the README's screenshots (docs/screenshots) from the browser tests
 screenshots: $(STAMP) browser-deps

@@ -85,9 +85,11 @@ def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
                         line=dict(color=TRAIN_COLOUR, width=2, dash="dot"))
     full = [(e, a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
     if full:
+        big = 14 if presenter else 11  # shrinks past 20 epochs: 150 big diamonds are a black bar
         fig.add_scatter(x=[e for e, _ in full], y=[a for _, a in full], mode="markers",
                         name="test (full, epoch end)",
-                        marker=dict(color=EPOCH_COLOUR, size=14 if presenter else 11, symbol="diamond"))
+                        marker=dict(color=EPOCH_COLOUR, size=max(4, min(big, big * 20 // len(full))),
+                                    symbol="diamond"))
     values = [*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)]
     low = min(values) if values else 0.0
     fig.update_xaxes(title="epoch", rangemode="tozero")

@@ -216,10 +216,11 @@ def all_runs() -> list[RunInfo]:
 
 
 def my_run_names() -> list[str]:
-    """This person's runs (started from any of their tabs), oldest first."""
+    """This person's runs (started from any of their tabs), oldest first, then the runs of
+    others they continued (from the Runs page: the Train page must show what they started)."""
     me = sid()
-    infos = [i for i in all_runs() if i.owner == me]
-    return [i.name for i in reversed(infos)]
+    names = [i.name for i in reversed(all_runs()) if i.owner == me]
+    return names + [n for n in runner().owned(me) if n not in names]
 
 
 def run_label(info: RunInfo) -> str:

@@ -291,7 +291,9 @@ class TrainingJob(WatchedJob):
                 self._history.probe_steps.append(p.step)
                 self._history.probe_test_acc.append(p.test_acc)
                 self._history.probe_train_acc.append(p.train_acc)
-            m.probes.done(ev.step, ev.elapsed, time.perf_counter() - t0)
+            step_s = self.experiment.train.batch_size / ev.images_per_s if ev.images_per_s > 0 \
+                else ev.elapsed
+            m.probes.done(ev.step, ev.elapsed, m.fit_probe(time.perf_counter() - t0, step_s))
         if m.framing.due(ev.step, ev.elapsed):
             t0 = time.perf_counter()
             self._frame(ev.step)

@@ -19,7 +19,9 @@ from .data import Dataset
 from .embedding import principal_components, sample_points, tsne_follow
 from .models import Classifier, first_layer_weights
 
-PROBE_IMAGES = 2000  # test images in the live accuracy subset
+PROBE_IMAGES = 2000  # at most this many test images in the live accuracy subset...
+PROBE_MIN_IMAGES = 100  # ...and at least this many, where a probe is costly (a CNN, a short epoch)
+PROBE_START_IMAGES = 500  # the first probe's size, before its cost is known
 FRAME_POINTS = 500  # test points in every embedding frame
 PROBE_BUDGET = 0.025  # share of training time the live accuracy may take
 FRAME_BUDGET = 0.02  # share of training time the frames may take (PCA and weights)
@@ -126,9 +128,13 @@ class Monitor:
 
     def __init__(self, data: Dataset, steps_per_epoch: int, *, seed: int = 0, tsne: bool = False):
         self.data, self.steps_per_epoch, self.seed, self.use_tsne = data, steps_per_epoch, seed, tsne
-        self.probe_idx = probe_indices(data.labels_test, PROBE_IMAGES, seed)
+        # Stratified, then shuffled: any prefix is a fair sample, so the subset can shrink or
+        # grow with what a probe costs and stay the same images from one probe to the next.
+        idx = probe_indices(data.labels_test, PROBE_IMAGES, seed)
+        self.probe_idx = idx[np.random.default_rng(seed).permutation(len(idx))]
         self.x_probe = data.x_test[self.probe_idx]
         self.y_probe = data.labels_test[self.probe_idx]
+        self.probe_n = min(len(idx), PROBE_START_IMAGES)
         idx = sample_points(data.labels_test, FRAME_POINTS, seed)
         self.x_frame = data.x_test[idx]
         self.frames = Frames(idx, data.labels_test[idx])
@@ -138,8 +144,21 @@ class Monitor:
                                budget=TSNE_FRAME_BUDGET if tsne else FRAME_BUDGET)
 
     def probe(self, model: Classifier, step: int, train_acc: float) -> Probe:
-        acc = float((model.forward(self.x_probe).argmax(1) == self.y_probe).mean())
+        n = self.probe_n
+        acc = float((model.forward(self.x_probe[:n]).argmax(1) == self.y_probe[:n]).mean())
         return Probe(step, step / self.steps_per_epoch, acc, train_acc)
+
+    def fit_probe(self, cost_s: float, step_s: float) -> float:
+        """Resize the probe subset so that a probe every `1/PROBES_PER_EPOCH` of an epoch stays
+        inside `PROBE_BUDGET` (a 2,000-image probe of a CNN costs several training steps, which
+        left a short epoch with one point); at most doubles at a time. `cost_s` is what the
+        last probe took, `step_s` one training step; returns what the next probe should take."""
+        allowed = PROBE_BUDGET * self.probes.step_gap * step_s
+        n = self.probe_n * min(2.0, allowed / max(cost_s, 1e-9))
+        new = int(np.clip(n, min(PROBE_MIN_IMAGES, len(self.y_probe)), len(self.y_probe)))
+        expected = cost_s * new / self.probe_n
+        self.probe_n = new
+        return expected
 
     def frame(self, model: Classifier, step: int) -> tuple | None:
         """A new frame's fields for `Frames.add` (the caller adds it, under its own lock), or

@@ -202,8 +202,9 @@ class JobRunner:
         with self._lock:
             self._forget_ended()
             now = self._clock()
-            for name, (when, k) in self._started.items():  # a double click is one press
-                if self._owner.get(name) == owner and k == key and now - when < START_DEDUPE_S:
+            for name, (when, k) in self._started.items():  # a double click is one press...
+                if (self._owner.get(name) == owner and k == key and now - when < START_DEDUPE_S
+                        and not self._jobs[name].done):  # ...but a run stopped at once may go again
                     return name
             self._check_owner_limit(owner)
             recorder = RunRecorder(self.runs_dir, experiment, owner=owner)

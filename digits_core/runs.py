@@ -237,7 +237,7 @@ class RunRecorder:
         optimizer: dict[str, np.ndarray] | None = None,
         snapshots: dict[str, np.ndarray] | None = None,
     ) -> bool:
-        """Write weights, optimiser state, snapshots, history, then meta. True if it worked."""
+        """Write history, optimiser state, snapshots, weights, then meta. True if it worked."""
         self._last = time.monotonic()
         h = history
         self.meta.update(
@@ -252,14 +252,17 @@ class RunRecorder:
         )
 
         def write() -> None:
+            # The weights go last but for meta: a folder killed mid-checkpoint that has a
+            # weights file also has the history and optimiser state beside it (the first
+            # checkpoint used to leave weights without history.json: a broken run).
             state = model.state_dict()
-            _write_atomic(self.path / weights_file(self.experiment.model.family),
-                          lambda p: save_weights(state, p))
+            _write_json(self.path / "history.json", h.to_dict())
             if optimizer:
                 _write_npz(self.path / "optimizer.npz", optimizer)
             if snapshots:
                 _write_npz(self.path / "snapshots.npz", snapshots)
-            _write_json(self.path / "history.json", h.to_dict())
+            _write_atomic(self.path / weights_file(self.experiment.model.family),
+                          lambda p: save_weights(state, p))
             _write_json(self.path / "meta.json", self.meta)
 
         return self._guard(write)

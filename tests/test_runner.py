@@ -109,6 +109,17 @@ def test_one_press_is_one_job_and_each_person_has_a_limit(tmp_path, executor):
     assert sorted(r.name for r in list_runs(tmp_path)) == sorted([a, b, c])
 
 
+def test_a_run_stopped_at_once_can_be_started_again_at_once(tmp_path):
+    runner = JobRunner(tmp_path)
+    a = runner.start(exp(), owner="ann")
+    runner.stop(a)
+    assert runner.job(a).wait(10)
+    b = runner.start(exp(), owner="ann")  # the same settings, within the double-click window
+    assert b != a and runner.active("ann") == [b]
+    runner.stop(b)
+    assert runner.job(b).wait(30)
+
+
 def test_runs_of_a_person_without_tabs_stop_after_the_grace_only(tmp_path, executor):
     clock = Clock()
     runner = JobRunner(tmp_path, executor=executor, grace=10, clock=clock)

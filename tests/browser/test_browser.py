@@ -9,6 +9,7 @@ import re
 import time
 
 import pytest
+from browser_app import new_run, read_json
 
 pytestmark = pytest.mark.browser
 
@@ -19,31 +20,15 @@ LIVE_EPOCHS = 500  # the default NumPy MLP on the digits: 11,500 steps; stopped 
 def chart_x(app, key: str) -> tuple[int, float]:
     """(points, last x) of the first trace of the chart with widget key `key`; (0, 0)
     before it is drawn. The loss chart thins itself past 2,000 steps, so its last x (the
-    step) grows while its count of points may not."""
-    chart = app.main().locator(f".st-key-{key} .js-plotly-plot")
-    if chart.count() == 0:
-        return 0, 0.0
-    n, last = chart.first.evaluate(
-        """el => {
-            const x = el._fullData && el._fullData[0] && el._fullData[0].x;
-            return x && x.length ? [x.length, Number(x[x.length - 1])] : [0, 0];
-        }"""
-    )
-    return int(n), float(last)
+    epoch reached) grows while its count of points may not."""
+    x = app.trace_x(key)
+    return len(x), (x[-1] if x else 0.0)
 
 
-def progress_step(app) -> int | None:
-    """The step the progress bar reports ("step 1,234 of 6,900 · ..."), None when gone."""
-    bar = app.main().locator('[data-testid="stProgress"]')
-    if bar.count() == 0:
-        return None
-    m = re.search(r"step ([\d,]+) of", bar.first.inner_text())
-    return int(m.group(1).replace(",", "")) if m else None
-
-
-def test_live_training_chart_grows(app, timings):
+def test_live_training_chart_grows(app, server, timings):
     """Start a training on the Train page: while it runs, the progress bar, the loss chart
-    and the accuracy chart grow; after Stop (or the end), the test accuracy is shown.
+    and the accuracy chart grow; after Stop, the test accuracy is shown; Continue training
+    adds an epoch to the stopped run's history.
 
     How fast the digits MLP trains depends on the machine's load by 40x (1,200 steps/s idle,
     30 steps/s with a busy CPU, as the trainer's thread runs at a low priority), so no epoch
@@ -52,41 +37,55 @@ def test_live_training_chart_grows(app, timings):
     """
     t0 = time.perf_counter()
     app.nav("Train")
-    app.start_training(epochs=LIVE_EPOCHS)
+    before = set(server.run_dirs())
+    pressed = app.start_training(epochs=LIVE_EPOCHS)
+    run = new_run(server, before)
+    loss, acc = f"loss_{run.name}", f"acc_{run.name}"
 
     # While the job runs, sample the progress bar and the charts.
-    main = app.main()
-    main.locator('[data-testid="stProgress"]').wait_for(timeout=LONG)
-    # (progress step, last step on the loss chart, epochs on the accuracy chart)
-    samples: list[tuple[int, int, int]] = []
+    # (progress step, last epoch on the loss chart, points on the accuracy chart)
+    samples: list[tuple[int, float, int]] = []
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
-        step = progress_step(app)
-        if step is None:  # over: the bar is gone
+        n_acc = chart_x(app, acc)[0]
+        if n_acc and "digits_start_to_first_point_s" not in timings:
+            timings["digits_start_to_first_point_s"] = round(time.perf_counter() - pressed, 2)
+        step = app.progress_step()
+        if step is None and samples:  # over: the bar is gone
             break
-        sample = (step, int(chart_x(app, "loss_chart")[1]), chart_x(app, "acc_chart")[0])
+        sample = (step or 0, chart_x(app, loss)[1], n_acc)
         if sample[0] > 0 and sample[1] > 0 and (not samples or samples[-1] != sample):
             samples.append(sample)
             first = samples[0]
-            if len(samples) >= 3 and all(b > a for a, b in zip(first, sample)) and sample[2] >= 3:
+            if len(samples) >= 3 and all(b > a for a, b in zip(first, sample)) and sample[1] >= 3:
                 break
         app.page.wait_for_timeout(250)
-    timings["live_training_samples_step_lossstep_epochs"] = str(samples)
+    timings["live_training_samples_step_lossepoch_accpoints"] = str(samples)
     assert len(samples) >= 3, f"saw the running job only at {samples}: not live"
     first, last = samples[0], samples[-1]
     assert all(b > a for a, b in zip(first, last)), f"the live view did not grow: {samples}"
-    assert last[2] >= 3, f"stopped before 3 epochs: {samples}"
-    assert progress_step(app) is not None, f"the {LIVE_EPOCHS}-epoch run is over already"
+    assert last[1] >= 3, f"stopped before 3 epochs: {samples}"
+    assert app.progress_step() is not None, f"the {LIVE_EPOCHS}-epoch run is over already"
     app.screenshot("train_running")
 
+    main = app.main()
     main.get_by_role("button", name="Stop").click()
-    acc = app.wait_trained()
-    timings["live_training_test_s"] = round(time.perf_counter() - t0, 2)
-    assert acc > 0.85, f"test accuracy {acc:.1%}"
+    acc_value = app.wait_trained()
+    assert acc_value > 0.85, f"test accuracy {acc_value:.1%}"
     main.get_by_text("Stopped by the user after").wait_for()
-    assert chart_x(app, "loss_chart")[1] >= last[1]  # the final chart holds the whole run
-    assert main.get_by_role("button", name="Save run").is_visible()
+    assert chart_x(app, loss)[1] >= last[1]  # the final chart holds the whole run
     app.assert_no_errors()
+
+    # Continue the stopped run by one epoch: its history in the folder grows by one epoch.
+    epochs = len(read_json(run / "history.json")["epochs"])
+    app.fill("More epochs", 1)
+    main.locator(f".st-key-continue_{run.name} button").click()
+    main.get_by_text(re.compile(r"^Finished")).wait_for(timeout=3 * LONG)
+    app.wait_idle()
+    assert len(read_json(run / "history.json")["epochs"]) == epochs + 1
+    assert read_json(run / "meta.json")["status"] == "finished"
+    app.assert_no_errors()
+    timings["live_training_test_s"] = round(time.perf_counter() - t0, 2)
 
 
 def test_draw_a_digit_and_read_the_prediction(shared_app):
@@ -130,7 +129,7 @@ PAGES = ["Home", "Data", "Train", "Evaluate", "Embedding", "Draw", "Runs"]
 
 
 def test_screenshot_every_page(shared_app, timings):
-    """Every page with content a user would see (a model trained, saved, embedded, a digit
+    """Every page with content a user would see (a model trained, embedded, a digit
     drawn), full page, into the screenshots folder; none shows an error."""
     app = shared_app
     t0 = time.perf_counter()
@@ -151,9 +150,7 @@ def test_screenshot_every_page(shared_app, timings):
     shot("data")
 
     app.nav("Train")
-    main.locator('[data-testid="stMetric"]', has_text="Test accuracy").wait_for(timeout=LONG)
-    main.get_by_role("button", name="Save run").click()
-    main.get_by_text("it is listed on the Runs page").wait_for(timeout=LONG)
+    app.status_alert().first.wait_for(timeout=LONG)  # saved as it trained: no Save button
     shot("train")
 
     app.nav("Evaluate")
@@ -173,10 +170,7 @@ def test_screenshot_every_page(shared_app, timings):
 
     app.nav("Runs")
     main.locator('[data-testid="stDataFrame"]').wait_for(timeout=LONG)
-    main.get_by_role("combobox", name="Runs to overlay").click()
-    app.page.get_by_role("option").first.click()
-    app.page.keyboard.press("Escape")
-    main.locator(".st-key-runs_loss .main-svg").first.wait_for(timeout=LONG)
+    main.locator(".st-key-runs_loss .main-svg").first.wait_for(timeout=LONG)  # the newest two
     shot("runs")
 
     assert [p.stem for p in shots] == [p.lower() for p in PAGES]
