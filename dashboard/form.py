@@ -78,10 +78,12 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
     epochs = c3.number_input("Epochs", 1, MAX_EPOCHS, int(t.epochs), key=k("epochs"))
     l2 = c4.number_input("L2 penalty", 0.0, 1.0, float(t.l2), 1e-4, format="%g", key=k("l2"))
     seed = c4.number_input("Seed", 0, 2**31 - 1, int(t.seed), key=k("seed"))
-    augment = c4.checkbox("Augment (small shifts, turns, stroke widths)", t.augment, key=k("augment"))
-    live = c3.checkbox("Live t-SNE of the last layer", t.live_embedding, key=k("live"),
-                       help="Re-embeds 500 test points as it trains (the S4 system's view); "
-                       "costs a few per cent of training speed.")
+    augment = c4.checkbox("Augment", t.augment, key=k("augment"),
+                          help="Small turns, slants, shifts, bends and redrawn pen strokes per "
+                          "batch: what hand drawings look like.")
+    live = c3.checkbox("Live t-SNE", t.live_embedding, key=k("live"),
+                       help="Re-embeds the last layer of 500 test points as it trains (the S4 "
+                       "system's view); costs up to 9 % of training speed.")
     extra = {f: getattr(t, f) for f in EXTRA_FIELDS if getattr(t, f) != getattr(TrainConfig(), f)}
     if extra:
         st.caption("Also from the preset: " + ", ".join(f"{f} = {v}" for f, v in extra.items()))

@@ -133,11 +133,16 @@ def experiment() -> Experiment:
 
 def set_experiment(exp: Experiment, *, keep_mnist_dir: bool = True) -> None:
     """Replace the experiment being edited (a preset, a run's settings): every form widget
-    shows it on the next render. The MNIST folder the person chose survives."""
+    shows it on the next render. The person's data choices survive where the new
+    experiment trains on the same dataset: the MNIST folder, and a training subset
+    chosen on the Data page (a class demo on 6,000 images stays one)."""
     s = session()
     new = copy.deepcopy(exp)
+    mine = s.experiment.data
     if keep_mnist_dir and new.data.dataset == "mnist" and new.data.mnist_dir is None:
-        new.data.mnist_dir = s.experiment.data.mnist_dir or remembered_mnist_dir()
+        new.data.mnist_dir = mine.mnist_dir or remembered_mnist_dir()
+    if keep_mnist_dir and new.data.dataset == mine.dataset and new.data.train_size is None:
+        new.data.train_size = mine.train_size
     s.experiment = new
     s.form_version += 1
 

@@ -49,6 +49,7 @@ class History:
     total_steps: int = 0
     epoch: int = 0
     frames: int = 0  # embedding frames recorded so far
+    elapsed_before: float = 0.0  # seconds trained before this segment (a continued run)
     status: str = "queued"  # queued | loading | running | stopping | finished | stopped | diverged | failed
     message: str = ""
     warning: str = ""  # e.g. the run folder could not be written
@@ -67,7 +68,8 @@ class History:
             self.steps.append(ev.step)
             self.loss.append(ev.loss)
             self.step, self.epoch, self.total_steps = ev.step, ev.epoch, ev.total_steps
-            self.images_per_s, self.elapsed, self.eta = ev.images_per_s, ev.elapsed, ev.eta
+            self.images_per_s, self.eta = ev.images_per_s, ev.eta
+            self.elapsed = self.elapsed_before + ev.elapsed
             self.steps_per_epoch = ev.steps_per_epoch
             if self.status != "stopping":
                 self.status = "running"
@@ -196,6 +198,7 @@ class TrainingJob(WatchedJob):
         if resume is not None:
             self._history = History.from_dict(resume.history.to_dict())
             self._history.status, self._history.final_test_acc = "queued", None
+            self._history.elapsed_before = self._history.elapsed
 
     @property
     def name(self) -> str:

@@ -274,6 +274,11 @@ class JobRunner:
         with self._lock:
             return self._jobs.get(name)
 
+    def busy(self, name: str) -> bool:
+        """True while run `name`'s job still works: training, or measuring after a Stop."""
+        job = self.job(name)
+        return job is not None and not job.wait(0)
+
     def owned(self, owner: str) -> list[str]:
         """Run names this runner started for `owner`, oldest first (ended ones for a while)."""
         with self._lock:

@@ -89,13 +89,13 @@ if len(mine) > 1:
     right.selectbox("Run shown", list(reversed(mine)), key="train_view", label_visibility="collapsed",
                     format_func=lambda n: labels.get(n, n))
 view = ss["train_view"]
-polling = view in runner.active(state.sid())
+polling = runner.busy(view)  # also while a stopped run's test accuracy is being measured
 
 
 @st.fragment(run_every=POLL_S if polling else None)
 def watch(name: str, polling: bool) -> None:
     live_panel(name, session.presenter)
-    if polling and not runner.history(name).active:
+    if polling and not runner.busy(name):
         st.rerun()  # the whole page: stops this polling and shows what comes after
 
 
@@ -103,7 +103,7 @@ watch(view, polling)
 show_embedding = st.toggle("Show the last layer's embedding as it learns", key="train_embedding",
                            value=runner.job(view) is not None and runner.job(view).experiment.train.live_embedding)
 if show_embedding:
-    st.fragment(run_every=2.0 if polling else None)(embedding_panel)(
+    st.fragment(run_every=1.5 if polling else None)(embedding_panel)(
         view, session.presenter, key=f"emb_{view}", live=polling)
 if not polling:
     after_panel(view)
