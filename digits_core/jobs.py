@@ -265,7 +265,8 @@ class TrainingJob(WatchedJob):
         if self.resume is not None and self.resume.optimizer_state:
             self.learner.load_state_dict(self.resume.optimizer_state)
         events = train(self.model, self.data, tc, learner=self.learner, stop=self._stop,
-                       step_offset=h.step, epoch_offset=len(h.epochs))
+                       step_offset=h.step, epoch_offset=len(h.epochs),
+                       start_loss=h.loss[0] if self.resume is not None and h.loss else None)
         for ev in events:
             with self._lock:
                 h.apply(ev)

@@ -160,6 +160,7 @@ def train(
     stop: threading.Event | None = None,
     step_offset: int = 0,
     epoch_offset: int = 0,
+    start_loss: float | None = None,
 ) -> Iterator[Step | Epoch | Done]:
     """Train `model` on `data` for `tc.epochs` epochs; yields events.
 
@@ -167,7 +168,9 @@ def train(
     then `Done("stopped", ..., test_acc=None)`, and measuring the model is the caller's
     choice. To continue a run, pass the steps and epochs it already trained as offsets:
     events count on from there, the learning-rate schedule spans the new epochs only,
-    and the batch order differs from the first part's.
+    and the batch order differs from the first part's. Divergence is judged against
+    `start_loss`, the loss at the very start (of the first part, for a continued run: a
+    trained model's low loss would make one hard batch look like an explosion).
     """
     tc.validate()
     stop = stop or threading.Event()
@@ -177,7 +180,7 @@ def train(
     n = len(data.labels_train)
     per_epoch = steps_per_epoch(n, tc)
     total = tc.epochs * per_epoch
-    divergence = Divergence(initial_loss(model, data, tc), tc)
+    divergence = Divergence(start_loss or initial_loss(model, data, tc), tc)
     speed = Throughput()
     t0 = time.perf_counter()
     step = 0
