@@ -28,7 +28,8 @@ import streamlit as st
 
 from digits_core.config import DataConfig, Experiment, ModelConfig
 from digits_core.presets import ALL
-from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner, warm_up
+from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
+from digits_core.torch_models import warm_up
 from digits_core.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
 
 SID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")

@@ -159,7 +159,7 @@ def cmd_train(a) -> int:
     from .data import IMAGE_SHAPE
     from .jobs import run_experiment
     from .models import check_size
-    from .runs import RunRecorder
+    from .recorder import RunRecorder
     from .train import Done, Epoch, Step
 
     exp = experiment_from_args(a)

@@ -6,13 +6,9 @@ executor: `snapshot()` (a `History`), `frames()`, `stop()`, `done`, `wait()`, `n
 run has its name (and folder) at once, wherever it will train.
 
 - `ThreadExecutor` (the default): a `jobs.TrainingJob` thread in this process.
-- `ProcessExecutor` (`DIGITLAB_EXECUTOR=processes`): `DIGITLAB_WORKERS` (2) spawned worker
-  processes, started once with torch imported and warmed. A job trains in a worker through
-  the same `TrainingJob` + `RunRecorder`, so the folder's meta names the worker's pid: a
-  worker that dies leaves its one run "interrupted". The worker sends the job's history
-  (and new embedding frames) every `PROGRESS_S` over its pipe; Stop sets the worker's
-  shared Event, which the batch loop reads. A worker silent for `hang_s`, or still
-  training `stop_grace` seconds after a Stop, is killed and replaced.
+- `pool.ProcessExecutor` (`DIGITLAB_EXECUTOR=processes`): a warm pool of worker processes;
+  a job trains in one through the same `TrainingJob` + `RunRecorder`, and a worker that
+  dies or hangs costs only its own run (see `pool`).
 - `RayExecutor` (`DIGITLAB_EXECUTOR=ray`): each job is a Ray actor holding a `TrainingJob`,
   asking for `DIGITLAB_JOB_CPUS` CPUs (1) and a GPU when the experiment's device is cuda;
   the server polls it every `PROGRESS_S` and stops it by a call. The run folders must be
@@ -26,22 +22,19 @@ report into its history.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .config import Experiment
-from .errors import ConfigError, RunError
+from .errors import ConfigError
 from .jobs import History, TrainingJob, WatchedJob
 
 PROGRESS_S = 0.25  # seconds between two progress reports of a job training elsewhere
 HANG_S = 60.0  # a worker that reports nothing this long is hung: killed and replaced
 STOP_GRACE_S = 10.0  # a job still training this long after Stop has its worker killed
-READY_S = 180.0  # a new worker must import torch and report ready within this
 INTERRUPTED = "interrupted: {why}; its last checkpoint is kept"
 
 log = logging.getLogger(__name__)
@@ -64,7 +57,8 @@ class RemoteTraining:
         self._frames_sent = 0
         self._failed: History | None = None
         try:
-            from .runs import RunRecorder, load_run
+            from .recorder import RunRecorder
+            from .runs import load_run
 
             path = Path(spec["path"])
             exp = Experiment.from_dict(spec["experiment"])
@@ -100,36 +94,6 @@ class RemoteTraining:
 
     def pid(self) -> int:
         return os.getpid()
-
-
-def warm_up() -> None:
-    """What every job needs, imported and run once when a worker starts."""
-    import torch
-
-    from . import learners, models, runs, train  # noqa: F401
-
-    torch.ones(8, 8) @ torch.ones(8, 8)
-
-
-def _worker_main(conn, stop, env: dict[str, str]) -> None:
-    """A pool worker: warm up, then train one job spec at a time until told to end.
-    (Its training thread lowers its own priority; this one must answer promptly.)"""
-    os.environ.update(env)
-    warm_up()
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            spec = conn.recv()
-        except (EOFError, OSError):
-            return
-        if spec is None:
-            return
-        training = RemoteTraining(spec, stop)
-        while True:
-            ended = training.wait(PROGRESS_S)
-            conn.send(("report", training.report()))
-            if ended:
-                break
 
 
 # ------------------------------------------------------------------ the server side
@@ -245,166 +209,6 @@ class _Remote:
         return None
 
 
-class _Worker:
-    def __init__(self, ctx, env: dict[str, str]):
-        self.conn, child = ctx.Pipe()
-        self.stop = ctx.Event()
-        self.process = ctx.Process(target=_worker_main, args=(child, self.stop, env), daemon=True,
-                                   name="digitlab-worker")
-        self.process.start()
-        child.close()
-        self.job: RemoteJob | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.join(10)
-        self.conn.close()
-
-
-class ProcessExecutor(_Remote):
-    """A warm pool of `workers` spawned processes; one job at a time in each."""
-
-    kind = "processes"
-
-    def __init__(self, workers: int = 2, *, hang_s: float = HANG_S,
-                 stop_grace: float = STOP_GRACE_S, context: str = "spawn"):
-        if workers < 1:
-            raise ConfigError(f"a process pool needs at least 1 worker, got {workers}")
-        self.capacity = workers
-        self.hang_s, self.stop_grace = hang_s, stop_grace
-        self._ctx = multiprocessing.get_context(context)
-        threads = os.environ.get("DIGITLAB_THREADS") or str(
-            max(1, ((os.cpu_count() or 1) - 1) // workers))
-        self._env = {"DIGITLAB_THREADS": threads}
-        self._cond = threading.Condition()
-        self._workers: list[_Worker] = []
-        self._idle: list[_Worker] = []
-        self._closed = False
-        for _ in range(workers):
-            self._spawn()
-
-    # -- the pool -------------------------------------------------------------------
-    def _spawn(self) -> None:
-        w = _Worker(self._ctx, self._env)
-        with self._cond:
-            self._workers.append(w)
-        threading.Thread(target=self._await_ready, args=(w,), daemon=True,
-                         name="digitlab-worker-ready").start()
-
-    def _await_ready(self, w: _Worker) -> None:
-        try:
-            if not w.conn.poll(READY_S):
-                raise RunError(f"no word within {READY_S:.0f} s")
-            w.conn.recv()
-        except Exception as e:  # a worker that cannot start is dropped, not retried forever
-            log.error("a training worker (pid %s) failed to start: %s", w.pid, e)
-            self._drop(w)
-            return
-        with self._cond:
-            if self._closed or w not in self._workers:
-                return
-            self._idle.append(w)
-            self._cond.notify_all()
-
-    def _drop(self, w: _Worker) -> None:
-        with self._cond:
-            for pool in (self._workers, self._idle):
-                if w in pool:
-                    pool.remove(w)
-            self._cond.notify_all()
-        w.kill()
-
-    def _acquire(self, job: RemoteJob) -> _Worker | None:
-        with self._cond:
-            while not self._idle and not job.stop_requested:
-                if not self._workers or self._closed:
-                    raise RunError("no training worker is running")
-                self._cond.wait(0.2)
-            if job.stop_requested:
-                return None
-            w = self._idle.pop(0)
-            w.job = job
-            return w
-
-    def _release(self, w: _Worker) -> None:
-        with self._cond:
-            w.job = None
-            if w in self._workers and not self._closed:
-                self._idle.append(w)
-            self._cond.notify_all()
-
-    def pids(self) -> list[int]:
-        """The worker processes' ids (started ones, idle or busy)."""
-        with self._cond:
-            return [w.pid for w in self._workers if w.pid is not None]
-
-    def worker_pid(self, name: str) -> int | None:
-        """The pid of the worker training run `name`, or None."""
-        with self._cond:
-            return next((w.pid for w in self._workers if w.job is not None and w.job.name == name), None)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            workers, self._workers, self._idle = list(self._workers), [], []
-            self._cond.notify_all()
-        for w in workers:
-            if w.job is None:
-                try:
-                    w.conn.send(None)
-                except OSError:
-                    pass
-            w.process.join(2)
-            if w.process.is_alive():
-                w.kill()
-
-    # -- one job --------------------------------------------------------------------
-    def train(self, job: RemoteJob) -> None:
-        w = self._acquire(job)
-        if w is None:
-            job._set(status="stopped", message="stopped before it started")
-            return
-        w.stop.clear()
-        job.on_stop = w.stop.set
-        try:
-            w.conn.send(job.spec)
-            if job.stop_requested:
-                w.stop.set()
-            why = self._follow(job, w)
-        except (OSError, EOFError):
-            why = "its worker process died"
-        finally:
-            job.on_stop = None
-        if why is None:
-            self._release(w)
-            return
-        job.interrupt(why)
-        self._drop(w)
-        if not self._closed:
-            self._spawn()
-
-    def _follow(self, job: RemoteJob, w: _Worker) -> str | None:
-        """Fold the worker's reports into `job` until it is done (None) or the worker is
-        gone or must go (why)."""
-        heard = time.monotonic()
-        while True:
-            if w.conn.poll(PROGRESS_S * 2):
-                _, report = w.conn.recv()
-                job.update(report)
-                heard = time.monotonic()
-                if report["done"]:
-                    return None
-            elif not w.process.is_alive():
-                return f"its worker process ended (exit code {w.process.exitcode})"
-            why = self._watchdog(job, time.monotonic() - heard)
-            if why is not None:
-                return why
-
-
 class RayExecutor(_Remote):
     """Each job is a Ray actor (`RemoteTraining`) with the CPUs and GPU it asks for."""
 
@@ -475,13 +279,15 @@ class RayExecutor(_Remote):
 EXECUTORS = ("threads", "processes", "ray")
 
 
-def executor_from_env() -> ThreadExecutor | ProcessExecutor | RayExecutor:
+def executor_from_env():
     """The executor `$DIGITLAB_EXECUTOR` names (threads | processes | ray; default threads),
     sized by `$DIGITLAB_WORKERS` (processes) or placed by `$DIGITLAB_RAY_ADDRESS` (ray)."""
     kind = os.environ.get("DIGITLAB_EXECUTOR", "threads").strip().lower() or "threads"
     if kind == "threads":
         return ThreadExecutor()
     if kind == "processes":
+        from .pool import ProcessExecutor
+
         return ProcessExecutor(int(os.environ.get("DIGITLAB_WORKERS", "2")))
     if kind == "ray":
         return RayExecutor(os.environ.get("DIGITLAB_RAY_ADDRESS") or None)
@@ -491,7 +297,6 @@ def executor_from_env() -> ThreadExecutor | ProcessExecutor | RayExecutor:
 __all__ = [
     "EXECUTORS",
     "PROGRESS_S",
-    "ProcessExecutor",
     "RayExecutor",
     "RemoteJob",
     "RemoteTraining",

@@ -2,7 +2,7 @@
 
 `TrainingJob` runs `train.train()` in a thread, folds its events into a lock-guarded
 `History` that anyone can snapshot, measures the run live (`monitor`) and, given a
-`runs.RunRecorder`, keeps its run folder up to date as it trains. It never touches a UI.
+`recorder.RunRecorder`, keeps its run folder up to date as it trains. It never touches a UI.
 Deciding which jobs may run, and for whom, is `runner`'s business.
 """
 
@@ -185,7 +185,7 @@ class TrainingJob(WatchedJob):
         self.monitor: Monitor | None = None
         self.initial_first_layer: np.ndarray | None = None
         self.slots = slots
-        self.recorder = recorder  # runs.RunRecorder, or None for an in-memory run
+        self.recorder = recorder  # recorder.RunRecorder, or None for an in-memory run
         self.resume = resume  # a runs.Run to train further, or None
         self.extra_epochs = extra_epochs
         self.on_event = on_event  # called in the job's thread with every event

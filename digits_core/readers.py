@@ -34,12 +34,7 @@ name, to be joined onto the runs folder; `parse_session_id(text)` (ConfigError).
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
-import stat
-import tokenize
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, fields
@@ -50,7 +45,8 @@ import numpy as np
 
 from .config import MAX_PARAMS, NORMALIZATIONS, Experiment
 from .data import IMAGE_SHAPE, Normalizer
-from .errors import ConfigError, DigitLabError, RunError, show_value
+from . import bounded
+from .errors import ConfigError, RunError, show_value
 from .jobs import History
 from .models import read_weights, weights_file
 
@@ -62,13 +58,10 @@ MAX_NORMALIZER_BYTES = 2**20  # normalizer.npz: two (H, W) float32 arrays at mos
 MAX_WEIGHTS_BYTES = 8 * MAX_PARAMS + 2**20  # float32 weights of the largest model, twice over
 MAX_FIRST_LAYER_BYTES = 8 * MAX_PARAMS  # first_layer_before.npy: part of the weights
 MAX_SNAPSHOTS_BYTES = 256 * 2**20  # snapshots.npz: live embeddings, (K, N, 2) float32
-MAX_ARRAYS = 256  # members of one .npz / tensors of one .pt
-MAX_TEXT = 200  # characters of a name or status read from a file
 WEIGHTS_FILES = ("weights.npz", "weights.pt")
 STATUSES = ("queued", "loading", "running", "stopping", "finished", "stopped", "diverged", "failed")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
-_NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: what a plain array may hold
 
 
 @dataclass(frozen=True)
@@ -109,16 +102,16 @@ class RunMeta:
 def read_meta(path: str | Path) -> RunMeta:
     """meta.json -> RunMeta. Raises RunError naming the file and field."""
     path = Path(path)
-    d = _read_json_object(path, MAX_META_BYTES)
+    d = bounded.read_json_object(path, MAX_META_BYTES)
     weights = d.get("weights")
     if weights not in WEIGHTS_FILES:
         raise RunError(
-            f"{path.name}: weights must be {' or '.join(WEIGHTS_FILES)}, got {_show(weights)}; refused"
+            f"{path.name}: weights must be {' or '.join(WEIGHTS_FILES)}, got {show_value(weights)}; refused"
         )
     shape = d.get("image_shape")
     if not isinstance(shape, list) or tuple(shape) not in IMAGE_SHAPE.values():
         allowed = " or ".join(str(list(s)) for s in IMAGE_SHAPE.values())
-        raise RunError(f"{path.name}: image_shape must be {allowed}, got {_show(shape)}")
+        raise RunError(f"{path.name}: image_shape must be {allowed}, got {show_value(shape)}")
     values: dict[str, Any] = {"weights": weights, "image_shape": tuple(shape)}
     for f in fields(RunMeta):
         if f.name in values or f.name not in d:
@@ -126,13 +119,13 @@ def read_meta(path: str | Path) -> RunMeta:
         v, kind = d[f.name], f.type
         where = f"{path.name}: {f.name}"
         if kind == "str":
-            values[f.name] = _text(v, where)
+            values[f.name] = bounded.text(v, where)
         elif kind == "int":
-            values[f.name] = _int(v, where, lo=0)
+            values[f.name] = bounded.integer(v, where, lo=0)
         elif kind == "float":
-            values[f.name] = _number(v, where)
+            values[f.name] = bounded.number(v, where)
         else:  # float | None
-            values[f.name] = None if v is None else _number(v, where)
+            values[f.name] = None if v is None else bounded.number(v, where)
     if values.get("status", "finished") not in STATUSES:
         raise RunError(f"{path.name}: status must be one of {', '.join(STATUSES)}")
     return RunMeta(**values)
@@ -141,7 +134,7 @@ def read_meta(path: str | Path) -> RunMeta:
 def read_experiment(path: str | Path) -> Experiment:
     """experiment.json -> a validated Experiment (every config cap applies)."""
     path = Path(path)
-    d = _read_json_object(path, MAX_EXPERIMENT_BYTES)
+    d = bounded.read_json_object(path, MAX_EXPERIMENT_BYTES)
     try:
         exp = Experiment.from_dict(d)
         exp.validate()
@@ -154,7 +147,7 @@ def read_history(path: str | Path) -> History:
     """history.json -> History; curves bounded to MAX_HISTORY_POINTS, every entry a number
     (NaN and infinity allowed: a diverged run's loss), None only where History allows it."""
     path = Path(path)
-    d = _read_json_object(path, MAX_HISTORY_BYTES)
+    d = bounded.read_json_object(path, MAX_HISTORY_BYTES)
     values: dict[str, Any] = {}
     for f in fields(History):
         if f.name not in d:
@@ -163,25 +156,25 @@ def read_history(path: str | Path) -> History:
         where = f"{path.name}: {f.name}"
         if kind.startswith("list["):
             if not isinstance(v, list):
-                raise RunError(f"{where} must be a list, got {_show(v)}")
+                raise RunError(f"{where} must be a list, got {show_value(v)}")
             if len(v) > MAX_HISTORY_POINTS:
                 raise RunError(f"{where} has {len(v):,} entries; at most {MAX_HISTORY_POINTS:,} are read")
             item = kind[5:-1]
             if item == "int":
-                values[f.name] = [_int(x, where) for x in v]
+                values[f.name] = [bounded.integer(x, where) for x in v]
             else:
                 none_ok = "None" in item
                 values[f.name] = [
-                    None if (x is None and none_ok) else _number(x, where, finite=False) for x in v
+                    None if (x is None and none_ok) else bounded.number(x, where, finite=False) for x in v
                 ]
         elif kind == "int":
-            values[f.name] = _int(v, where, lo=0)
+            values[f.name] = bounded.integer(v, where, lo=0)
         elif kind == "float":
-            values[f.name] = _number(v, where, finite=False)
+            values[f.name] = bounded.number(v, where, finite=False)
         elif kind == "float | None":
-            values[f.name] = None if v is None else _number(v, where, finite=False)
+            values[f.name] = None if v is None else bounded.number(v, where, finite=False)
         else:
-            values[f.name] = _text(v, where, limit=1000)
+            values[f.name] = bounded.text(v, where, limit=1000)
     if values.get("status", "queued") not in STATUSES:
         raise RunError(f"{path.name}: status must be one of {', '.join(STATUSES)}")
     curves = ("epochs", "train_acc", "test_acc", "epoch_loss")
@@ -195,7 +188,7 @@ def read_normalizer(path: str | Path, *, image_shape: tuple[int, int] | None = N
     """normalizer.npz -> Normalizer: a known mode, a positive finite max_value, and for
     "standardize" a finite mean and a positive finite std of `image_shape`."""
     path = Path(path)
-    z = _read_npz(path, MAX_NORMALIZER_BYTES, kinds=_NUMERIC_KINDS + "U")
+    z = bounded.read_npz(path, MAX_NORMALIZER_BYTES, kinds=bounded.NUMERIC_KINDS + "U")
     mode, top = z.get("mode"), z.get("max_value")
     if mode is None or mode.shape != () or mode.dtype.kind != "U" or str(mode) not in NORMALIZATIONS:
         raise RunError(f"{path.name}: mode must be one of {', '.join(NORMALIZATIONS)}")
@@ -223,22 +216,22 @@ def read_weights_file(path: str | Path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     if path.name not in WEIGHTS_FILES:
-        raise RunError(f"{_show(path.name)} is not a weights file ({' or '.join(WEIGHTS_FILES)})")
+        raise RunError(f"{show_value(path.name)} is not a weights file ({' or '.join(WEIGHTS_FILES)})")
     if path.suffix == ".npz":
-        return _read_npz(path, MAX_WEIGHTS_BYTES, kinds=_NUMERIC_KINDS)
-    _check_regular(path, MAX_WEIGHTS_BYTES)
+        return bounded.read_npz(path, MAX_WEIGHTS_BYTES, kinds=bounded.NUMERIC_KINDS)
+    bounded.check_regular(path, MAX_WEIGHTS_BYTES)
     try:
         with zipfile.ZipFile(path) as zf:
-            _check_members(zf, path.name, MAX_WEIGHTS_BYTES)
+            bounded.check_members(zf, path.name, MAX_WEIGHTS_BYTES)
     except zipfile.BadZipFile:
         raise RunError(f"{path.name} is not a torch weights file (not a zip archive); refused") from None
     except (OSError, ValueError, EOFError, zlib.error, NotImplementedError) as e:
-        raise RunError(f"{path.name} cannot be read ({_reason(e)})") from None
+        raise RunError(f"{path.name} cannot be read ({bounded.reason(e)})") from None
     try:
         state = read_weights(path)
     except ValueError as e:
-        raise RunError(_one_line(str(e))) from None
-    _check_arrays(state, path.name, _NUMERIC_KINDS)
+        raise RunError(bounded.one_line(str(e))) from None
+    bounded.check_arrays(state, path.name, bounded.NUMERIC_KINDS)
     return state
 
 
@@ -246,12 +239,12 @@ def read_first_layer(path: str | Path) -> np.ndarray:
     """first_layer_before.npy -> the first weight layer before training: (D, K) dense or
     (K, 1, kh, kw) conv kernels, float."""
     path = Path(path)
-    size = _check_regular(path, MAX_FIRST_LAYER_BYTES)
+    size = bounded.check_regular(path, MAX_FIRST_LAYER_BYTES)
     try:
         with open(path, "rb") as f:
-            a = _read_npy(f, path.name, min(size, MAX_FIRST_LAYER_BYTES), _NUMERIC_KINDS)
+            a = bounded.read_npy(f, path.name, min(size, MAX_FIRST_LAYER_BYTES), bounded.NUMERIC_KINDS)
     except OSError as e:
-        raise RunError(f"{path.name} cannot be read ({_reason(e)})") from None
+        raise RunError(f"{path.name} cannot be read ({bounded.reason(e)})") from None
     if a.dtype.kind != "f" or a.ndim not in (2, 4):
         raise RunError(f"{path.name}: expected a 2-D or 4-D float array, got {a.ndim}-D {a.dtype}")
     return a
@@ -259,12 +252,12 @@ def read_first_layer(path: str | Path) -> np.ndarray:
 
 def read_snapshots(path: str | Path) -> dict[str, np.ndarray]:
     """snapshots.npz (live embeddings) -> {name: numeric array}, MAX_SNAPSHOTS_BYTES at most."""
-    return _read_npz(Path(path), MAX_SNAPSHOTS_BYTES, kinds=_NUMERIC_KINDS)
+    return bounded.read_npz(Path(path), MAX_SNAPSHOTS_BYTES, kinds=bounded.NUMERIC_KINDS)
 
 
 def read_optimizer(path: str | Path) -> dict[str, np.ndarray]:
     """optimizer.npz (the optimiser's state, for continuing a run) -> {name: numeric array}."""
-    return _read_npz(Path(path), 3 * MAX_WEIGHTS_BYTES, kinds=_NUMERIC_KINDS)
+    return bounded.read_npz(Path(path), 3 * MAX_WEIGHTS_BYTES, kinds=bounded.NUMERIC_KINDS)
 
 
 def weights_path(run_dir: str | Path, meta: RunMeta, experiment: Experiment) -> Path:
@@ -282,7 +275,7 @@ def check_run(path: str | Path) -> RunMeta:
     """The cheap validity check of a run folder (no weights loaded); see the module's contract."""
     d = Path(path)
     if not d.is_dir():
-        raise RunError(f"{_show(d.name)} is not a run folder")
+        raise RunError(f"{show_value(d.name)} is not a run folder")
     missing = [f for f in ("meta.json", "experiment.json", "history.json", "normalizer.npz") if not (d / f).exists()]
     if missing:
         raise RunError(f"incomplete: missing {', '.join(missing)}")
@@ -297,7 +290,7 @@ def check_run(path: str | Path) -> RunMeta:
         raise RunError(f"meta.json: image_shape {list(meta.image_shape)} is not {exp.data.dataset}'s")
     if not weights.exists() and not weights.is_symlink():
         raise RunError(f"incomplete: missing {weights.name}")
-    if _check_regular(weights, MAX_WEIGHTS_BYTES) == 0:
+    if bounded.check_regular(weights, MAX_WEIGHTS_BYTES) == 0:
         raise RunError(f"{weights.name} is empty")
     read_weights_file(weights)  # a pickle must show as broken in a listing, not on loading
     return meta
@@ -319,167 +312,7 @@ def parse_run_name(text: Any) -> str:
     RunError otherwise."""
     if isinstance(text, str) and RUN_NAME.fullmatch(text):
         return text
-    raise RunError(f"{_show(text)} is not a run name (letters, digits, '_', '.', '-'; up to 100)")
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def _check_regular(path: Path, cap: int) -> int:
-    """Size of `path` after checking it is a regular file (no link, no device) within `cap`."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise RunError(f"{path.name} is missing") from None
-    except OSError as e:
-        raise RunError(f"{path.name} cannot be read ({_reason(e)})") from None
-    if stat.S_ISLNK(st.st_mode):
-        raise RunError(f"{path.name} is a link, not a file; refused")
-    if not stat.S_ISREG(st.st_mode):
-        raise RunError(f"{path.name} is not a regular file; refused")
-    if st.st_size > cap:
-        raise RunError(f"{path.name} is {_size(st.st_size)}, over the {_size(cap)} such a file may hold; refused")
-    return st.st_size
-
-
-def _read_bounded(path: Path, cap: int) -> bytes:
-    _check_regular(path, cap)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(cap + 1)  # the file may have grown since the check
-    except OSError as e:
-        raise RunError(f"{path.name} cannot be read ({_reason(e)})") from None
-    if len(raw) > cap:
-        raise RunError(f"{path.name} is over the {_size(cap)} such a file may hold; refused")
-    return raw
-
-
-def _read_json_object(path: Path, cap: int) -> dict[str, Any]:
-    raw = _read_bounded(path, cap)
-    try:
-        d = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise RunError(f"{path.name} is not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        cut = e.pos >= len(raw.rstrip()) or e.msg.startswith("Unterminated string")
-        what = "truncated" if cut else "not valid JSON"
-        raise RunError(f"{path.name} is {what} (line {e.lineno}, column {e.colno})") from None
-    except (RecursionError, ValueError):  # nested too deep; an integer of > 4300 digits
-        raise RunError(f"{path.name} is not JSON this program reads (nested too deep or a huge number)") from None
-    if not isinstance(d, dict):
-        raise RunError(f"{path.name} must hold a JSON object, got {_show(d)}")
-    return d
-
-
-def _read_npz(path: Path, cap: int, *, kinds: str) -> dict[str, np.ndarray]:
-    """An .npz of plain arrays, every header checked before its data is read, `cap` bytes in
-    all (unpacked), no object arrays (so no pickle)."""
-    _check_regular(path, cap)
-    out: dict[str, np.ndarray] = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            left = _check_members(zf, path.name, cap)
-            for info in zf.infolist():
-                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                with zf.open(info) as f:
-                    out[key] = _read_npy(f, path.name, min(left, info.file_size), kinds)
-                left -= out[key].nbytes
-    except zipfile.BadZipFile:
-        raise RunError(f"{path.name} is not an .npz file (not a zip archive)") from None
-    except (OSError, EOFError, zlib.error, NotImplementedError, KeyError, ValueError) as e:
-        raise RunError(f"{path.name} cannot be read ({_reason(e)})") from None
-    return out
-
-
-def _check_members(zf: zipfile.ZipFile, name: str, cap: int) -> int:
-    """Refuse an archive of too many members or more than `cap` bytes unpacked (a zip bomb);
-    returns the bytes it declares."""
-    infos = zf.infolist()
-    if len(infos) > MAX_ARRAYS:
-        raise RunError(f"{name} holds {len(infos)} entries, over the {MAX_ARRAYS} read; refused")
-    total = sum(i.file_size for i in infos)
-    if total > cap:
-        raise RunError(f"{name} unpacks to {_size(total)}, over the {_size(cap)} such a file may hold; refused")
-    return total
-
-
-def _read_npy(f, name: str, cap: int, kinds: str) -> np.ndarray:
-    """One .npy stream whose header is checked (plain dtype, at most `cap` bytes) before
-    its data is allocated."""
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = fmt.read_array_header_2_0(f)
-        else:
-            raise RunError(f"{name} holds an array of an unknown .npy version {version}")
-    except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as e:  # numpy parses it as Python
-        raise RunError(f"{name} holds a malformed array header ({_reason(e)})") from None
-    if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
-        if dtype.hasobject:
-            raise RunError(f"{name} is not a plain array file (it holds code or objects); refused")
-        raise RunError(f"{name} holds {dtype} data, not plain numbers; refused")
-    if len(shape) > 8:
-        raise RunError(f"{name} holds a {len(shape)}-D array; refused")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > cap:
-        raise RunError(f"{name} announces an array of {_size(nbytes)}, more than the file holds; refused")
-    data = f.read(nbytes + 1)
-    if len(data) != nbytes:
-        raise RunError(f"{name} is truncated or has trailing bytes after an array")
-    order = "F" if fortran else "C"
-    return np.frombuffer(data, dtype=dtype, count=math.prod(shape)).reshape(shape, order=order).copy()
-
-
-def _check_arrays(state: dict[str, np.ndarray], name: str, kinds: str) -> None:
-    if len(state) > MAX_ARRAYS:
-        raise RunError(f"{name} holds {len(state)} tensors, over the {MAX_ARRAYS} read; refused")
-    for k, v in state.items():
-        if v.dtype.kind not in kinds or v.dtype.hasobject:
-            raise RunError(f"{name}: {_show(k)} holds {v.dtype} data, not plain numbers; refused")
-
-
-def _text(v: Any, where: str, limit: int = MAX_TEXT) -> str:
-    if not isinstance(v, str) or len(v) > limit or "\x00" in v:
-        raise RunError(f"{where} must be a text of at most {limit} characters, got {_show(v)}")
-    return v
-
-
-def _int(v: Any, where: str, lo: int | None = None) -> int:
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63 and (lo is None or v >= lo):
-        return v
-    bound = "" if lo is None else f" >= {lo}"
-    raise RunError(f"{where} must be a whole number{bound}, got {_show(v)}")
-
-
-def _number(v: Any, where: str, *, finite: bool = True) -> float:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        x = float(v) if abs(v) < 1e300 else math.inf
-        if not finite or math.isfinite(x):
-            return x
-    raise RunError(f"{where} must be a {'finite ' if finite else ''}number, got {_show(v)}")
-
-
-_show = show_value  # one picture of a value for every error message
-
-
-def _reason(e: BaseException) -> str:
-    if isinstance(e, DigitLabError):
-        return str(e)
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
-    text = _one_line(str(e))[:120]
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.0f} KB" if n >= 2**10 else f"{n} bytes"
+    raise RunError(f"{show_value(text)} is not a run name (letters, digits, '_', '.', '-'; up to 100)")
 
 
 __all__ = [

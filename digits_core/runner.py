@@ -34,7 +34,9 @@ from .executors import executor_from_env
 from .jobs import History, TrainingJob
 from .models import EVAL_CHUNK, count_params
 from .readers import read_history
-from .runs import RunRecorder, inspect_run, load_run, read_snapshots
+from .recorder import RunRecorder
+from .runs import inspect_run, load_run, read_snapshots
+
 
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
 DEFAULT_GRACE = 30.0  # seconds a person may have no tab before their runs stop (a reload on a busy server takes a while)
@@ -146,21 +148,6 @@ class JobSlots:
 
 START_DEDUPE_S = 3.0  # the same experiment started again by the same person within this: one job
 KEEP_ENDED_S = 120.0  # an ended job is forgotten this long after it ended (its folder stays)
-
-
-def warm_up() -> None:
-    """Import and run once what a first job would load lazily (torch, its optimisers and
-    their compiled paths), so the first student's Start does not wait for it; meant for a
-    background thread when a server starts."""
-    import torch
-
-    from .torch_models import setup_torch_threads
-
-    setup_torch_threads()
-    layer = torch.nn.Linear(4, 2)
-    opt = torch.optim.Adam(layer.parameters())
-    layer(torch.zeros(1, 4)).sum().backward()
-    opt.step()
 
 
 class JobRunner:
@@ -385,5 +372,4 @@ __all__ = [
     "activation_sizes",
     "memory_estimate",
     "preflight",
-    "warm_up",
 ]

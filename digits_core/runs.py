@@ -1,6 +1,6 @@
 """Run folders: the one place that knows where and how runs are stored.
 
-A run is a folder from the moment it starts (`RunRecorder`), so a reload, a closed tab
+A run is a folder from the moment it starts (`recorder.RunRecorder` writes it), so a reload, a closed tab
 or a killed process loses at most one checkpoint interval. The folder holds:
 
     meta.json              name, label, owner, status, pid, accuracy, sizes (written last)
@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import os
-import re
 import shutil
 import socket
 import time
@@ -34,19 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import readers
 from .config import Experiment
-from .data import IMAGE_SHAPE, Dataset, Normalizer, load_dataset
+from .data import Dataset, Normalizer, load_dataset
 from .errors import DigitLabError, RunError
 from .jobs import ACTIVE, History
-from .models import Classifier, build_model, save_weights, weights_file
-from . import readers
-
-FORMAT_VERSION = 2
-CHECKPOINT_SECONDS = 15.0  # a running job writes a checkpoint at least this often
-# A run trained on another machine (a cluster worker) is alive while its meta is this fresh:
-# its pid means nothing here, and a live run rewrites its meta every CHECKPOINT_SECONDS.
-REMOTE_STALE_S = 4 * CHECKPOINT_SECONDS
-
+from .models import Classifier, build_model
+from .recorder import REMOTE_STALE_S, RunRecorder, _process_started, _write_json
 
 def default_runs_dir() -> Path:
     """`$DIGITLAB_RUNS` if set, else `./runs`."""
@@ -92,195 +84,6 @@ class Run:
     @property
     def label(self) -> str:
         return str(self.meta.get("label") or (self.path.name if self.path else "run"))
-
-
-# ------------------------------------------------------------------ names
-
-
-def slug(text: str) -> str:
-    """A safe folder-name stem: letters, digits, '.', '_' and '-' (at most 40)."""
-    s = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:40]
-    return s or "run"
-
-
-def new_run_folder(runs_dir: Path, base: str) -> Path:
-    """Create and return `runs_dir/<base>-<k>` for the smallest free k >= 1.
-
-    `os.mkdir` is atomic, so two sessions starting at the same moment never share a folder.
-    """
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    stem = slug(base)
-    taken = {p.name for p in runs_dir.iterdir()}
-    k = 1
-    while True:
-        name = f"{stem}-{k}"
-        if name not in taken:
-            try:
-                (runs_dir / name).mkdir()
-                return runs_dir / name
-            except FileExistsError:
-                pass
-        k += 1
-
-
-# ------------------------------------------------------------------ writing
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write `path` through `write(tmp_path)` and rename it into place."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # same suffix: savers key on it
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_json(path: Path, obj) -> None:
-    _write_atomic(path, lambda p: p.write_text(json.dumps(obj)))
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    def write(p: Path) -> None:
-        with open(p, "wb") as f:
-            np.savez(f, **arrays)
-
-    _write_atomic(path, write)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-
-
-def _process_started(pid: int) -> float | None:
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time()
-    except Exception:
-        return None
-
-
-class RunRecorder:
-    """Writes one run folder as a job trains: created at the start, a checkpoint at every
-    epoch end, every `CHECKPOINT_SECONDS` and when the job ends.
-
-    A failed write (a full disk, a read-only folder) never stops training: `error` holds a
-    one-line reason, the model stays in memory, and the next checkpoint tries again.
-    """
-
-    def __init__(
-        self,
-        runs_dir: str | Path,
-        experiment: Experiment,
-        *,
-        owner: str = "",
-        label: str = "",
-        path: Path | None = None,
-    ):
-        self.experiment = experiment
-        if path is None:
-            base = experiment.name.removesuffix(" (edited)") or experiment.model.family
-            path = new_run_folder(Path(runs_dir), base)
-            self.meta: dict = {
-                "format": FORMAT_VERSION,
-                "name": path.name,
-                "label": label or path.name,
-                "owner": owner,
-                "created": time.time(),
-            }
-        else:  # continuing a run: keep its name, label, owner and creation time
-            self.meta = dict(read_meta(path))
-        self.path = path
-        self.error = ""
-        self._last = 0.0
-        self.meta.update(status="queued", pid=os.getpid(), pid_started=_process_started(os.getpid()),
-                         host=socket.gethostname(), updated=time.time(),
-                         weights=weights_file(experiment.model.family),
-                         image_shape=list(IMAGE_SHAPE[experiment.data.dataset]),
-                         family=experiment.model.family, dataset=experiment.data.dataset)
-        self._guard(lambda: (_write_json(self.path / "experiment.json", experiment.to_dict()),
-                             _write_json(self.path / "meta.json", self.meta)))
-
-    def begin(self, model: Classifier, data: Dataset, first_layer_before: np.ndarray | None) -> None:
-        """The files known before the first step: experiment, normaliser, initial weights."""
-        exp = self.experiment
-        self.meta.update(
-            family=exp.model.family,
-            dataset=exp.data.dataset,
-            n_params=model.n_params,
-            image_shape=list(data.image_shape),
-            status="running",
-            updated=time.time(),
-        )
-        self._guard(lambda: self._begin(data, first_layer_before))
-        self._last = time.monotonic()
-
-    def _begin(self, data: Dataset, first_layer_before) -> None:
-        _write_json(self.path / "experiment.json", self.experiment.to_dict())
-        _write_npz(self.path / "normalizer.npz", data.normalizer.to_arrays())
-        if first_layer_before is not None and not (self.path / "first_layer_before.npy").exists():
-            _write_atomic(self.path / "first_layer_before.npy", lambda p: _save_npy(p, first_layer_before))
-        _write_json(self.path / "meta.json", self.meta)
-
-    def due(self, gap: float = CHECKPOINT_SECONDS) -> bool:
-        """True when the last checkpoint is at least `gap` seconds old."""
-        return time.monotonic() - self._last >= gap
-
-    def checkpoint(
-        self,
-        model: Classifier,
-        history,
-        *,
-        optimizer: dict[str, np.ndarray] | None = None,
-        snapshots: dict[str, np.ndarray] | None = None,
-    ) -> bool:
-        """Write history, optimiser state, snapshots, weights, then meta. True if it worked."""
-        self._last = time.monotonic()
-        h = history
-        self.meta.update(
-            status=h.status,
-            message=h.message,
-            test_acc=h.final_test_acc,
-            last_test_acc=next((a for a in reversed(h.test_acc) if a is not None), None),
-            epochs_done=len(h.epochs),
-            steps_done=h.step,
-            elapsed=h.elapsed,
-            updated=time.time(),
-        )
-
-        def write() -> None:
-            # The weights go last but for meta: a folder killed mid-checkpoint that has a
-            # weights file also has the history and optimiser state beside it (the first
-            # checkpoint used to leave weights without history.json: a broken run).
-            state = model.state_dict()
-            _write_json(self.path / "history.json", h.to_dict())
-            if optimizer:
-                _write_npz(self.path / "optimizer.npz", optimizer)
-            if snapshots:
-                _write_npz(self.path / "snapshots.npz", snapshots)
-            _write_atomic(self.path / weights_file(self.experiment.model.family),
-                          lambda p: save_weights(state, p))
-            _write_json(self.path / "meta.json", self.meta)
-
-        return self._guard(write)
-
-    def mark(self, history) -> bool:
-        """Record a status change (queued, failed) without a checkpoint."""
-        self.meta.update(status=history.status, message=history.message, updated=time.time())
-        return self._guard(lambda: _write_json(self.path / "meta.json", self.meta))
-
-    def _guard(self, write) -> bool:
-        try:
-            write()
-        except OSError as e:
-            reason = e.strerror or str(e) or type(e).__name__
-            self.error = f"could not save the run to {self.path.name} ({reason}); it stays in memory"
-            return False
-        self.error = ""
-        return True
 
 
 # ------------------------------------------------------------------ reading
@@ -474,21 +277,17 @@ def save_run(job, runs_dir: str | Path | None = None, *, label: str = "") -> Pat
 
 __all__ = [
     "ACTIVE",
-    "CHECKPOINT_SECONDS",
     "Run",
     "RunInfo",
-    "RunRecorder",
     "default_runs_dir",
     "delete_run",
     "inspect_run",
     "list_runs",
     "load_run",
-    "new_run_folder",
     "read_meta",
     "read_snapshots",
     "rename_run",
     "run_dataset",
     "run_from_job",
     "save_run",
-    "slug",
 ]

@@ -69,6 +69,21 @@ class _few_threads:
             torch.set_num_threads(self.old)
 
 
+def warm_up() -> None:
+    """Import and run once what a first job would load lazily (torch, the engine's training
+    modules, an optimiser step), so the first Start of a server or a worker does not wait
+    for it; meant for a background thread or a worker's start."""
+    import torch
+
+    from . import learners, runs, train  # noqa: F401
+
+    setup_torch_threads()
+    layer = torch.nn.Linear(4, 2)
+    opt = torch.optim.Adam(layer.parameters())
+    layer(torch.zeros(1, 4)).sum().backward()
+    opt.step()
+
+
 def pick_device(requested: str = "auto") -> str:
     import torch
 
@@ -234,4 +249,4 @@ class TorchClassifier(Classifier):
         self.module.eval()
 
 
-__all__ = ["TorchClassifier", "default_threads", "pick_device", "setup_torch_threads"]
+__all__ = ["TorchClassifier", "default_threads", "pick_device", "setup_torch_threads", "warm_up"]

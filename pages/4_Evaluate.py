@@ -8,7 +8,6 @@ from digits_core.evaluate import cell_examples, evaluate_run, most_confused, use
 from digits_core.images import display_image, first_layer_mosaic
 from digits_core.models import first_layer_weights
 from dashboard import state
-from digits_core.errors import RunError
 
 DIGITS = [str(d) for d in range(10)]
 

@@ -17,7 +17,8 @@ import pytest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
-from digits_core.executors import ProcessExecutor, RayExecutor, ThreadExecutor
+from digits_core.executors import RayExecutor, ThreadExecutor
+from digits_core.pool import ProcessExecutor
 from digits_core.models import count_params
 from digits_core.presets import ALL
 from digits_core.runner import JobRunner, preflight

@@ -77,14 +77,14 @@ def test_broken_run_folders_are_listed_not_fatal(tmp_path):
 
 
 def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
-    import digits_core.runs as runs
+    import digits_core.recorder as recorder
 
     job = _job("numpy-mlp")
 
     def fail(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runs, "save_weights", fail)
+    monkeypatch.setattr(recorder, "save_weights", fail)
     with pytest.raises(RunError, match="could not save the run .*disk full"):
         save_run(job, tmp_path)
     assert list(tmp_path.iterdir()) == []
