@@ -14,6 +14,20 @@ def mnist_dir() -> Path:
     return SHARED_MNIST
 
 
+@pytest.fixture(scope="session")
+def tiny_job():
+    """A NumPy MLP 64-32-10 trained 3 epochs on the bundled digits, once per test session:
+    the ended job that tests of runs, pages and analysis share (read it, never change it)."""
+    from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from digits_core.jobs import run_experiment
+
+    exp = Experiment(DataConfig(), ModelConfig(family="numpy-mlp", hidden=[32]), TrainConfig(epochs=3),
+                     name="tiny")
+    job = run_experiment(exp)
+    assert job.snapshot().status == "finished"
+    return job
+
+
 @pytest.fixture(autouse=True)
 def _isolated_runs_and_cache(tmp_path_factory, monkeypatch):
     """No test writes into the user's runs folder or MNIST cache."""

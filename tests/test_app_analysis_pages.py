@@ -43,9 +43,8 @@ def _saved(job, folder: Path):
 
 
 @pytest.fixture(scope="module")
-def job():
-    model = ModelConfig(family="numpy-mlp", hidden=[32])
-    return run_experiment(Experiment(DataConfig(), model, TrainConfig(epochs=3), name="tiny"))
+def job(tiny_job):
+    return tiny_job
 
 
 @pytest.fixture(scope="module")

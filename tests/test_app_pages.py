@@ -5,21 +5,17 @@ that survives a reload, the newest run as the default.
 `run_every` never fires under AppTest, so the live view is polled by re-running the script.
 """
 
-import gzip
 import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
-from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.jobs import run_experiment
-from digits_core.mnist import MNIST_FILES
 from digits_core.presets import ALL, CLASSIC
 from digits_core.runs import save_run
+from idx_files import fake_mnist
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 MY_PAGES = ["pages/1_Home.py", "pages/2_Data.py", "pages/3_Train.py", "pages/7_Runs.py"]
@@ -77,18 +73,10 @@ def wait_for_run(at: AppTest, statuses: tuple[str, ...], timeout: float = 40) ->
     return name
 
 
-def tiny_job():
-    exp = Experiment(
-        data=DataConfig(dataset="digits"),
-        model=ModelConfig(family="numpy-mlp", hidden=[16]),
-        train=TrainConfig(epochs=2),
-        name="tiny",
-    )
-    return run_experiment(exp)
-
-
-def saved_run(runs: Path) -> Path:
-    return save_run(tiny_job(), runs)
+@pytest.fixture
+def saved_run(tiny_job):
+    """Save the session's tiny run (again) into a runs folder; returns the new folder."""
+    return lambda runs: save_run(tiny_job, runs)
 
 
 @pytest.mark.parametrize("page", MY_PAGES)
@@ -151,22 +139,6 @@ def test_data_page_says_plainly_that_mnist_is_missing(app, isolated):
     app.text_input(key="data_mnist_dir").input(str(isolated / "nowhere")).run()
     assert not app.exception
     assert any("does not exist" in e.value for e in app.error)
-
-
-def fake_mnist(folder: Path, n_train: int = 200, n_test: int = 100) -> Path:
-    """Four small IDX files with MNIST's names and format (random 28x28 images)."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = (np.arange(n) % 10).astype(np.uint8)
-        header = lambda magic, *dims: b"".join(int(v).to_bytes(4, "big") for v in (magic, *dims))
-        for key, payload in (
-            (f"{split}-images", header(2051, n, 28, 28) + images.tobytes()),
-            (f"{split}-labels", header(2049, n) + labels.tobytes()),
-        ):
-            (folder / MNIST_FILES[key][0]).write_bytes(gzip.compress(payload))
-    return folder
 
 
 def test_a_custom_mnist_folder_is_known_to_every_page_and_remembered(app, isolated):
@@ -261,7 +233,7 @@ def test_bad_hidden_widths_show_an_error_and_disable_start(app, widths, message)
     assert app.button(key="start").disabled
 
 
-def test_runs_page_lists_broken_runs_opens_and_deletes(app, isolated):
+def test_runs_page_lists_broken_runs_opens_and_deletes(app, isolated, saved_run):
     runs = isolated / "runs"
     good = saved_run(runs)
     (runs / "half-written").mkdir()
@@ -297,7 +269,7 @@ def pick_page():
     st.write(f"picked {None if info is None else info.name}")
 
 
-def test_pick_run_opens_on_the_newest_run_unless_one_was_chosen(isolated):
+def test_pick_run_opens_on_the_newest_run_unless_one_was_chosen(isolated, saved_run):
     at = AppTest.from_function(pick_page, default_timeout=60).run()
     assert [m.value for m in at.markdown] == ["picked None"]
     first = saved_run(isolated / "runs")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from benchmarks.bench import FULL, Goal, goals, table, tsne_vs_sklearn
+from idx_files import write_mnist
 from repo_paths import REPO, SHARED_MNIST
 
 GOALS = {
@@ -26,11 +27,6 @@ SECTIONS = {
     "default_cnn", "default_cnn_cli", "numpy_mlp", "mlp_speed", "job_overhead", "live_embedding",
     "digits", "best", "tsne", "canvas",
 }
-
-
-def _write_idx(path, array, magic):
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + np.ascontiguousarray(array, np.uint8).tobytes())
 
 
 def tiny_mnist(folder, n_train=600, n_test=300):
@@ -46,14 +42,8 @@ def tiny_mnist(folder, n_train=600, n_test=300):
         big = np.kron(images * (255 / 16), np.ones((3, 3))).round().astype(np.uint8)  # (N, 24, 24)
         big = np.pad(big, ((0, 0), (2, 2), (2, 2)))
         x_tr, y_tr, x_te, y_te = big, labels, big[::-1], labels[::-1]
-    for name, arr, magic in (
-        ("train-images-idx3-ubyte", x_tr[:n_train], 2051),
-        ("train-labels-idx1-ubyte", y_tr[:n_train], 2049),
-        ("t10k-images-idx3-ubyte", x_te[:n_test], 2051),
-        ("t10k-labels-idx1-ubyte", y_te[:n_test], 2049),
-    ):
-        _write_idx(folder / name, np.asarray(arr), magic)
-    return folder
+    return write_mnist(folder, {"train-images": x_tr[:n_train], "train-labels": y_tr[:n_train],
+                                "test-images": x_te[:n_test], "test-labels": y_te[:n_test]}, gz=False)
 
 
 def figures(**over) -> dict:

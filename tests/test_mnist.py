@@ -32,17 +32,12 @@ from digits_core.mnist import (
 )
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared/data/mnist"
+from idx_files import idx_bytes, write_mnist  # noqa: E402
+
 KEYS = ("train-images", "train-labels", "test-images", "test-labels")
 GZ_NAME = {key: MNIST_FILES[key][0] for key in KEYS}
 RAW_NAME = {key: name.removesuffix(".gz") for key, name in GZ_NAME.items()}
 N_TRAIN, N_TEST = 20, 10
-
-
-def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
-    """The uncompressed IDX encoding of a uint8 array: magic, big-endian dims, payload."""
-    if magic is None:
-        magic = IMAGES_MAGIC if array.ndim == 3 else LABELS_MAGIC
-    return struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.astype(np.uint8).tobytes()
 
 
 def put(folder: Path, key: str, raw: bytes, *, gz: bool) -> Path:
@@ -51,12 +46,6 @@ def put(folder: Path, key: str, raw: bytes, *, gz: bool) -> Path:
     path = folder / (GZ_NAME[key] if gz else RAW_NAME[key])
     path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
     return path
-
-
-def write_mnist(folder: Path, arrays: dict[str, np.ndarray], *, gz: bool = True) -> Path:
-    for key in KEYS:
-        put(folder, key, idx_bytes(arrays[key]), gz=gz)
-    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import collections
 import gzip
 import io
 import json
-import struct
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from digits_core.config import ConvBlock, Experiment, ModelConfig
 from digits_core.drawing import canvas_to_image
 from digits_core.errors import DigitLabError
 from digits_core.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from idx_files import idx_bytes
 from digits_core.imagefile import load_image_file
 from digits_core.jobs import History
 
@@ -78,9 +78,8 @@ def bytes_like(seed: bytes):
 
 
 def _idx(magic: int, dims: tuple[int, ...]) -> bytes:
-    return struct.pack(f">I{len(dims)}I", magic, *dims) + bytes(range(256)) * (int(np.prod(dims)) // 256) + bytes(
-        int(np.prod(dims)) % 256
-    )
+    payload = (np.arange(int(np.prod(dims))) % 256).astype(np.uint8).reshape(dims)
+    return idx_bytes(payload, magic)
 
 
 IDX_IMAGES = _idx(IMAGES_MAGIC, (3, 4, 5))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.config import DataConfig
 from digits_core.data import dataset_summary, load_dataset
 from digits_core.embedding import embedding_for_run
 from digits_core.errors import DrawingError
@@ -29,16 +29,13 @@ from digits_core.images import (
     mosaic,
     upscale,
 )
-from digits_core.jobs import run_experiment
 from digits_core.models import first_layer_weights
 from digits_core.runs import run_dataset, run_from_job
 
 
 @pytest.fixture(scope="module")
-def run():
-    model = ModelConfig(family="numpy-mlp", hidden=[32])
-    exp = Experiment(DataConfig(), model, TrainConfig(epochs=3))
-    return run_from_job(run_experiment(exp))
+def run(tiny_job):
+    return run_from_job(tiny_job)
 
 
 @pytest.fixture(scope="module")

@@ -420,22 +420,7 @@ def read_json(path: Path) -> dict:
 
 
 def fake_mnist(folder: Path, n_train: int = 300, n_test: int = 100) -> Path:
-    """Four small gzipped IDX files with MNIST's names and format (random 28x28 images)."""
-    import gzip
+    """A small MNIST look-alike folder (tests/idx_files.py) for the Data page."""
+    from idx_files import fake_mnist as make
 
-    import numpy as np
-
-    from digits_core.mnist import MNIST_FILES
-
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = (np.arange(n) % 10).astype(np.uint8)
-        header = lambda magic, *dims: b"".join(int(v).to_bytes(4, "big") for v in (magic, *dims))  # noqa: E731
-        for key, payload in (
-            (f"{split}-images", header(2051, n, 28, 28) + images.tobytes()),
-            (f"{split}-labels", header(2049, n) + labels.tobytes()),
-        ):
-            (folder / MNIST_FILES[key][0]).write_bytes(gzip.compress(payload))
-    return folder
+    return make(folder, n_train, n_test)
