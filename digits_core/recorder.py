@@ -21,6 +21,7 @@ import numpy as np
 
 from .config import Experiment
 from .data import IMAGE_SHAPE, Dataset
+from .errors import RunError
 from .models import Classifier, save_weights, weights_file
 from . import readers
 
@@ -120,7 +121,11 @@ class RunRecorder:
         self.experiment = experiment
         if path is None:
             base = experiment.name.removesuffix(" (edited)") or experiment.model.family
-            path = new_run_folder(Path(runs_dir), base)
+            try:
+                path = new_run_folder(Path(runs_dir), base)
+            except OSError as e:  # a read-only or full runs folder: nothing starts, one line says why
+                raise RunError(f"cannot make a run folder in {Path(runs_dir).name or runs_dir} "
+                               f"({e.strerror or type(e).__name__})") from None
             self.meta: dict = {
                 "format": FORMAT_VERSION,
                 "name": path.name,

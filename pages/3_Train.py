@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.form import experiment_form
 from dashboard.live import POLL_S, after_panel, embedding_panel, live_panel
-from digits_core.errors import ConfigError
+from digits_core.errors import ConfigError, DigitLabError
 from digits_core.mnist import mnist_available
 from digits_core.presets import ALL, get_preset
 from digits_core.runner import preflight
@@ -38,7 +38,7 @@ def start(experiment) -> None:
     try:
         ss["train_view"] = runner.start(copy.deepcopy(experiment), owner=state.sid())
         state.started(ss["train_view"])
-    except ConfigError as e:
+    except DigitLabError as e:  # refused settings, a person's limit, a runs folder that cannot be written
         ss["start_error"] = str(e)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import RunError
-from digits_core.runs import delete_run, list_runs, load_run, run_dataset, run_from_job, save_run
+from digits_core.runs import delete_run, inspect_run, list_runs, load_run, run_dataset, run_from_job, save_run
 from digits_core.jobs import run_experiment
 
 
@@ -130,3 +130,58 @@ def test_a_run_training_on_another_machine_is_alive_while_its_meta_is_fresh(tmp_
     meta["pid_started"] = 0.0
     (path / "meta.json").write_text(json.dumps(meta))
     assert inspect_run(path).status == "interrupted"
+
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_says_why(tmp_path, monkeypatch, tiny_job):
+    """ENOSPC at a checkpoint: the write fails in one line, the model stays in memory, the
+    folder still holds the previous, whole checkpoint; once there is room again, it saves."""
+    import errno
+
+    import digits_core.recorder as recorder
+
+    rec = recorder.RunRecorder(tmp_path, tiny_job.experiment)
+    rec.begin(tiny_job.model, tiny_job.data, tiny_job.initial_first_layer)
+    h = tiny_job.snapshot()
+    assert rec.checkpoint(tiny_job.model, h) and rec.error == ""
+    before = {p.name: p.read_bytes() for p in rec.path.iterdir()}
+    real = recorder._write_atomic
+
+    def full(path, write):
+        if path.name == "weights.npz":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, write)
+
+    monkeypatch.setattr(recorder, "_write_atomic", full)
+    h.message = "something new to save"
+    assert not rec.checkpoint(tiny_job.model, h)
+    assert rec.error == f"could not save the run to {rec.path.name} (No space left on device); it stays in memory"
+    assert (rec.path / "meta.json").read_bytes() == before["meta.json"]  # meta never runs ahead
+    assert not [p for p in rec.path.iterdir() if p.name.startswith(".")]  # no temporary left
+    assert load_run(rec.path).history.message == tiny_job.snapshot().message  # the old one loads
+    monkeypatch.setattr(recorder, "_write_atomic", real)
+    assert rec.checkpoint(tiny_job.model, h) and rec.error == ""
+    assert load_run(rec.path).history.message == "something new to save"
+
+
+def test_a_read_only_runs_folder_refuses_the_start_in_one_line(tmp_path, monkeypatch):
+    import errno
+
+    from digits_core.runner import JobRunner
+
+    def read_only(self, *a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(type(tmp_path), "mkdir", read_only)
+    e = Experiment(DataConfig(), ModelConfig(hidden=[8]), TrainConfig(epochs=1), name="t")
+    with pytest.raises(RunError, match=r"^cannot make a run folder in .* \(Read-only file system\)$"):
+        JobRunner(tmp_path / "runs").start(e)
+
+
+def test_sessions_saving_at_the_same_moment_never_overwrite_each_other(tmp_path, tiny_job):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda _: save_run(tiny_job, tmp_path), range(8)))
+    assert len(set(paths)) == 8
+    assert all(inspect_run(p).ok for p in paths)
+    assert sorted(p.name for p in paths) == sorted(f"tiny-{k}" for k in range(1, 9))
