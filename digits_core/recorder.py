@@ -75,16 +75,39 @@ def _write_atomic(path: Path, write) -> None:
         raise
 
 
-def _write_json(path: Path, obj) -> None:
-    _write_atomic(path, lambda p: p.write_text(json.dumps(obj)))
+def _write_all(files: list[tuple[Path, object]]) -> None:
+    """Write every (path, write(tmp_path)) under a temporary name first, then rename them
+    into place in order: a write that fails (a full disk) leaves every old file as it was."""
+    tmps = [(path, path.with_name(f".{path.stem}.tmp{path.suffix}")) for path, _ in files]
+    try:
+        for (_, write), (_, tmp) in zip(files, tmps):
+            write(tmp)
+    except BaseException:
+        for _, tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        raise
+    for path, tmp in tmps:
+        os.replace(tmp, path)
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _json_writer(obj):
+    return lambda p: p.write_text(json.dumps(obj))
+
+
+def _npz_writer(arrays: dict[str, np.ndarray]):
     def write(p: Path) -> None:
         with open(p, "wb") as f:
             np.savez(f, **arrays)
 
-    _write_atomic(path, write)
+    return write
+
+
+def _write_json(path: Path, obj) -> None:
+    _write_atomic(path, _json_writer(obj))
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    _write_atomic(path, _npz_writer(arrays))
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -194,18 +217,19 @@ class RunRecorder:
         )
 
         def write() -> None:
-            # The weights go last but for meta: a folder killed mid-checkpoint that has a
-            # weights file also has the history and optimiser state beside it (the first
-            # checkpoint used to leave weights without history.json: a broken run).
+            # All or nothing: every file is written before any replaces its old self, and
+            # the weights rename after the history, meta last (a folder killed between two
+            # renames that has weights also has the history beside them).
             state = model.state_dict()
-            _write_json(self.path / "history.json", h.to_dict())
+            files = [(self.path / "history.json", _json_writer(h.to_dict()))]
             if optimizer:
-                _write_npz(self.path / "optimizer.npz", optimizer)
+                files.append((self.path / "optimizer.npz", _npz_writer(optimizer)))
             if snapshots:
-                _write_npz(self.path / "snapshots.npz", snapshots)
-            _write_atomic(self.path / weights_file(self.experiment.model.family),
-                          lambda p: save_weights(state, p))
-            _write_json(self.path / "meta.json", self.meta)
+                files.append((self.path / "snapshots.npz", _npz_writer(snapshots)))
+            files.append((self.path / weights_file(self.experiment.model.family),
+                          lambda p: save_weights(state, p)))
+            files.append((self.path / "meta.json", _json_writer(self.meta)))
+            _write_all(files)
 
         return self._guard(write)
 
