@@ -14,12 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from digits_core import bench  # noqa: E402
+from benchmarks import bench  # noqa: E402
 from digits_core.config import ConvBlock  # noqa: E402
 from digits_core.presets import default_cnn_experiment  # noqa: E402
 
@@ -84,7 +83,7 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(a.threads)
-    from digits_core import models
+    from digits_core import torch_models as models
 
     models._threads_done = True  # keep the thread count chosen here
     from dataclasses import replace
