@@ -172,7 +172,7 @@ class Monitor:
         if not np.isfinite(features).all():
             return
         prev_pca = self.frames.pca[-1] if self.frames.pca else None
-        pca = _aligned(principal_components(features.astype(np.float64), 2, self.seed), prev_pca)
+        pca = _aligned(principal_components(features.astype(np.float64), 2, self.seed, exact_max=0), prev_pca)
         tsne = None
         if self.use_tsne and len(features) >= 5:
             prev = self.frames.tsne[-1] if self.frames.tsne else None
