@@ -273,7 +273,8 @@ class TrainingJob(WatchedJob):
             if isinstance(ev, Step):
                 self._measure(ev)
             elif isinstance(ev, Epoch):
-                self._frame(ev.epoch * h.steps_per_epoch)
+                if self.monitor.framing.due(ev.epoch * h.steps_per_epoch, ev.elapsed):
+                    self._frame(ev.epoch * h.steps_per_epoch)
                 if self.recorder is not None and self.recorder.due(EPOCH_CHECKPOINT_GAP):
                     self._save()
             if self.on_event is not None:

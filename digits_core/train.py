@@ -117,12 +117,18 @@ class Throughput:
     """Images per second over the last `THROUGHPUT_WINDOW` steps."""
 
     def __init__(self):
-        self.window: deque[tuple[float, int]] = deque(maxlen=THROUGHPUT_WINDOW + 1)
+        self.window: deque[tuple[float, int]] = deque()
+        self.images = 0  # images of the steps in the window after its first
 
     def add(self, now: float, images: int) -> float:
+        if self.window:
+            self.images += images
         self.window.append((now, images))
+        if len(self.window) > THROUGHPUT_WINDOW + 1:
+            self.window.popleft()
+            self.images -= self.window[0][1]
         span = now - self.window[0][0]
-        return sum(k for _, k in list(self.window)[1:]) / span if span > 0 else 0.0
+        return self.images / span if span > 0 else 0.0
 
 
 class Divergence:
