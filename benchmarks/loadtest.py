@@ -131,7 +131,8 @@ def start_training(page, url: str) -> None:
 
 
 def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
-    """Stroke -> a new reading on the Draw page, in seconds, for a few vertical strokes."""
+    """Stroke -> a new reading on the Draw page, in seconds (from the pen lifting to the
+    reading changing on screen), for a few vertical strokes."""
     page.goto(url + "/draw", timeout=60_000)
     canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas')
     canvas.wait_for(timeout=60_000)
@@ -141,10 +142,10 @@ def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
         x = box["x"] + box["width"] * (0.3 + 0.1 * k)
         metric = page.locator('[data-testid="stMetric"]', has_text="Prediction")
         before = metric.inner_text() if metric.count() else ""
-        t0 = time.perf_counter()
         page.mouse.move(x, box["y"] + 0.15 * box["height"])
         page.mouse.down()
         page.mouse.move(x, box["y"] + 0.85 * box["height"], steps=10)
+        t0 = time.perf_counter()  # the stroke ends as the pen lifts
         page.mouse.up()
         try:
             page.wait_for_function(

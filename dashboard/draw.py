@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
-
 SURE = 0.70  # below this, the second choice is shown too
 
 
@@ -35,17 +33,38 @@ def reading_text(prediction) -> tuple[str, str]:
     return headline, f"Not sure: second choice **{second}** ({p[second]:.0%})"
 
 
-def probability_figure(prediction) -> go.Figure:
-    colours = ["#d62728" if d == prediction.digit else "#9aa5b1" for d in range(10)]
-    fig = go.Figure(go.Bar(
-        x=prediction.probs, y=[str(d) for d in range(10)], orientation="h", marker_color=colours,
-        text=[f"{p:.0%}" for p in prediction.probs], textposition="outside",
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-    ))
-    fig.update_layout(xaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability"),
-                      yaxis=dict(title="digit", type="category", autorange="reversed"),
-                      height=360, margin=dict(l=10, r=10, t=10, b=10))
-    return fig
+def inline_image(grey, caption: str) -> str:
+    """A small grey image as an inline PNG with its caption: shown with the reading itself,
+    without the extra request a media file would cost on every stroke."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, format="PNG")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'<figure class="model-input" style="margin:0"><img src="data:image/png;base64,{data}" '
+            f'style="image-rendering:pixelated" alt="{caption}"/><figcaption style="font-size:.8rem;'
+            f'color:#808495">{caption}</figcaption></figure>')
 
 
-__all__ = ["SURE", "model_caption", "probability_figure", "reading_text"]
+def probability_bars(prediction) -> str:
+    """The ten probabilities as plain HTML bars (the chosen digit red): a browser draws this
+    in a millisecond, where a chart library takes a good part of the stroke's budget. The
+    numbers are also in `data-probs`, for whoever reads the page."""
+    rows = []
+    for d, p in enumerate(prediction.probs):
+        colour = "#d62728" if d == prediction.digit else "#9aa5b1"
+        rows.append(
+            f'<div style="display:flex;align-items:center;gap:.5rem;height:1.6rem">'
+            f'<span style="width:1rem;text-align:right">{d}</span>'
+            f'<span style="flex:1;background:#f0f2f6;height:1.1rem;border-radius:3px">'
+            f'<span style="display:block;width:{100 * float(p):.1f}%;height:100%;background:{colour};'
+            f'border-radius:3px"></span></span><span style="width:3rem">{float(p):.0%}</span></div>'
+        )
+    data = ",".join(f"{float(p):.6f}" for p in prediction.probs)
+    return f'<div class="digit-probs" data-probs="{data}">{"".join(rows)}</div>'
+
+
+__all__ = ["SURE", "inline_image", "model_caption", "probability_bars", "reading_text"]

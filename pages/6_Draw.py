@@ -9,7 +9,7 @@ from streamlit.errors import StreamlitAPIException
 from streamlit_drawable_canvas import st_canvas
 
 from dashboard import state
-from dashboard.draw import model_caption, probability_figure, reading_text
+from dashboard.draw import inline_image, model_caption, probability_bars, reading_text
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
 from digits_core.imagefile import MAX_UPLOAD_BYTES, load_upload
@@ -81,9 +81,9 @@ def drawing() -> None:
         if second:
             metric_col.caption(second)
         h, w = prediction.image.shape
-        seen_col.image(display_image(prediction.image, MAX_VALUE[run.experiment.data.dataset], size=140, frame=4),
-                       caption=f"what the model sees ({h}x{w})", output_format="PNG")
-        st.plotly_chart(probability_figure(prediction), key="draw_probs")
+        seen = display_image(prediction.image, MAX_VALUE[run.experiment.data.dataset], size=140, frame=4)
+        seen_col.markdown(inline_image(seen, f"what the model sees ({h}x{w})"), unsafe_allow_html=True)
+        st.markdown(probability_bars(prediction), unsafe_allow_html=True)
 
 
 drawing()

@@ -245,10 +245,12 @@ def test_draw_reads_an_injected_drawing(run):
     _ok(at)
     expected = predict_canvas(run, rgba)
     assert [(m.label, m.value) for m in at.metric] == [("Prediction", str(expected.digit))]
-    bars = _plotly_spec(at, "draw_probs")["data"][0]
-    assert bars["type"] == "bar" and bars["orientation"] == "h"
-    np.testing.assert_allclose(_array(bars["x"]), expected.probs, rtol=1e-6)
-    assert at.get("image")[0].proto.imgs[0].caption == "what the model sees (8x8)"
+    [bars] = [m.value for m in at.markdown if 'class="digit-probs"' in m.value]
+    shown = [float(p) for p in bars.split('data-probs="')[1].split('"')[0].split(",")]
+    np.testing.assert_allclose(shown, expected.probs, atol=1e-6)
+    assert bars.count("#d62728") == 1  # the chosen digit's bar, in red
+    [seen] = [m.value for m in at.markdown if 'class="model-input"' in m.value]
+    assert "data:image/png;base64," in seen and "what the model sees (8x8)" in seen
 
 
 def test_draw_empty_canvas_asks_for_a_digit(run):

@@ -397,9 +397,9 @@ class App:
         metric.wait_for(timeout=timeout)
         self.wait_idle()
         digit = int(metric.locator('[data-testid="stMetricValue"]').inner_text().strip())
-        chart = self.main().locator(".st-key-draw_probs .js-plotly-plot")
-        chart.wait_for(timeout=timeout)
-        probs = chart.evaluate("el => Array.from(el._fullData[0].x)")
+        bars = self.main().locator(".digit-probs")
+        bars.wait_for(timeout=timeout)
+        probs = bars.get_attribute("data-probs").split(",")
         return digit, [float(p) for p in probs]
 
 
