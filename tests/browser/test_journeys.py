@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_app import LONG, VIEWPORT, App, fake_mnist, new_run, read_json, start_server
+from browser_app import LONG, SCREENSHOTS, VIEWPORT, App, fake_mnist, new_run, read_json, start_server
 
 from digits_core.config import Experiment
 from digits_core.presets import ALL
@@ -448,6 +448,8 @@ def test_s4_shows_its_live_t_sne_and_replays_it(mnist_app, mnist_dir, server):
         title = title and re.sub(r"<[^>]+>", "", title)  # plotly's <b> around a title
         if title and (not titles or titles[-1] != title):
             titles.append(title)
+            if len(titles) == 3:
+                app.screenshot("embedding_live")  # for the README: the clusters forming
         app.page.wait_for_timeout(250)
     assert all(t.startswith("t-SNE") for t in titles), titles
     assert len(titles) >= 4, f"the live embedding changed {len(titles) - 1} times: {titles}\n{main_text(app)[:1500]}"
@@ -484,6 +486,8 @@ def test_the_running_train_page_fits_a_projector(app, server, timings):
         sizes = app.chart(key).first.evaluate(
             "el => [el._fullLayout.xaxis.tickfont.size, el._fullLayout.yaxis.tickfont.size]")
         assert min(sizes) >= 16, (key, sizes)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    app.page.screenshot(path=str(SCREENSHOTS / "train_presenter.png"))  # what the room sees
     timings["projector_test_start_to_stop_s"] = round(time.perf_counter() - pressed, 2)
     app.main().locator(f".st-key-stop_{run.name} button").click()
     app.status_alert().first.wait_for(timeout=LONG)
