@@ -49,13 +49,37 @@ def _worker_main(conn, stop, env: dict[str, str]) -> None:
 
 
 
+_spawning = threading.Lock()
+
+
+class _no_main_module:
+    """A spawned process imports its parent's `__main__` first. Under `streamlit run` that is
+    the app script itself: a worker would start a dashboard (and a pool of its own). The
+    worker's code lives in this package, so it is spawned with a bare `__main__`."""
+
+    def __enter__(self):
+        import sys
+        import types
+
+        _spawning.acquire()
+        self.main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+
+    def __exit__(self, *exc):
+        import sys
+
+        sys.modules["__main__"] = self.main
+        _spawning.release()
+
+
 class _Worker:
     def __init__(self, ctx, env: dict[str, str]):
         self.conn, child = ctx.Pipe()
         self.stop = ctx.Event()
         self.process = ctx.Process(target=_worker_main, args=(child, self.stop, env), daemon=True,
                                    name="digitlab-worker")
-        self.process.start()
+        with _no_main_module():
+            self.process.start()
         child.close()
         self.job: RemoteJob | None = None
 

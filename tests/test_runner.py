@@ -284,3 +284,23 @@ def test_preflight_accepts_every_preset_and_refuses_a_memory_hog():
     with pytest.raises(ConfigError, match="learning rate"):
         hog.train.lr = -1
         preflight(hog)
+
+
+def test_a_pool_started_under_streamlit_run_does_not_rerun_the_app(tmp_path, monkeypatch):
+    """Under `streamlit run` the process's `__main__` is the app script; a spawned worker
+    that imported it would start a dashboard of its own. The pool spawns without it."""
+    import types
+
+    app = tmp_path / "app_script.py"
+    app.write_text("raise SystemExit('the worker imported the app script')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(app)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    pool = ProcessExecutor(1)
+    try:
+        runner = JobRunner(tmp_path / "runs", executor=pool)
+        name = runner.start(exp(epochs=2), owner="ann")
+        assert wait_for(lambda: runner.job(name).done, 120) and runner.job(name).wait(30)
+        assert runner.history(name).status == "finished", runner.history(name).message
+    finally:
+        pool.close()
