@@ -42,8 +42,8 @@ def start(experiment) -> None:
         ss["start_error"] = str(e)
 
 
-# Folded away once there is a run to show, so progress, Stop and the curves fit one screen.
-settings = st.expander("Settings for a new run" if mine else "Settings", expanded=not mine)
+# Folded away while a run is live, so progress, Stop and both curves fit one screen.
+settings = st.expander("Settings for a new run" if live else "Settings", expanded=not live)
 with settings:
     st.selectbox("Fill everything from a preset", list(ALL), index=None, key="preset_pick",
                  placeholder="Choose a preset…", on_change=load_preset,
