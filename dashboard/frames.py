@@ -38,7 +38,10 @@ def frame_figure(frames: dict, k: int, *, method: str = "t-SNE", presenter: bool
     epoch = float(frames["epochs"][k])
     wrong = int((preds != labels).sum())
     title = f"{method} of the last layer · epoch {epoch:.2f} · {wrong} of {len(labels)} read wrong"
-    return style(fig, title, presenter, height)
+    style(fig, title, presenter, height)
+    fig.update_layout(legend=dict(orientation="v", x=1.0, xanchor="left", y=1.0, yanchor="top",
+                                  title=dict(text="digit")))  # beside the map, clear of the title
+    return fig
 
 
 def has_tsne(frames: dict | None) -> bool:
