@@ -51,9 +51,9 @@ EXECUTOR ?= threads
 loadtest: $(STAMP) browser-deps
 	$(PY) -m benchmarks.loadtest --students $(STUDENTS) --executor $(EXECUTOR)
 
-## Every browser test, the long journeys too (MNIST runs, Stop latency medians, kill -9 of the server)
+## The long browser journeys (MNIST runs, Stop latency medians, kill -9 of the server; CI runs them)
 test-journeys: $(STAMP) browser-deps
-	DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser tests/browser -s
+	DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest -m journeys_slow tests/browser
 
 ## Refresh the README's screenshots (docs/screenshots) from the browser tests
 screenshots: $(STAMP) browser-deps
