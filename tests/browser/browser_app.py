@@ -404,11 +404,12 @@ class App:
 
 
 def new_run(server: Server, before: set[Path], timeout: float = 60) -> Path:
-    """The one run folder that appeared since `before` (waits for it)."""
+    """The one run folder that appeared since `before` (waits for it and for its first two
+    files: the folder is made a moment before experiment.json and meta.json are written)."""
     deadline = time.monotonic() + timeout
     while True:
         new = [p for p in server.run_dirs() if p not in before]
-        if new:
+        if new and all((new[0] / f).is_file() for f in ("experiment.json", "meta.json")):
             assert len(new) == 1, f"more than one new run: {new}"
             return new[0]
         assert time.monotonic() < deadline, "no run folder appeared"
