@@ -68,6 +68,17 @@ def start_long_digits_run(app: App, server) -> tuple[Path, float]:
 # ------------------------------------------------------------------ 1. presets
 
 
+def start_with_epochs(app: App, server, preset: str, epochs: int) -> tuple[Path, Experiment]:
+    """Set Epochs on the preset shown in the form and Start: (the new run's folder, the
+    experiment it should have trained: the preset with those epochs)."""
+    app.fill("Epochs", epochs)
+    before = set(server.run_dirs())
+    app.start()
+    want = ALL[preset].build()
+    want.train.epochs = epochs
+    return new_run(server, before), want
+
+
 def test_a_preset_fills_the_form_and_trains_exactly_that(app, server):
     """Pick S1b in the preset picker: the form shows it; Epochs 5; Start: experiment.json
     is S1b with 5 epochs. The same for S1c (a CNN), with 1 epoch."""
@@ -78,12 +89,7 @@ def test_a_preset_fills_the_form_and_trains_exactly_that(app, server):
     for field, value in (("init", "pytorch"), ("loss", "mse-softmax"), ("optimizer", "sgd")):
         assert value in shown(app, field), (field, shown(app, field))
     assert app.form("epochs").locator("input").input_value() == "100"
-    app.fill("Epochs", 5)
-    before = set(server.run_dirs())
-    app.start()
-    run = new_run(server, before)
-    want = ALL["S1b"].build()
-    want.train.epochs = 5
+    run, want = start_with_epochs(app, server, "S1b", 5)
     got = form_experiment(run)
     assert (got.model.family, got.model.hidden, got.train.loss) == ("torch-mlp", [50], "mse-softmax")
     same_settings(got, want)
@@ -92,12 +98,7 @@ def test_a_preset_fills_the_form_and_trains_exactly_that(app, server):
     app.pick_preset(ALL["S1c"].title)
     assert checked(app, "family") == "PyTorch CNN"
     assert app.form("hidden").locator("input").input_value() == ""
-    app.fill("Epochs", 1)
-    before = set(server.run_dirs())
-    app.start()
-    run = new_run(server, before)
-    want = ALL["S1c"].build()
-    want.train.epochs = 1
+    run, want = start_with_epochs(app, server, "S1c", 1)
     same_settings(form_experiment(run), want)
     app.wait_trained()
     app.assert_no_errors()
