@@ -24,9 +24,10 @@ test: $(STAMP) browser-deps
 
 ## Serve a class on the LAN: http://THIS-COMPUTER:$(PORT) for every device on the network.
 ## No absolute server path is shown and only the folders in $$DIGITLAB_DATA_DIRS (and the
-## download cache) can be read as data.
+## download cache) can be read as data. Each person joins with a name (CLASS_MODE=0: off).
+CLASS_MODE ?= 1
 serve-class: $(STAMP)
-	DIGITLAB_PUBLIC=1 $(VENV)/bin/streamlit run streamlit_app.py --server.port $(PORT) --server.address 0.0.0.0
+	DIGITLAB_PUBLIC=1 DIGITLAB_CLASS_MODE=$(CLASS_MODE) $(VENV)/bin/streamlit run streamlit_app.py --server.port $(PORT) --server.address 0.0.0.0
 
 ## Unit, AppTest and learning tests only (no browser)
 test-fast: $(STAMP)

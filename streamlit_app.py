@@ -5,7 +5,7 @@ Run it with `streamlit run streamlit_app.py` (or `make run`).
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import people, state
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 
@@ -20,6 +20,8 @@ pages = [
 ]
 page = st.navigation(pages)
 session = state.session()
+if not people.identify():  # a class server asks for a name first
+    st.stop()
 
 
 def my_runs(polling: bool) -> None:
@@ -35,15 +37,16 @@ def my_runs(polling: bool) -> None:
             st.caption(f"**{infos[name].label}** · {h.status}, {h.progress:.0%}")
         else:
             st.caption(state.run_label(infos[name]))
-    if polling and not runner.active(state.sid()):
+    if polling and not runner.active(state.owner()):
         st.rerun()  # the whole app, so this list stops polling
 
 
 with st.sidebar:
+    people.sidebar()
     session.presenter = st.toggle("Presenter mode", value=session.presenter, key="presenter",
                                   help="Large text and chart labels for the back of a room.")
     st.subheader("Your runs")
-    busy = bool(state.runner().active(state.sid()))
+    busy = bool(state.runner().active(state.owner()))
     st.fragment(run_every=2.0 if busy else None)(my_runs)(busy)
     data = state.data_config()
     st.caption(f"Data: **{data.dataset}**, split {data.split}, "

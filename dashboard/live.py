@@ -103,13 +103,13 @@ def after_panel(name: str) -> None:
     label = c1.text_input("Run name", info.label, key=f"rename_{name}", max_chars=60)
     if label.strip() and label.strip() != info.label:
         try:
-            rename_run(info.path, label)
+            rename_run(info.path, label, by=state.changed_by())
         except (DigitLabError, OSError) as e:
             st.error(str(e))
     more = c2.number_input("More epochs", 1, 1000, 1, key=f"more_{name}")
     if c2.button("Continue training", key=f"continue_{name}", icon=":material/play_arrow:"):
         try:
-            state.runner().continue_run(name, int(more), owner=state.sid())
+            state.runner().continue_run(name, int(more), owner=state.owner())
             st.session_state["train_view"] = name
             st.rerun()
         except DigitLabError as e:

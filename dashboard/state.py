@@ -11,6 +11,10 @@ run it is looking at, and the server-wide job runner.
 - Runs are folders; the pages list and load them from disk, through the one `JobRunner`
   of the process (`runner()`).
 - The accepted MNIST folder is remembered in `settings.json` beside the runs.
+- On a class server (`DIGITLAB_CLASS_MODE=1`) runs belong to people, not tabs: `owner()` is
+  '@' and the person's name (from the login, or typed once and kept in the URL as
+  `?name=`), so their runs follow them to any tab or computer; others' runs are read-only
+  (`may_change`), and a teacher may publish one to the class.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import streamlit as st
 from digits_core.config import DataConfig, Experiment, ModelConfig
 from digits_core.presets import ALL
 from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
-from digits_core.torch_models import warm_up
 from digits_core.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
+from digits_core.serving import class_mode
+from digits_core.torch_models import warm_up
 
 SID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -43,6 +48,9 @@ class Session:
     form_version: int = 0  # bumped when the experiment is replaced: the form re-seeds
     chosen_run: str | None = None  # the run picked on an analysis page, if any
     presenter: bool = False  # large text and ticks for a projector
+    person: str = ""  # class mode: the person's name as shown (from the login or typed)
+    owner: str = ""  # class mode: what their runs carry (`serving.owner_key`)
+    teacher: bool = False  # class mode: may publish runs to the class
 
 
 # ------------------------------------------------------------------ process-wide
@@ -66,7 +74,7 @@ def _sessions() -> dict[str, Session]:
 _lock = threading.Lock()
 
 
-def _owner_alive(sid: str) -> bool:
+def _owner_alive(owner: str) -> bool:
     from streamlit import runtime
 
     # No runtime (AppTest): nobody to ask, so never stop a job.
@@ -74,7 +82,7 @@ def _owner_alive(sid: str) -> bool:
         return True
     rt = runtime.get_instance()
     with _lock:
-        tabs = set(_tabs().get(sid, ()))
+        tabs = set(_tabs().get(owner, ()))
     return any(rt.is_active_session(t) for t in tabs)
 
 
@@ -92,6 +100,7 @@ def _runner(folder: str) -> JobRunner:
         max_jobs=max(1, int(os.environ.get("DIGITLAB_MAX_JOBS", "2"))),
         per_owner=max(1, int(os.environ.get("DIGITLAB_JOBS_PER_SESSION", "2"))),
         grace=float(os.environ.get("DIGITLAB_TAB_GRACE", DEFAULT_GRACE)),
+        own_runs_only=class_mode(),
     )
     r.watch(_owner_alive, every=DEFAULT_EVERY)
     threading.Thread(target=warm_up, name="digitlab-warm-up", daemon=True).start()
@@ -109,11 +118,35 @@ def sid() -> str:
     value = st.session_state["sid"]
     if st.query_params.get("sid") != value:
         st.query_params["sid"] = value
+    return value
+
+
+def owner() -> str:
+    """Whose runs this tab starts and sees as its own: the session id, or on a class server
+    the person's owner key ("" until they have said who they are). The tab is counted as
+    theirs, so their runs keep training while any of their tabs is open."""
+    value = session().owner if class_mode() else sid()
     ctx = st.runtime.scriptrunner.get_script_run_ctx()
-    if ctx is not None:
+    if ctx is not None and value:
         with _lock:
             _tabs().setdefault(value, set()).add(ctx.session_id)
     return value
+
+
+def person() -> str:
+    """The name others see on this person's runs (class mode), else ""."""
+    return session().person if class_mode() else ""
+
+
+def may_change(info: RunInfo) -> bool:
+    """May this person rename, continue or delete the run? Anyone, unless on a class server,
+    where only its owner."""
+    return not class_mode() or (bool(info.owner) and info.owner == owner())
+
+
+def changed_by() -> str | None:
+    """The `by` the core's rename/delete checks get: the owner on a class server, else None."""
+    return owner() if class_mode() else None
 
 
 def session() -> Session:
@@ -224,18 +257,25 @@ def all_runs() -> list[RunInfo]:
 def my_run_names() -> list[str]:
     """This person's runs (started from any of their tabs), oldest first, then the runs of
     others they continued (from the Runs page: the Train page must show what they started)."""
-    me = sid()
+    me = owner()
+    if not me:
+        return []
     names = [i.name for i in reversed(all_runs()) if i.owner == me]
     return names + [n for n in runner().owned(me) if n not in names]
 
 
 def run_label(info: RunInfo) -> str:
-    """One line for pickers: 'S4-2 · mnist · finished 98.4 %'."""
+    """One line for pickers: 'S4-2 · mnist · finished 98.4 %'; on a class server another
+    person's run names them ('Ada's S4-2 · ...') and a published one is pinned (📌)."""
     acc = info.meta.get("test_acc")
     if acc is None:
         acc = info.meta.get("last_test_acc")
     tail = f" {acc:.1%}" if isinstance(acc, (int, float)) else ""
-    return f"{info.label} · {info.meta.get('dataset', '?')} · {info.status}{tail}"
+    label = info.label
+    if class_mode() and info.person and info.owner != owner():
+        label = f"{info.person}'s {label}"
+    pin = "📌 " if info.published else ""
+    return f"{pin}{label} · {info.meta.get('dataset', '?')} · {info.status}{tail}"
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
@@ -274,15 +314,18 @@ def ready_made():
 
 
 def pick_run(label: str = "Model", *, include_running: bool = False) -> RunInfo | None:
-    """A picker over the runs (newest first). It opens on this person's newest run unless
-    they chose another in this session; the choice follows them across pages."""
+    """A picker over the runs: this person's (newest first), then those published to the
+    class, then everyone else's. It opens on their newest run (or, with none, the newest
+    published one) unless they chose another in this session; the choice follows them
+    across pages."""
     infos = [i for i in all_runs() if i.ok or (include_running and i.status in ("running", "loading"))]
     if not infos:
         return None
     s = session()
+    me = owner()
+    infos.sort(key=lambda i: 0 if (me and i.owner == me) else 1 if i.published else 2)  # stable: newest first
     names = [i.name for i in infos]
-    mine = [i.name for i in infos if i.owner == sid()]
-    default = s.chosen_run if s.chosen_run in names else (mine[0] if mine else names[0])
+    default = s.chosen_run if s.chosen_run in names else names[0]
     by_name = {i.name: i for i in infos}
     key = f"pick_run_{default}"  # a new default (a newer run) re-seeds the picker
 
@@ -290,7 +333,7 @@ def pick_run(label: str = "Model", *, include_running: bool = False) -> RunInfo 
         s.chosen_run = st.session_state[key]
 
     choice = st.selectbox(label, names, index=names.index(default), key=key, on_change=chosen,
-                          format_func=lambda n: run_label(by_name[n]))
+                          format_func={n: run_label(i) for n, i in by_name.items()}.get)
     return by_name[choice]
 
 
@@ -302,15 +345,20 @@ def started(name: str) -> None:
 __all__ = [
     "Session",
     "all_runs",
+    "changed_by",
+    "class_mode",
     "data_config",
     "experiment",
     "load",
+    "may_change",
     "mnist_dir",
     "my_run_names",
+    "owner",
+    "person",
     "pick_run",
     "preset_name",
-    "remembered_mnist_dir",
     "ready_made",
+    "remembered_mnist_dir",
     "run_data",
     "run_label",
     "runner",

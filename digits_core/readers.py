@@ -81,7 +81,9 @@ class RunMeta:
     epochs_done: int = 0
     elapsed: float = 0.0  # seconds of training
     n_params: int = 0
-    owner: str = ""  # the session id of the person who started it ("" from the CLI)
+    owner: str = ""  # who started it: a session id, '@name' in class mode, "" from the CLI
+    person: str = ""  # that person's name as they typed it (class mode), else ""
+    published: float = 0.0  # time.time() a teacher published it to the class (0: not published)
     message: str = ""  # the last status message, for a person
     last_test_acc: float | None = None  # the last full test accuracy measured while training
     steps_done: int = 0

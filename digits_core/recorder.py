@@ -138,6 +138,7 @@ class RunRecorder:
         experiment: Experiment,
         *,
         owner: str = "",
+        person: str = "",
         label: str = "",
         path: Path | None = None,
     ):
@@ -154,6 +155,7 @@ class RunRecorder:
                 "name": path.name,
                 "label": label or path.name,
                 "owner": owner,
+                "person": person,
                 "created": time.time(),
             }
         else:  # continuing a run: keep its name, label, owner and creation time

@@ -35,7 +35,7 @@ from .jobs import History, TrainingJob
 from .models import EVAL_CHUNK, count_params
 from .readers import read_history
 from .recorder import RunRecorder
-from .runs import inspect_run, load_run, read_snapshots
+from .runs import check_owner, inspect_run, load_run, read_snapshots
 
 
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
@@ -162,14 +162,17 @@ class JobRunner:
         grace: float = DEFAULT_GRACE,
         clock: Callable[[], float] = time.monotonic,
         executor=None,
+        own_runs_only: bool = False,
     ):
         """`executor`: an `executors` executor; None = the one `$DIGITLAB_EXECUTOR` names.
-        At most `max_jobs` train at once, fewer when the executor has fewer workers."""
+        At most `max_jobs` train at once, fewer when the executor has fewer workers.
+        `own_runs_only` (a class server): a run can be continued only by its owner."""
         self.runs_dir = Path(runs_dir)
         self.executor = executor if executor is not None else executor_from_env()
         cap = self.executor.capacity
         self.slots = JobSlots(max_jobs if cap is None else min(max_jobs, cap))
         self.per_owner, self.grace, self._clock = per_owner, grace, clock
+        self.own_runs_only = own_runs_only
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}  # run name -> job, in start order
         self._owner: dict[str, str] = {}  # run name -> owner
@@ -178,8 +181,9 @@ class JobRunner:
         self._gone_since: dict[str, float] = {}  # owner -> when first seen without a tab
 
     # -- starting and stopping ---------------------------------------------------------
-    def start(self, experiment: Experiment, owner: str = "") -> str:
-        """Start `experiment` for `owner`; returns the run's name (its folder's name).
+    def start(self, experiment: Experiment, owner: str = "", person: str = "") -> str:
+        """Start `experiment` for `owner` (`person`: their name, for others to read);
+        returns the run's name (its folder's name).
 
         Raises ConfigError (one line) when the experiment is invalid, too large, or the
         owner already has `per_owner` runs training.
@@ -194,7 +198,7 @@ class JobRunner:
                         and not self._jobs[name].done):  # ...but a run stopped at once may go again
                     return name
             self._check_owner_limit(owner)
-            recorder = RunRecorder(self.runs_dir, experiment, owner=owner)
+            recorder = RunRecorder(self.runs_dir, experiment, owner=owner, person=person)
             job = self.executor.job(experiment, recorder, self.slots)
             self._add(job, owner, key)
         job.start()
@@ -210,6 +214,8 @@ class JobRunner:
             if job is not None and not job.done:
                 raise RunError(f"{name} is still training")
         run = load_run(self.runs_dir / name)
+        if self.own_runs_only:
+            check_owner(run.meta, owner, "continue")
         exp = run.experiment
         exp.train.epochs = len(run.history.epochs) + epochs
         preflight(exp)

@@ -40,6 +40,7 @@ from .jobs import ACTIVE, History
 from .models import Classifier, build_model
 from .recorder import REMOTE_STALE_S, RunRecorder, _process_started, _write_json
 
+
 def default_runs_dir() -> Path:
     """`$DIGITLAB_RUNS` if set, else `./runs`."""
     return Path(os.environ.get("DIGITLAB_RUNS", "runs"))
@@ -66,6 +67,16 @@ class RunInfo:
     @property
     def owner(self) -> str:
         return str(self.meta.get("owner") or "")
+
+    @property
+    def person(self) -> str:
+        """The name of the person whose run it is (class mode), else ""."""
+        return str(self.meta.get("person") or "") if self.owner.startswith("@") else ""
+
+    @property
+    def published(self) -> bool:
+        """A teacher published it to the class."""
+        return bool(self.meta.get("published"))
 
 
 @dataclass
@@ -213,25 +224,49 @@ def read_snapshots(path: str | Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def rename_run(path: str | Path, label: str) -> None:
-    """Give a run a new display name (its folder keeps its own)."""
+def check_owner(meta: dict, by: str | None, doing: str) -> None:
+    """Refuse (RunError) when `by` is given and is not the run's owner: on a class server
+    only a run's owner may `doing` it (rename, continue, delete). `by=None`: anyone may."""
+    if by is None or meta.get("owner", "") == by:
+        return
+    whose = str(meta.get("person") or "") if str(meta.get("owner", "")).startswith("@") else ""
+    raise RunError(f"only {whose or 'the person who started it'} can {doing} "
+                   f"{meta.get('label') or meta.get('name') or 'this run'}")
+
+
+def rename_run(path: str | Path, label: str, *, by: str | None = None) -> None:
+    """Give a run a new display name (its folder keeps its own); `by`: see `check_owner`."""
     path = Path(path)
     label = " ".join(str(label).split())[:60]
     if not label:
         raise RunError("a run's name cannot be empty")
     meta = read_meta(path)
+    check_owner(meta, by, "rename")
     meta["label"] = label
     _write_json(path / "meta.json", meta)
 
 
-def delete_run(path: str | Path, runs_dir: str | Path | None = None) -> None:
-    """Remove one run folder; refuses paths outside `runs_dir` and runs still training."""
+def publish_run(path: str | Path, on: bool = True) -> None:
+    """Publish a run to the class (or take it back): every person's pickers offer it first.
+    Who may is the dashboard's call (a teacher); the run's files other than meta stay."""
+    path = Path(path)
+    meta = read_meta(path)
+    meta["published"] = time.time() if on else 0.0
+    _write_json(path / "meta.json", meta)
+
+
+def delete_run(path: str | Path, runs_dir: str | Path | None = None, *, by: str | None = None) -> None:
+    """Remove one run folder; refuses paths outside `runs_dir`, runs still training and,
+    with `by`, another person's run (`check_owner`)."""
     path = Path(path).resolve()
     root = (Path(runs_dir) if runs_dir is not None else default_runs_dir()).resolve()
     if path.parent != root:
         raise RunError(f"{path.name} is not a run folder inside the runs folder")
-    if inspect_run(path).status in ACTIVE:
+    info = inspect_run(path)
+    if info.status in ACTIVE:
         raise RunError(f"{path.name} is still training; stop it first")
+    if by is not None:
+        check_owner(info.meta, by, "delete")
     shutil.rmtree(path)
 
 
@@ -279,11 +314,13 @@ __all__ = [
     "ACTIVE",
     "Run",
     "RunInfo",
+    "check_owner",
     "default_runs_dir",
     "delete_run",
     "inspect_run",
     "list_runs",
     "load_run",
+    "publish_run",
     "read_meta",
     "read_snapshots",
     "rename_run",

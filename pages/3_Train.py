@@ -20,7 +20,7 @@ ss = st.session_state
 session = state.session()
 runner = state.runner()
 mine = state.my_run_names()
-live = [n for n in mine if n in runner.active(state.sid())]
+live = [n for n in mine if n in runner.active(state.owner())]
 if ss.get("train_view") not in mine:
     ss["train_view"] = (live or mine or [None])[-1]
 
@@ -36,7 +36,7 @@ def load_preset() -> None:
 
 def start(experiment) -> None:
     try:
-        ss["train_view"] = runner.start(copy.deepcopy(experiment), owner=state.sid())
+        ss["train_view"] = runner.start(copy.deepcopy(experiment), owner=state.owner(), person=state.person())
         state.started(ss["train_view"])
     except DigitLabError as e:  # refused settings, a person's limit, a runs folder that cannot be written
         ss["start_error"] = str(e)

@@ -1,5 +1,6 @@
 """Runs: every run on this server (each is saved as it trains); compare any of them, open
-one on the analysis pages, train again with its settings, continue it, or delete it."""
+one on the analysis pages, train again with its settings, continue it, or delete it. On a
+class server others' runs are read-only and a teacher can publish a run to the class."""
 
 import time
 
@@ -9,7 +10,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.charts import overlay
 from digits_core.errors import DigitLabError, RunError
-from digits_core.runs import delete_run
+from digits_core.runs import delete_run, publish_run
 
 ss = st.session_state
 session = state.session()
@@ -31,7 +32,8 @@ def when(t) -> str:
 
 
 table = pd.DataFrame([{
-    "run": i.label,
+    "run": ("📌 " if i.published else "") + i.label,
+    **({"by": i.person or "—"} if state.class_mode() else {}),
     "model": i.meta.get("family", ""),
     "data": i.meta.get("dataset", ""),
     "accuracy": acc_of(i),
@@ -39,7 +41,7 @@ table = pd.DataFrame([{
     "time": f"{i.meta['elapsed']:.0f} s" if isinstance(i.meta.get("elapsed"), (int, float)) else "",
     "started": when(i.meta.get("created")),
     "status": i.status if i.status != "broken" else f"broken: {i.reason}",
-    "yours": "✓" if i.owner == state.sid() else "",
+    "yours": "✓" if i.owner and i.owner == state.owner() else "",
 } for i in infos])
 st.dataframe(table, hide_index=True, key="runs_table", width="stretch", column_config={
     "accuracy": st.column_config.NumberColumn(format="percent", width="small"),
@@ -60,7 +62,8 @@ if chosen:
     right.plotly_chart(loss_fig, key="runs_loss")
 
 st.subheader("One run")
-name = st.selectbox("Run", list(by_name), key="runs_pick", format_func=lambda n: state.run_label(by_name[n]))
+labels = {n: state.run_label(i) for n, i in by_name.items()}
+name = st.selectbox("Run", list(by_name), key="runs_pick", format_func=labels.get)
 info = by_name[name]
 
 
@@ -80,13 +83,28 @@ def train_again(name: str) -> None:
 
 def delete(name: str) -> None:
     try:
-        delete_run(by_name[name].path, state.runs_dir())
+        delete_run(by_name[name].path, state.runs_dir(), by=state.changed_by())
     except (RunError, OSError) as e:
         ss["runs_error"] = str(e)
         return
     ss["runs_deleted"] = by_name[name].label
 
 
+def publish(name: str, on: bool) -> None:
+    try:
+        publish_run(by_name[name].path, on)
+    except (RunError, OSError) as e:
+        ss["runs_error"] = str(e)
+
+
+mine = state.may_change(info)
+if not mine:
+    st.caption(f"{info.person or 'Someone else'}'s run: you can look at it, open it and train "
+               "with its settings; only they can continue, rename or delete it.")
+if session.teacher and info.ok:
+    st.button("Take back from the class" if info.published else "Publish to the class",
+              key="runs_publish", on_click=publish, args=(name, not info.published),
+              icon=":material/push_pin:", help="A published run comes first in everyone's pickers.")
 if info.status == "broken":
     st.error(f"This run is broken: {info.reason}. It can only be deleted.")
 else:
@@ -95,11 +113,11 @@ else:
               args=(name,), icon=":material/open_in_new:", disabled=not info.ok)
     c2.button("Train again with these settings", key="runs_again_btn", on_click=train_again,
               args=(name,), icon=":material/replay:", disabled=not info.ok)
-    if info.ok and info.status not in ("running", "loading", "queued", "stopping"):
+    if mine and info.ok and info.status not in ("running", "loading", "queued", "stopping"):
         more = c3.number_input("More epochs", 1, 1000, 1, key=f"runs_more_{name}")
         if c3.button("Continue training", key="runs_continue", icon=":material/play_arrow:"):
             try:
-                state.runner().continue_run(name, int(more), owner=state.sid())
+                state.runner().continue_run(name, int(more), owner=state.owner())
                 st.session_state["train_view"] = name
                 st.switch_page("pages/3_Train.py")
             except DigitLabError as e:
@@ -114,8 +132,8 @@ else:
         except RunError as e:
             st.error(str(e))
 
-sure = st.checkbox(f"Yes, delete {info.label} permanently", key=f"runs_sure_{name}")
-st.button("Delete run", key="runs_delete", disabled=not sure, on_click=delete, args=(name,),
+sure = st.checkbox(f"Yes, delete {info.label} permanently", key=f"runs_sure_{name}", disabled=not mine)
+st.button("Delete run", key="runs_delete", disabled=not (sure and mine), on_click=delete, args=(name,),
           icon=":material/delete:")
 if "runs_deleted" in ss:
     st.success(f"Deleted {ss.pop('runs_deleted')}.")
