@@ -134,8 +134,14 @@ def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
     """Stroke -> a new reading on the Draw page, in seconds (from the pen lifting to the
     reading changing on screen), for a few vertical strokes."""
     page.goto(url + "/draw", timeout=60_000)
-    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas')
+    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas[data-ready]')
     canvas.wait_for(timeout=60_000)
+    # Opened by its URL, the first run can put up Streamlit's "page not found" notice before
+    # the navigation knows the page: an invisible dialog then takes the first stroke.
+    notice = page.locator('[data-testid="stDialog"]')
+    if notice.count():
+        page.keyboard.press("Escape")
+        notice.wait_for(state="detached", timeout=10_000)
     # the reading's fingerprint: its ten probabilities (every stroke changes them; the
     # headline digit and its percentage often stay the same)
     reading = """() => { const p = document.querySelector('.digit-probs');

@@ -79,12 +79,12 @@ def cli_speed(work: Path) -> float:
 def mouse_digits(page, url: str) -> dict[int, int | None]:
     """Each of MOUSE_DIGITS drawn with the mouse on the real Draw page: digit -> reading."""
     page.goto(url + "/draw")
-    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas')
+    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas')
     canvas.wait_for()
     out = {}
     for digit, strokes in MOUSE_DIGITS.items():
         canvas.hover()
-        page.locator('[data-testid="stBidiComponentIsolated"] button[aria-label="Reset canvas & history"]').click()
+        page.locator('[data-testid="stBidiComponentIsolated"] button[aria-label="Clear the canvas"]').click()
         page.get_by_text("Draw a digit on the canvas", exact=False).wait_for()
         box = canvas.bounding_box()
         for stroke in strokes:
