@@ -130,9 +130,8 @@ def start_training(page, url: str) -> None:
     main.locator('[data-testid="stProgress"], [data-testid="stAlertContainer"]').first.wait_for(timeout=60_000)
 
 
-def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
-    """Stroke -> a new reading on the Draw page, in seconds (from the pen lifting to the
-    reading changing on screen), for a few vertical strokes."""
+def open_draw_page(page, url: str):
+    """Open the Draw page by its URL; returns its canvas once the pad listens."""
     page.goto(url + "/draw", timeout=60_000)
     canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas[data-ready]')
     canvas.wait_for(timeout=60_000)
@@ -142,6 +141,13 @@ def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
     if notice.count():
         page.keyboard.press("Escape")
         notice.wait_for(state="detached", timeout=10_000)
+    return canvas
+
+
+def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
+    """Stroke -> a new reading on the Draw page, in seconds (from the pen lifting to the
+    reading changing on screen), for a few vertical strokes."""
+    canvas = open_draw_page(page, url)
     # the reading's fingerprint: its ten probabilities (every stroke changes them; the
     # headline digit and its percentage often stay the same)
     reading = """() => { const p = document.querySelector('.digit-probs');

@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.loadtest import ARGS, CHROMIUM, REPO, VIEWPORT, Server, draw_latencies, percentile
+from benchmarks.loadtest import (ARGS, CHROMIUM, REPO, VIEWPORT, Server, draw_latencies, open_draw_page,
+                                 percentile)
 
 # Ten digits drawn with the mouse, as polylines in fractions of the canvas (x right, y down).
 MOUSE_DIGITS = {
@@ -78,9 +79,7 @@ def cli_speed(work: Path) -> float:
 
 def mouse_digits(page, url: str) -> dict[int, int | None]:
     """Each of MOUSE_DIGITS drawn with the mouse on the real Draw page: digit -> reading."""
-    page.goto(url + "/draw")
-    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas')
-    canvas.wait_for()
+    canvas = open_draw_page(page, url)
     out = {}
     for digit, strokes in MOUSE_DIGITS.items():
         canvas.hover()

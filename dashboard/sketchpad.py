@@ -60,10 +60,9 @@ function makePad(root) {
     ctx.fillStyle = "#000000"; ctx.fillRect(0, 0, canvas.width, canvas.height);
     for (const s of pad.strokes) trace(s);
   };
-  const tools = () => {
+  const tools = () => {  // the bin stays enabled: on an empty pad it does nothing
     root.querySelector('[data-act="undo"]').disabled = pad.strokes.length === 0;
     root.querySelector('[data-act="redo"]').disabled = pad.undone.length === 0;
-    root.querySelector('[data-act="clear"]').disabled = pad.strokes.length === 0;
   };
   const send = () => {
     tools();
