@@ -9,7 +9,10 @@ there).
   images per second of training time (each from its run's own history);
 - Start -> first point on the charts, for the digits `fast` preset.
 
-    python -m benchmarks.ui [--out bench-results/ui.json]
+    python -m benchmarks.ui [--out bench-results/ui.json] [--strokes-only]
+
+`--strokes-only` times just the strokes, idle and while the `fast` preset trains (about a
+minute instead of several), for trying a change to the Draw page.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.loadtest import ARGS, CHROMIUM, REPO, VIEWPORT, Server, draw_latencies, percentile
+from benchmarks.loadtest import (ARGS, CHROMIUM, REPO, VIEWPORT, Server, draw_latencies, open_draw_page,
+                                 percentile)
 
 # Ten digits drawn with the mouse, as polylines in fractions of the canvas (x right, y down).
 MOUSE_DIGITS = {
@@ -75,13 +79,11 @@ def cli_speed(work: Path) -> float:
 
 def mouse_digits(page, url: str) -> dict[int, int | None]:
     """Each of MOUSE_DIGITS drawn with the mouse on the real Draw page: digit -> reading."""
-    page.goto(url + "/draw")
-    canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas')
-    canvas.wait_for()
+    canvas = open_draw_page(page, url)
     out = {}
     for digit, strokes in MOUSE_DIGITS.items():
         canvas.hover()
-        page.locator('[data-testid="stBidiComponentIsolated"] button[aria-label="Reset canvas & history"]').click()
+        page.locator('[data-testid="stBidiComponentIsolated"] button[aria-label="Clear the canvas"]').click()
         page.get_by_text("Draw a digit on the canvas", exact=False).wait_for()
         box = canvas.bounding_box()
         for stroke in strokes:
@@ -100,7 +102,7 @@ def mouse_digits(page, url: str) -> dict[int, int | None]:
     return out
 
 
-def bench_ui() -> dict:
+def bench_ui(strokes_only: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="digitlab-bench-ui-"))
@@ -121,9 +123,10 @@ def bench_ui() -> dict:
             out["first_page_s"] = time.perf_counter() - t0
             out["server_start_to_health_s"] = t0 - t_health
 
-            readings = mouse_digits(page, server.url)  # with the ready-made model
-            out["mouse_digits_read"] = {str(k): v for k, v in readings.items()}
-            out["mouse_digits_acc"] = sum(k == v for k, v in readings.items()) / len(readings)
+            if not strokes_only:
+                readings = mouse_digits(page, server.url)  # with the ready-made model
+                out["mouse_digits_read"] = {str(k): v for k, v in readings.items()}
+                out["mouse_digits_acc"] = sum(k == v for k, v in readings.items()) / len(readings)
             idle = draw_latencies(page, server.url, strokes=12)
             out["stroke_p50_idle_ms"] = 1000 * statistics.median(idle) if idle else None
             out["stroke_p90_idle_ms"] = 1000 * percentile(idle, 90) if idle else None
@@ -146,6 +149,10 @@ def bench_ui() -> dict:
             busy = draw_latencies(page, server.url, strokes=12)
             out["stroke_p50_busy_ms"] = 1000 * statistics.median(busy) if busy else None
             out["stroke_p90_busy_ms"] = 1000 * percentile(busy, 90) if busy else None
+            out["strokes_idle_ms"] = [round(1000 * t) for t in idle]
+            out["strokes_busy_ms"] = [round(1000 * t) for t in busy]
+            if strokes_only:
+                return out
             trainer.get_by_text("Finished 15 epochs").wait_for(timeout=900_000)
             browser.close()
         [run] = [p for p in runs.iterdir() if p.is_dir()]
@@ -160,10 +167,14 @@ def bench_ui() -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ui", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(REPO / "bench-results" / "ui.json"))
+    p.add_argument("--strokes-only", action="store_true",
+                   help="only stroke -> prediction, idle and while training (about a minute)")
     a = p.parse_args(argv)
-    r = bench_ui()
+    r = bench_ui(a.strokes_only)
     verdicts = {}
     for key, (target, better) in GOALS.items():
+        if a.strokes_only and not key.startswith("stroke_"):
+            continue
         v = r.get(key)
         verdicts[key] = v is not None and (v <= target if better == "lower" else v >= target)
         print(f"{key:28} {v if v is None else round(v, 3):>10}  {'<=' if better == 'lower' else '>='} "

@@ -85,22 +85,43 @@ def _halve_canvas(image):
     if not MNIST_HALVE_FROM <= side <= MAX_SIDE:
         return image
     if x.ndim == 3:  # to one grey channel first, as ink_map would read it
-        if x.shape[2] in (2, 4):
-            alpha = x[..., -1]
-            x = alpha if int(alpha.max()) - int(alpha.min()) > 25 else x[..., :-1]
-        if x.ndim == 3 and x.shape[2] == 3:  # luminance 0.299 R + 0.587 G + 0.114 B, in integers
-            lum = x[..., 0].astype(np.uint16) * 77
-            lum += x[..., 1].astype(np.uint16) * 150
-            lum += x[..., 2].astype(np.uint16) * 29
-            x = ((lum + 128) >> 8).astype(np.uint8)
-        elif x.ndim == 3:
-            x = x[..., 0]
+        x = _grey_u8(x)
     h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
     total = x[:h:2, :w:2].astype(np.uint16)
     total += x[1:h:2, :w:2]
     total += x[:h:2, 1:w:2]
     total += x[1:h:2, 1:w:2]
     return ((total + 2) // 4).astype(np.uint8)
+
+
+def _grey_u8(x: np.ndarray) -> np.ndarray:
+    """x (H, W, C) uint8 -> (H, W) uint8: the alpha when it carries the strokes (it varies
+    by more than 25), else the luminance 0.299 R + 0.587 G + 0.114 B in integers."""
+    words = _rgba_words(x)
+    if x.shape[2] in (2, 4):
+        if words is not None:  # alpha is each word's top byte: its range in two passes
+            span = (int(words.max()) >> 24) - (int(words.min()) >> 24)
+        else:
+            span = int(x[..., -1].max()) - int(x[..., -1].min())
+        if span > 25:
+            return x[..., -1]
+        if words is not None and not ((words ^ (words >> 8)) & 0xFFFF).any():
+            return x[..., 0]  # R = G = B (the canvas's white on black): (77 + 150 + 29) R / 256 = R
+        x = x[..., :-1]
+    if x.shape[2] == 3:
+        lum = x[..., 0].astype(np.uint16) * 77
+        lum += x[..., 1].astype(np.uint16) * 150
+        lum += x[..., 2].astype(np.uint16) * 29
+        return ((lum + 128) >> 8).astype(np.uint8)
+    return x[..., 0]
+
+
+def _rgba_words(x: np.ndarray) -> np.ndarray | None:
+    """A contiguous RGBA uint8 image (H, W, 4) as (H, W) uint32 words R | G << 8 | B << 16
+    | A << 24 (no copy), so one pass reads all four channels; None for any other layout."""
+    if x.ndim == 3 and x.shape[2] == 4 and x.dtype == np.uint8 and x.flags.c_contiguous and np.little_endian:
+        return x.view(np.uint32)[..., 0]
+    return None
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
@@ -259,16 +280,21 @@ def _border(a: np.ndarray) -> np.ndarray:
 def _drop_specks(ink: np.ndarray) -> np.ndarray | None:
     """Remove dust far smaller than the drawing; None when nothing but a speck or a dot is left."""
     strong = ink > 0.5
-    labels, n = ndimage.label(strong, structure=np.ones((3, 3)))
-    if n == 0:
+    rows, cols = np.flatnonzero(strong.any(1)), np.flatnonzero(strong.any(0))
+    if rows.size == 0:
         return None
+    # the pieces are labelled inside the box that holds them all, often half the image
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    labels, n = ndimage.label(strong[box], structure=np.ones((3, 3)))
     areas = np.bincount(labels.ravel())[1:]
     small = np.flatnonzero(areas < 0.01 * areas.sum()) + 1
     if small.size:
-        dust = ndimage.binary_dilation(np.isin(labels, small), iterations=2)
+        dust = np.zeros(strong.shape, bool)
+        dust[box] = np.isin(labels, small)
+        dust = ndimage.binary_dilation(dust, iterations=2)
         ink = np.where(dust, 0.0, ink).astype(np.float32)
         strong &= ~dust
-    rows, cols = np.flatnonzero(strong.any(1)), np.flatnonzero(strong.any(0))
+        rows, cols = np.flatnonzero(strong.any(1)), np.flatnonzero(strong.any(0))
     h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     side = max(ink.shape)
     if max(h, w) < max(2.0, DOT_SIZE * side):

@@ -6,10 +6,10 @@ stays put.
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
-from streamlit_drawable_canvas import st_canvas
 
 from dashboard import state
 from dashboard.draw import inline_image, model_caption, probability_bars, reading_text
+from dashboard.sketchpad import sketchpad
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
 from digits_core.imagefile import MAX_UPLOAD_BYTES, load_upload
@@ -39,21 +39,17 @@ st.caption(model_caption(run))
 def drawing() -> None:
     draw_col, result_col = st.columns([1, 1])
     with draw_col:
-        st.caption("Draw one digit, large and centred. Hover the canvas for its toolbar: undo, "
-                   "redo and clear (the bin).")
-        canvas_box = st.container()  # the slider goes below, clear of the canvas's toolbar
+        st.caption("Draw one digit, large and centred. Above the canvas: undo, redo and clear (the bin).")
+        canvas_box = st.container()  # the slider goes below the canvas
         stroke = st.slider("Pen width", 5, 40, 18, key="draw_pen")
         with canvas_box:
-            canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-                               height=CANVAS, width=CANVAS, drawing_mode="freedraw",
-                               update_streamlit=True, return_image_data=True, key="draw_canvas")
+            rgba = sketchpad(pen=stroke, size=CANVAS, key="draw_canvas")
         upload = st.file_uploader(
             f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
             f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
             type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
         if "draw_upload_error" in ss:
             st.error(ss["draw_upload_error"])
-    rgba = canvas.image_data
     if upload is not None:
         try:
             rgba = load_upload(upload)

@@ -6,9 +6,9 @@ runs folder of its own, which `$DIGITLAB_RUNS` points the pages at.
 Two things AppTest cannot do the way a browser does, and how these tests stand in for them:
 - The canvas is a custom component that AppTest does not render. The tests set the
   component's state (`st.session_state["draw_canvas"]`) to what the browser sends after a
-  stroke, `{"drawing": {"raw": ..., "data": <PNG data URL>}}`, so the page's real code path
-  runs: `st_canvas` -> `CanvasResult.image_data` (PNG decoding) -> `predict_canvas`.
-  The shape of that state is streamlit-drawable-canvas 0.13's.
+  stroke, `{"drawing": <PNG data URL>}`, so the page's real code path runs:
+  `sketchpad` -> `decode_data_url` (PNG decoding) -> `predict_canvas`. The shape of that
+  state is the pad's own (dashboard/sketchpad.py).
 - Plotly selection events need a browser; the Evaluate tests use the fallback selectboxes
   and the Embedding tests the "Misclassified point" selectbox.
 """
@@ -217,11 +217,11 @@ def test_embedding_computes_pca_and_tsne(run):
 
 
 def _canvas_state(rgba: np.ndarray) -> dict:
-    """What the canvas component sends back after a stroke: its objects and a PNG data URL."""
+    """What the Draw page's pad (dashboard/sketchpad.py) sends after a stroke: a PNG data URL."""
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
+    return {"drawing": url}
 
 
 def _drawn_digit() -> np.ndarray:
@@ -251,6 +251,20 @@ def test_draw_reads_an_injected_drawing(run):
     assert bars.count("#d62728") == 1  # the chosen digit's bar, in red
     [seen] = [m.value for m in at.markdown if 'class="model-input"' in m.value]
     assert "data:image/png;base64," in seen and "what the model sees (8x8)" in seen
+
+
+def test_draw_cleared_pad_asks_for_a_digit(run):
+    """After the bin (or undoing every stroke) the pad sends None instead of a blank image."""
+    at = _app("6_Draw.py", run)
+    _keep_model(at)
+    at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
+    at.run()
+    assert at.metric
+    at.session_state["draw_canvas"] = {"drawing": None}
+    at.run()
+    _ok(at)
+    assert not at.metric
+    assert any("Draw a digit" in i.value for i in at.info)
 
 
 def test_draw_empty_canvas_asks_for_a_digit(run):

@@ -365,7 +365,7 @@ class App:
 
     # --- drawing
     def canvas(self):
-        return self.page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas')
+        return self.page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas')
 
     def draw(self, digit: str) -> None:
         """Draw `digit` on the canvas with the mouse: press, many small moves, release."""
@@ -388,7 +388,7 @@ class App:
         """The canvas toolbar's bin ("Reset canvas & history")."""
         self.canvas().hover()
         self.page.locator(
-            '[data-testid="stBidiComponentIsolated"] button[aria-label="Reset canvas & history"]'
+            '[data-testid="stBidiComponentIsolated"] button[aria-label="Clear the canvas"]'
         ).click()
 
     def prediction(self, timeout: float = LONG) -> tuple[int, list[float]]:
