@@ -10,10 +10,17 @@ change sends the canvas as a PNG data URL (a few kB), or None when nothing is le
 from __future__ import annotations
 
 import base64
-import io
+import binascii
 
 import numpy as np
 import streamlit as st
+
+from digits_core.errors import DrawingError
+from digits_core.imagefile import load_image_file
+
+PNG_PREFIX = "data:image/png;base64,"
+MAX_PAD_SIDE = 1024  # pixels a side of a drawing the page accepts (the pad is 280)
+MAX_PAD_BYTES = 2 * 1024 * 1024  # a 280x280 drawing is a few kB; a browser could send anything
 
 def _icon(path: str) -> str:
     return ('<svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" '
@@ -136,17 +143,31 @@ def sketchpad(*, pen: int, size: int, key: str) -> np.ndarray | None:
             "digitlab.sketchpad", html=_HTML, css=_CSS, js=_JS, isolate_styles=True)
     result = _component(data={"pen": pen, "size": size}, key=key, default={"drawing": None},
                         on_drawing_change=lambda: None, width="content", height="content")
-    return decode_data_url(result.get("drawing"))
-
-
-def decode_data_url(url: str | None) -> np.ndarray | None:
-    """A PNG data URL -> its pixels (H, W, C) uint8; None for None."""
-    if not url:
+    try:
+        return decode_data_url(result.get("drawing"))
+    except DrawingError as e:  # what came is not the pad's drawing (a tampered client): say so
+        st.error(f"The canvas sent something that could not be read: {e}. Clear it and draw again.")
         return None
-    from PIL import Image
 
-    _, encoded = url.split(";base64,", 1)
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded))))
+
+def decode_data_url(url: object) -> np.ndarray | None:
+    """The pad's PNG data URL -> its pixels (H, W, 4) RGBA uint8; None for an empty pad.
+
+    The value comes from a browser, so it is read as any upload is: anything but a PNG data
+    URL, one over MAX_PAD_BYTES, or an image over MAX_PAD_SIDE a side raises DrawingError
+    (one line) before any pixel is decoded.
+    """
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str) or not url.startswith(PNG_PREFIX):
+        raise DrawingError("not a PNG drawing")
+    if len(url) > len(PNG_PREFIX) + (MAX_PAD_BYTES * 4) // 3 + 4:
+        raise DrawingError(f"a drawing of more than {MAX_PAD_BYTES // 2**20} MB")
+    try:
+        raw = base64.b64decode(url[len(PNG_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise DrawingError("not valid base64") from None
+    return load_image_file(raw, max_bytes=MAX_PAD_BYTES, max_side=MAX_PAD_SIDE)
 
 
 __all__ = ["decode_data_url", "sketchpad"]

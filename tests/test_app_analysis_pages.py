@@ -326,3 +326,31 @@ def test_pages_render_a_cnn_run():
     at.run()
     _ok(at)
     assert [m.label for m in at.metric] == ["Prediction"]
+
+
+@pytest.mark.parametrize("sent, why", [
+    ("data:image/jpeg;base64,AAAA", "not a PNG drawing"),
+    ("data:image/png;base64,@@@not-base64", "not valid base64"),
+    ("data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 50).decode(), "cannot read"),
+    (12345, "not a PNG drawing"),
+])
+def test_draw_says_so_when_the_pad_sends_something_that_is_not_a_drawing(run, sent, why):
+    """The pad's value comes from a browser: a tampered one gets a message, never a crash."""
+    at = _app("6_Draw.py", run)
+    _keep_model(at)
+    at.session_state["draw_canvas"] = {"drawing": sent}
+    at.run()
+    assert not at.exception and not at.metric
+    assert any(why in e.value and "could not be read" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_drawing_too_large_is_refused_before_it_is_decoded():
+    from dashboard.sketchpad import MAX_PAD_SIDE, decode_data_url
+    from digits_core.errors import DrawingError
+
+    huge = np.zeros((MAX_PAD_SIDE + 1, 8, 4), np.uint8)
+    with pytest.raises(DrawingError, match=f"at most {MAX_PAD_SIDE} pixels"):
+        decode_data_url(_canvas_state(huge)["drawing"])
+    assert decode_data_url(None) is None and decode_data_url("") is None
+    rgba = _drawn_digit()
+    np.testing.assert_array_equal(decode_data_url(_canvas_state(rgba)["drawing"]), rgba)
