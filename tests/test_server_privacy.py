@@ -29,6 +29,8 @@ def _serve_class_recipe() -> tuple[dict[str, str], list[str]]:
     """The environment and the `streamlit run` flags of the Makefile's serve-class target."""
     text = (REPO / "Makefile").read_text()
     recipe = re.search(r"^serve-class:.*\n\t(.+)$", text, re.M).group(1)
+    defaults = dict(re.findall(r"^([A-Z_]+) \?= (\S+)$", text, re.M))  # make's `VAR ?= value`
+    recipe = re.sub(r"\$\(([A-Z_]+)\)", lambda m: defaults.get(m.group(1), m.group(0)), recipe)
     env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", recipe.split("streamlit run")[0]))
     flags = recipe.split("streamlit_app.py", 1)[1].split()
     at = flags.index("--server.port")  # the port comes from the test
@@ -89,7 +91,7 @@ def test_server_listens_where_intended(mode, tmp_path):
         env, flags, expected = {}, [], {"127.0.0.1"}
     else:
         env, flags = _serve_class_recipe()
-        assert env == {"DIGITLAB_PUBLIC": "1"} and "--server.address" in flags
+        assert env == {"DIGITLAB_PUBLIC": "1", "DIGITLAB_CLASS_MODE": "1"} and "--server.address" in flags
         expected = {"0.0.0.0"}
     env = {**env, "DIGITLAB_RUNS": str(tmp_path / "runs"), "DIGITLAB_DATA_HOME": str(tmp_path / "data")}
     proc, port, log = _start(tmp_path, env, flags)
