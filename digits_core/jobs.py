@@ -22,6 +22,7 @@ from .errors import DigitLabError
 from .learners import make_learner
 from .models import Classifier, build_model, first_layer_weights
 from .monitor import Monitor
+from .torch_models import ThreadShare
 from .train import Done, Epoch, Step, accuracy, steps_per_epoch, train
 
 ACTIVE = ("queued", "loading", "running", "stopping")
@@ -267,7 +268,17 @@ class TrainingJob(WatchedJob):
         events = train(self.model, self.data, tc, learner=self.learner, stop=self._stop,
                        step_offset=h.step, epoch_offset=len(h.epochs),
                        start_loss=h.loss[0] if self.resume is not None and h.loss else None)
+        if exp.model.family == "numpy-mlp":
+            self._follow(events)
+            return
+        with ThreadShare() as share:  # this thread's torch threads: its share of the cores
+            self._follow(events, share.adjust)
+
+    def _follow(self, events, between_steps=None) -> None:
+        h = self._history
         for ev in events:
+            if between_steps is not None:
+                between_steps()
             with self._lock:
                 h.apply(ev)
             if isinstance(ev, Step):
