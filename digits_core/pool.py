@@ -19,7 +19,7 @@ import time
 
 from .errors import ConfigError, RunError
 from .executors import HANG_S, PROGRESS_S, STOP_GRACE_S, RemoteJob, RemoteTraining, _Remote
-from .jobs import lower_thread_priority
+from .jobs import lower_thread_priority, release_memory
 from .torch_models import warm_up
 
 READY_S = 180.0  # a new worker must import torch and report ready within this
@@ -48,6 +48,8 @@ def _worker_main(conn, stop, env: dict[str, str]) -> None:
             conn.send(("report", training.report()))
             if ended:
                 break
+        del training
+        release_memory()  # a worker lives for many runs: each one's memory goes back
 
 
 
