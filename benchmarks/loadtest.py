@@ -104,16 +104,25 @@ class Server:
         self.log.close()
 
 
+FIRST_PAGE_TIMEOUT_S = 60.0  # a visitor who waits longer has given up: counted at this
+
+
 def first_page(browser, url: str) -> float:
-    """Seconds from navigation to Home's title and digit grid drawn, in a fresh context."""
+    """Seconds from navigation to Home's title and digit grid drawn, in a fresh context
+    (FIRST_PAGE_TIMEOUT_S if it did not come by then)."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+
     ctx = browser.new_context(viewport=VIEWPORT)
     page = ctx.new_page()
+    page.set_default_timeout(1000 * FIRST_PAGE_TIMEOUT_S)
     t0 = time.perf_counter()
     try:
-        page.goto(url + "/", timeout=60_000)
-        page.get_by_role("heading", name="Digit Lab", exact=True).wait_for(timeout=60_000)
-        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
+        page.goto(url + "/")
+        page.get_by_role("heading", name="Digit Lab", exact=True).wait_for()
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
         return time.perf_counter() - t0
+    except PageTimeout:
+        return FIRST_PAGE_TIMEOUT_S
     finally:
         ctx.close()
 
@@ -185,7 +194,8 @@ def loadtest(students: int, executor: str, deadline_s: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="digitlab-loadtest-"))
     runs = work / "runs"
     server = Server(runs, executor)
-    result: dict = dict(students=students, executor=executor, epochs=EPOCHS)
+    result: dict = dict(students=students, executor=executor, epochs=EPOCHS,
+                        load_average_start=[round(x, 1) for x in os.getloadavg()])
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -237,6 +247,8 @@ def loadtest(students: int, executor: str, deadline_s: float) -> dict:
             unfinished=sorted(n for n, s in final.items() if s in ("queued", "loading", "running")),
             first_page_p50_s=percentile(visitors, 50), first_page_p95_s=percentile(visitors, 95),
             first_page_n=len(visitors),
+            first_page_gave_up=sum(v >= FIRST_PAGE_TIMEOUT_S for v in visitors),
+            load_average=[round(x, 1) for x in os.getloadavg()],
             stroke_p50_ms=None if not strokes else round(1000 * statistics.median(strokes)),
             strokes=len(strokes),
             rss_peak_mib=max(m for _, m in server.rss), rss_after_mib=server.rss_now(),
