@@ -94,6 +94,18 @@ class Server:
     def rss_now(self) -> float:
         return self.rss[-1][1] if self.rss else 0.0
 
+    def settled_rss(self, within: float = 0.02, limit_s: float = 90.0) -> float:
+        """The RSS once it has stopped growing (two readings 3 s apart within 2 %): the
+        server imports torch and friends in the background after its first page."""
+        end, last = time.monotonic() + limit_s, -1.0
+        while time.monotonic() < end:
+            time.sleep(3)
+            now = self.rss_now()
+            if last > 0 and abs(now - last) <= within * last:
+                return now
+            last = now
+        return self.rss_now()
+
     def stop(self) -> None:
         self._stop.set()
         try:
@@ -200,8 +212,7 @@ def loadtest(students: int, executor: str, deadline_s: float) -> dict:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             first_page(browser, server.url)  # the server's own first run (imports)
-            time.sleep(3)
-            result["rss_idle_mib"] = server.rss_now()
+            result["rss_idle_mib"] = server.settled_rss()  # the warm-up after it included
             tabs, visitors = [], []
             t_start = time.monotonic()
             for i in range(students):
