@@ -117,10 +117,13 @@ class ThreadShare:
         sample = _cpu_sample()
         if sample is None:
             return None
-        last, cls._last = cls._last, sample
-        if last is not None and sample[0] - last[0] >= cls.WINDOW_S / 2:
+        last = cls._last
+        if last is None:
+            cls._last = sample
+        elif sample[0] - last[0] >= cls.WINDOW_S / 2:  # runs looking often share one window
             wall = sample[0] - last[0]
             cls._others = max(0.0, (sample[1] - last[1]) - (sample[2] - last[2])) / wall
+            cls._last = sample
         return cls._others
 
 

@@ -241,6 +241,26 @@ def test_runs_in_one_process_split_the_cores(monkeypatch):
     assert ThreadShare._members == 0
 
 
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/stat"), reason="Linux only")
+def test_the_share_sees_cores_kept_busy_by_another_process():
+    import os
+    import subprocess
+    import sys
+
+    from digits_core.torch_models import ThreadShare
+
+    ThreadShare._last = None
+    ThreadShare.look()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(ThreadShare.WINDOW_S)
+        others = ThreadShare.look()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert others is not None and 0.5 <= others <= os.cpu_count() + 0.5
+
+
 def test_small_inference_leaves_the_callers_thread_setting_alone():
     import torch
 
