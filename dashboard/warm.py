@@ -19,7 +19,7 @@ from digits_core.torch_models import warm_up
 DELAY_S = 2.0  # after the first script run ends: the browser is still drawing its page
 # What the pages import lazily beyond a training job's own modules (`warm_up`).
 PAGE_MODULES = ("digits_core.drawing", "digits_core.evaluate", "digits_core.embedding",
-                "scipy.signal", "pandas", "streamlit_drawable_canvas")
+                "scipy.signal", "pandas")
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
