@@ -5,7 +5,7 @@ Run it with `streamlit run streamlit_app.py` (or `make run`).
 
 import streamlit as st
 
-from dashboard import people, state
+from dashboard import people, state, warm
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 
@@ -59,3 +59,4 @@ if session.presenter:
                 unsafe_allow_html=True)
 
 page.run()
+warm.after_first_page()  # once per server: what later pages and a first job import

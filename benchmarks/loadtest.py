@@ -94,6 +94,18 @@ class Server:
     def rss_now(self) -> float:
         return self.rss[-1][1] if self.rss else 0.0
 
+    def settled_rss(self, within: float = 0.02, limit_s: float = 90.0) -> float:
+        """The RSS once it has stopped growing (two readings 3 s apart within 2 %): the
+        server imports torch and friends in the background after its first page."""
+        end, last = time.monotonic() + limit_s, -1.0
+        while time.monotonic() < end:
+            time.sleep(3)
+            now = self.rss_now()
+            if last > 0 and abs(now - last) <= within * last:
+                return now
+            last = now
+        return self.rss_now()
+
     def stop(self) -> None:
         self._stop.set()
         try:
@@ -104,16 +116,25 @@ class Server:
         self.log.close()
 
 
+FIRST_PAGE_TIMEOUT_S = 60.0  # a visitor who waits longer has given up: counted at this
+
+
 def first_page(browser, url: str) -> float:
-    """Seconds from navigation to Home's title and digit grid drawn, in a fresh context."""
+    """Seconds from navigation to Home's title and digit grid drawn, in a fresh context
+    (FIRST_PAGE_TIMEOUT_S if it did not come by then)."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+
     ctx = browser.new_context(viewport=VIEWPORT)
     page = ctx.new_page()
+    page.set_default_timeout(1000 * FIRST_PAGE_TIMEOUT_S)
     t0 = time.perf_counter()
     try:
-        page.goto(url + "/", timeout=60_000)
-        page.get_by_role("heading", name="Digit Lab", exact=True).wait_for(timeout=60_000)
-        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
+        page.goto(url + "/")
+        page.get_by_role("heading", name="Digit Lab", exact=True).wait_for()
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
         return time.perf_counter() - t0
+    except PageTimeout:
+        return FIRST_PAGE_TIMEOUT_S
     finally:
         ctx.close()
 
@@ -185,13 +206,13 @@ def loadtest(students: int, executor: str, deadline_s: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="digitlab-loadtest-"))
     runs = work / "runs"
     server = Server(runs, executor)
-    result: dict = dict(students=students, executor=executor, epochs=EPOCHS)
+    result: dict = dict(students=students, executor=executor, epochs=EPOCHS,
+                        load_average_start=[round(x, 1) for x in os.getloadavg()])
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             first_page(browser, server.url)  # the server's own first run (imports)
-            time.sleep(3)
-            result["rss_idle_mib"] = server.rss_now()
+            result["rss_idle_mib"] = server.settled_rss()  # the warm-up after it included
             tabs, visitors = [], []
             t_start = time.monotonic()
             for i in range(students):
@@ -237,6 +258,8 @@ def loadtest(students: int, executor: str, deadline_s: float) -> dict:
             unfinished=sorted(n for n, s in final.items() if s in ("queued", "loading", "running")),
             first_page_p50_s=percentile(visitors, 50), first_page_p95_s=percentile(visitors, 95),
             first_page_n=len(visitors),
+            first_page_gave_up=sum(v >= FIRST_PAGE_TIMEOUT_S for v in visitors),
+            load_average=[round(x, 1) for x in os.getloadavg()],
             stroke_p50_ms=None if not strokes else round(1000 * statistics.median(strokes)),
             strokes=len(strokes),
             rss_peak_mib=max(m for _, m in server.rss), rss_after_mib=server.rss_now(),

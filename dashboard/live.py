@@ -4,6 +4,8 @@ once the run has ended, its name, Continue and a way to the analysis pages."""
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from digits_core.errors import DigitLabError
@@ -67,10 +69,32 @@ def live_panel(name: str, presenter: bool) -> None:
     facts = [f"test accuracy **{acc:.2%}**" if acc is not None else "test accuracy —",
              f"{h.images_per_s:,.0f} images/s", f"elapsed {clock(h.elapsed)}"]
     st.markdown(" · ".join(facts))
-    height = 300 if presenter else 290
+    loss, accuracy = curves(name, h, presenter, 300 if presenter else 290)
     left, right = st.columns(2)
-    left.plotly_chart(loss_figure(h, presenter, height), key=f"loss_{name}")
-    right.plotly_chart(accuracy_figure(h, presenter, height), key=f"acc_{name}")
+    left.plotly_chart(loss, key=f"loss_{name}")
+    right.plotly_chart(accuracy, key=f"acc_{name}")
+
+
+_curves_lock = threading.Lock()
+_curves: dict[tuple, tuple] = {}  # (run, presenter, height) -> (history version, loss, accuracy)
+KEEP_CURVES = 64  # runs whose last figures are kept
+
+
+def curves(name: str, h, presenter: bool, height: int):
+    """The run's loss and accuracy figures, built again only when its history has changed:
+    building a Plotly figure takes tens of milliseconds, and every tab watching a run polls
+    (a queued run, or one between two steps, is drawn from the last figures)."""
+    version = (h.step, len(h.probe_steps), len(h.epochs), tuple(h.test_acc[-1:]), h.status,
+               h.final_test_acc)
+    key = (name, presenter, height)
+    hit = _curves.get(key)
+    if hit is None or hit[0] != version:
+        hit = (version, loss_figure(h, presenter, height), accuracy_figure(h, presenter, height))
+        with _curves_lock:
+            _curves[key] = hit
+            while len(_curves) > KEEP_CURVES:
+                _curves.pop(next(iter(_curves)))
+    return hit[1], hit[2]
 
 
 def embedding_panel(name: str, presenter: bool, *, key: str, live: bool) -> None:
@@ -118,4 +142,4 @@ def after_panel(name: str) -> None:
     c3.page_link("pages/6_Draw.py", label="Draw with it", icon=":material/draw:")
 
 
-__all__ = ["POLL_S", "after_panel", "embedding_panel", "live_panel", "status_line"]
+__all__ = ["POLL_S", "after_panel", "curves", "embedding_panel", "live_panel", "status_line"]

@@ -103,8 +103,7 @@ def _runner(folder: str) -> JobRunner:
         own_runs_only=class_mode(),
     )
     r.watch(_owner_alive, every=DEFAULT_EVERY)
-    threading.Thread(target=warm_up, name="digitlab-warm-up", daemon=True).start()
-    return r
+    return r  # torch and friends are warmed after the first page (`warm.after_first_page`)
 
 
 # ------------------------------------------------------------------ this person

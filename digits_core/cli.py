@@ -8,7 +8,6 @@ Bad arguments and bad files exit non-zero with one line on stderr, never a trace
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -283,8 +282,6 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # A command-line run has the machine to itself: train on every core (see default_threads).
-    os.environ.setdefault("DIGITLAB_THREADS", str(os.cpu_count() or 1))
     try:
         return COMMANDS[args.cmd](args)
     except DigitLabError as e:

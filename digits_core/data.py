@@ -8,7 +8,10 @@ and applied to canvas drawings, so training and drawing see the same numbers.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -24,11 +27,29 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled digits, offline.
 
     Returns images (1797, 8, 8) uint8 in 0..16 and labels (1797,) int64.
-    """
-    from sklearn.datasets import load_digits as _sk_load_digits
 
-    bunch = _sk_load_digits()
-    return bunch.images.astype(np.uint8), bunch.target.astype(np.int64)
+    The CSV that scikit-learn ships is read directly: importing sklearn (and scipy with it)
+    costs a second or more, which the Home page and a first digits run need not pay.
+    """
+    path = _bundled_digits_file()
+    if path is None:  # a scikit-learn that keeps its data elsewhere
+        from sklearn.datasets import load_digits as _sk_load_digits
+
+        bunch = _sk_load_digits()
+        return bunch.images.astype(np.uint8), bunch.target.astype(np.int64)
+    with gzip.open(path, "rt") as f:
+        rows = np.loadtxt(f, delimiter=",", dtype=np.int64)  # (1797, 65): 64 pixels, label
+    return rows[:, :-1].astype(np.uint8).reshape(-1, 8, 8), np.ascontiguousarray(rows[:, -1])
+
+
+def _bundled_digits_file() -> Path | None:
+    """sklearn/datasets/data/digits.csv.gz, found without importing sklearn."""
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root, "datasets", "data", "digits.csv.gz")
+        if path.is_file():
+            return path
+    return None
 
 
 @dataclass

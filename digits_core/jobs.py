@@ -9,6 +9,8 @@ Deciding which jobs may run, and for whom, is `runner`'s business.
 from __future__ import annotations
 
 import copy
+import ctypes
+import gc
 import os
 import threading
 import time
@@ -22,6 +24,7 @@ from .errors import DigitLabError
 from .learners import make_learner
 from .models import Classifier, build_model, first_layer_weights
 from .monitor import Monitor
+from .torch_models import ThreadShare
 from .train import Done, Epoch, Step, accuracy, steps_per_epoch, train
 
 ACTIVE = ("queued", "loading", "running", "stopping")
@@ -267,7 +270,17 @@ class TrainingJob(WatchedJob):
         events = train(self.model, self.data, tc, learner=self.learner, stop=self._stop,
                        step_offset=h.step, epoch_offset=len(h.epochs),
                        start_loss=h.loss[0] if self.resume is not None and h.loss else None)
+        if exp.model.family == "numpy-mlp":
+            self._follow(events)
+            return
+        with ThreadShare() as share:  # this thread's torch threads: its share of the cores
+            self._follow(events, share.adjust)
+
+    def _follow(self, events, between_steps=None) -> None:
+        h = self._history
         for ev in events:
+            if between_steps is not None:
+                between_steps()
             with self._lock:
                 h.apply(ev)
             if isinstance(ev, Step):
@@ -351,6 +364,17 @@ def lower_thread_priority() -> None:
         pass  # not permitted here: train at normal priority
 
 
+def release_memory() -> None:
+    """Hand memory that ended runs left behind back to the system: a full garbage
+    collection, then glibc's `malloc_trim` (freed memory otherwise stays in the process's
+    heap and arenas, and a server's RSS only grows with each class)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: the collection is what there is
+
+
 def run_experiment(
     experiment: Experiment, *, data: Dataset | None = None, recorder=None, on_event=None
 ) -> TrainingJob:
@@ -361,4 +385,5 @@ def run_experiment(
     return job
 
 
-__all__ = ["ACTIVE", "History", "TrainingJob", "WatchedJob", "lower_thread_priority", "run_experiment"]
+__all__ = ["ACTIVE", "History", "TrainingJob", "WatchedJob", "lower_thread_priority", "release_memory",
+           "run_experiment"]

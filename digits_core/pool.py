@@ -19,6 +19,7 @@ import time
 
 from .errors import ConfigError, RunError
 from .executors import HANG_S, PROGRESS_S, STOP_GRACE_S, RemoteJob, RemoteTraining, _Remote
+from .jobs import lower_thread_priority, release_memory
 from .torch_models import warm_up
 
 READY_S = 180.0  # a new worker must import torch and report ready within this
@@ -27,9 +28,11 @@ log = logging.getLogger(__name__)
 
 
 def _worker_main(conn, stop, env: dict[str, str]) -> None:
-    """A pool worker: warm up, then train one job spec at a time until told to end.
-    (Its training thread lowers its own priority; this one must answer promptly.)"""
+    """A pool worker: warm up, then train one job spec at a time until told to end. All of
+    it is training work, so all of it yields to the server's pages (its import of torch
+    at start too, which comes while the server draws its first page)."""
     os.environ.update(env)
+    lower_thread_priority()
     warm_up()
     conn.send(("ready", os.getpid()))
     while True:
@@ -45,6 +48,8 @@ def _worker_main(conn, stop, env: dict[str, str]) -> None:
             conn.send(("report", training.report()))
             if ended:
                 break
+        del training
+        release_memory()  # a worker lives for many runs: each one's memory goes back
 
 
 
@@ -105,9 +110,9 @@ class ProcessExecutor(_Remote):
         self.capacity = workers
         self.hang_s, self.stop_grace = hang_s, stop_grace
         self._ctx = multiprocessing.get_context(context)
-        threads = os.environ.get("DIGITLAB_THREADS") or str(
-            max(1, ((os.cpu_count() or 1) - 1) // workers))
-        self._env = {"DIGITLAB_THREADS": threads}
+        # Unset, each worker's run takes the cores no other process is using (ThreadShare).
+        threads = os.environ.get("DIGITLAB_THREADS")
+        self._env = {"DIGITLAB_THREADS": threads} if threads else {}
         self._cond = threading.Condition()
         self._workers: list[_Worker] = []
         self._idle: list[_Worker] = []

@@ -31,7 +31,7 @@ from .config import MAX_PARAMS, Experiment, ModelConfig, conv_shapes
 from .data import IMAGE_SHAPE
 from .errors import ConfigError, RunError
 from .executors import executor_from_env
-from .jobs import History, TrainingJob
+from .jobs import History, TrainingJob, release_memory
 from .models import EVAL_CHUNK, count_params
 from .readers import read_history
 from .recorder import RunRecorder
@@ -175,6 +175,7 @@ class JobRunner:
         self.own_runs_only = own_runs_only
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}  # run name -> job, in start order
+        self._settled = 0  # jobs seen ended or let go of since memory was last released
         self._owner: dict[str, str] = {}  # run name -> owner
         self._started: dict[str, tuple[float, str]] = {}  # run name -> (when, experiment JSON)
         self._ended: dict[str, float] = {}  # run name -> when it was seen ended
@@ -255,10 +256,13 @@ class JobRunner:
         now = self._clock()
         for name, job in list(self._jobs.items()):
             if job.done and job.wait(0):
-                since = self._ended.setdefault(name, now)
-                if now - since > KEEP_ENDED_S:
+                if name not in self._ended:
+                    self._ended[name] = now
+                    self._settled += 1
+                if now - self._ended[name] > KEEP_ENDED_S:
                     for d in (self._jobs, self._owner, self._started, self._ended):
                         d.pop(name, None)
+                    self._settled += 1
 
     # -- observing --------------------------------------------------------------------
     def job(self, name: str) -> TrainingJob | None:
@@ -351,7 +355,18 @@ class JobRunner:
             jobs = [self._jobs[n] for n in stopped]
         for job in jobs:
             job.stop()
+        self._release_memory()
         return stopped
+
+    def _release_memory(self) -> None:
+        """When runs have ended (or been let go of) and none trains, give their memory back:
+        a class that has left leaves the server about as big as it was idle."""
+        with self._lock:
+            self._forget_ended()
+            if not self._settled or any(not j.done for j in self._jobs.values()):
+                return
+            self._settled = 0
+        release_memory()
 
     def watch(self, is_alive: Callable[[str], bool], every: float = DEFAULT_EVERY) -> threading.Thread:
         """Start a daemon thread that sweeps every `every` seconds for the process's life."""

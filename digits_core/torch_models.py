@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -22,18 +23,27 @@ _threads_done = False
 
 
 def default_threads() -> int:
-    """Torch threads for training: `$DIGITLAB_THREADS`, else every core but one.
+    """Torch threads for a process that has the machine to itself (the CLI, the benchmark,
+    a worker told its share): `$DIGITLAB_THREADS`, else every core."""
+    env = os.environ.get("DIGITLAB_THREADS")
+    if env:
+        return max(1, int(env))
+    return os.cpu_count() or 1
 
-    Leaving a core free matters whenever anything else runs (the web server, a browser,
-    another job, a test suite): a thread team as wide as the machine waits at every
-    barrier for a descheduled member; measured on 2 cores with one busy, a small CNN step
-    took 378 ms on 2 threads and 16 ms on 1. The CLI, which has the machine to itself,
-    sets `$DIGITLAB_THREADS` to every core (`cli.main`).
+
+def training_threads(jobs: int) -> int:
+    """Torch threads for one of `jobs` runs training at once in this process:
+    `$DIGITLAB_THREADS`, else the cores shared out among them (at least one each).
+
+    Two thread teams on two cores, or a team with a member the scheduler has parked, wait
+    at every barrier: on 2 cores with the other one busy, a small CNN step took 378 ms on 2
+    threads and 16 ms on 1. Alone, a run trains on every core (training threads run at a
+    lower priority, so pages still come first: `jobs.lower_thread_priority`).
     """
     env = os.environ.get("DIGITLAB_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
 def setup_torch_threads() -> None:
@@ -45,6 +55,87 @@ def setup_torch_threads() -> None:
         if not _threads_done:
             torch.set_num_threads(default_threads())
             _threads_done = True
+
+
+class ThreadShare:
+    """The cores shared among the torch runs training in this process, and left to others.
+
+    With torch's OpenMP backend the thread count belongs to the calling thread (a thread
+    takes the count last set in the process when it first runs torch, and keeps it after:
+    measured with torch 2.13). A training thread enters the
+    share and calls `adjust()` between steps: it trains on `training_threads(runs)`
+    threads, but on fewer while other processes keep cores busy (what the machine spent
+    beyond this process over the last `WINDOW_S`, from /proc/stat), since a thread team
+    with a member waiting for a core stalls at every barrier. Pages and other runs keep
+    their own counts.
+    """
+
+    WINDOW_S = 2.0  # how often the machine's load is looked at, and over how long
+
+    _lock = threading.Lock()
+    _members = 0
+    _last: tuple[float, float, float] | None = None  # (monotonic s, machine busy s, process cpu s)
+    _others: float | None = None  # cores busy outside this process, last measured
+
+    def __init__(self):
+        self.threads: int | None = None
+        self._looked = 0.0
+
+    def __enter__(self) -> ThreadShare:
+        with ThreadShare._lock:
+            ThreadShare._members += 1
+        self.adjust(force=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with ThreadShare._lock:
+            ThreadShare._members -= 1
+
+    def adjust(self, force: bool = False) -> None:
+        """Re-set this thread's count if runs started or ended or the machine got busier
+        or quieter (cheap between looks: one clock read)."""
+        now = time.monotonic()
+        if not force and now - self._looked < self.WINDOW_S:
+            return
+        self._looked = now
+        with ThreadShare._lock:
+            n = training_threads(ThreadShare._members)
+            if not os.environ.get("DIGITLAB_THREADS"):
+                others = ThreadShare.look()
+                if others is not None:
+                    n = min(n, max(1, round((os.cpu_count() or 1) - others)))
+        if n != self.threads:
+            import torch
+
+            torch.set_num_threads(n)
+            self.threads = n
+
+    @classmethod
+    def look(cls) -> float | None:
+        """Cores busy outside this process since the last look (None: not known here).
+        Called by `warm_up` too, so a first run is judged on the time since then."""
+        sample = _cpu_sample()
+        if sample is None:
+            return None
+        last = cls._last
+        if last is None:
+            cls._last = sample
+        elif sample[0] - last[0] >= cls.WINDOW_S / 2:  # runs looking often share one window
+            wall = sample[0] - last[0]
+            cls._others = max(0.0, (sample[1] - last[1]) - (sample[2] - last[2])) / wall
+            cls._last = sample
+        return cls._others
+
+
+def _cpu_sample() -> tuple[float, float, float] | None:
+    """(now, CPU seconds the machine has been busy, CPU seconds of this process)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
 
 
 class _few_threads:
@@ -74,11 +165,14 @@ def warm_up() -> None:
     """Import and run once what a first job would load lazily (torch, the engine's training
     modules, an optimiser step), so the first Start of a server or a worker does not wait
     for it; meant for a background thread or a worker's start."""
+    import sklearn.model_selection  # noqa: F401  (data.split_indices)
     import torch
 
     from . import learners, runs, train  # noqa: F401
 
     setup_torch_threads()
+    with ThreadShare._lock:
+        ThreadShare.look()
     layer = torch.nn.Linear(4, 2)
     opt = torch.optim.Adam(layer.parameters())
     layer(torch.zeros(1, 4)).sum().backward()
@@ -251,4 +345,5 @@ class TorchClassifier(Classifier):
         self.module.eval()
 
 
-__all__ = ["TorchClassifier", "default_threads", "pick_device", "setup_torch_threads", "warm_up"]
+__all__ = ["ThreadShare", "TorchClassifier", "default_threads", "pick_device", "setup_torch_threads",
+           "training_threads", "warm_up"]

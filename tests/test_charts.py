@@ -10,3 +10,17 @@ def test_epoch_end_diamonds_shrink_when_there_are_many():
         return accuracy_figure(h).data[-1].marker.size
 
     assert size(5) == 11 and size(40) == 5 and size(300) == 4
+
+
+def test_a_watched_run_is_drawn_again_only_when_its_history_changed():
+    from dashboard.live import curves
+
+    h = History(steps=[1, 2], loss=[2.3, 2.1], steps_per_epoch=10, step=2, status="running")
+    first = curves("r-1", h, False, 290)
+    polled = curves("r-1", History.from_dict(h.to_dict()), False, 290)  # a poll, nothing new
+    assert polled[0] is first[0] and polled[1] is first[1]
+    h.steps.append(3), h.loss.append(1.9)
+    h.step = 3
+    again = curves("r-1", h, False, 290)
+    assert again[0] is not first[0] and len(again[0].data[0].x) == 3
+    assert curves("r-1", h, True, 300)[0] is not again[0]  # presenter mode has figures of its own

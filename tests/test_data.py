@@ -1,7 +1,11 @@
 """Datasets: the bundled digits, splits, subsets, normalisation, and real MNIST."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from repo_paths import REPO
 
 from digits_core.config import DataConfig
 from digits_core.data import Normalizer, load_dataset, load_digits, split_indices
@@ -13,6 +17,23 @@ def test_load_digits_shapes_and_ranges():
     assert images.shape == (1797, 8, 8) and images.dtype == np.uint8
     assert labels.shape == (1797,) and labels.dtype == np.int64
     assert images.max() == 16 and set(labels) == set(range(10))
+
+
+def test_load_digits_reads_sklearns_file_as_sklearn_does():
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    images, labels = load_digits()
+    ref = sk_load_digits()
+    np.testing.assert_array_equal(images, ref.images)
+    np.testing.assert_array_equal(labels, ref.target)
+
+
+def test_load_digits_does_not_import_sklearn():
+    code = ("import sys; from digits_core.data import load_digits; load_digits(); "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'torch') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
 
 
 def test_stratified_split_keeps_class_shares_and_is_seeded():

@@ -121,6 +121,19 @@ def test_a_run_stopped_at_once_can_be_started_again_at_once(tmp_path):
     assert runner.job(b).wait(30)
 
 
+def test_memory_is_given_back_once_runs_ended_and_none_trains(tmp_path):
+    runner = JobRunner(tmp_path, max_jobs=2)
+    a, b = runner.start(exp(), owner="ann"), runner.start(exp(), owner="bob")
+    runner.stop(a)
+    assert runner.job(a).wait(30)
+    runner.sweep(lambda owner: True)
+    assert runner._settled == 1  # a ended, but b still trains: nothing released yet
+    runner.stop(b)
+    assert runner.job(b).wait(30)
+    runner.sweep(lambda owner: True)
+    assert runner._settled == 0  # both ended: released (gc and malloc_trim) and counted off
+
+
 def test_runs_of_a_person_without_tabs_stop_after_the_grace_only(tmp_path, executor):
     clock = Clock()
     runner = JobRunner(tmp_path, executor=executor, grace=10, clock=clock)

@@ -181,6 +181,86 @@ def test_background_training_yields_to_interactive_threads():
     assert job.wait(10)
 
 
+def test_a_lone_run_trains_on_every_core_unless_told_and_runs_share_them(monkeypatch):
+    from digits_core.torch_models import training_threads
+
+    cores = __import__("os").cpu_count()
+    monkeypatch.delenv("DIGITLAB_THREADS", raising=False)
+    assert training_threads(1) == cores
+    assert training_threads(2) == max(1, cores // 2) and training_threads(4 * cores) == 1
+    monkeypatch.setenv("DIGITLAB_THREADS", "3")
+    assert training_threads(1) == training_threads(5) == 3
+
+
+def test_thread_share_sets_the_training_threads_count_and_no_other(monkeypatch):
+    """torch's count is per thread: a run's share leaves a page thread's count alone."""
+    import torch
+
+    from digits_core.torch_models import ThreadShare
+
+    monkeypatch.setenv("DIGITLAB_THREADS", "2")
+    torch.set_num_threads(1)
+    assert torch.get_num_threads() == 1  # this thread has run torch: its count is its own
+    seen = {}
+
+    def trainer():
+        with ThreadShare() as share:
+            seen["share"], seen["torch"] = share.threads, torch.get_num_threads()
+
+    t = threading.Thread(target=trainer)
+    t.start()
+    t.join()
+    assert seen == {"share": 2, "torch": 2}
+    assert torch.get_num_threads() == 1
+
+
+def test_runs_in_one_process_split_the_cores(monkeypatch):
+    from digits_core.torch_models import ThreadShare
+
+    monkeypatch.delenv("DIGITLAB_THREADS", raising=False)
+    cores = __import__("os").cpu_count()
+    counts, inside, leave = [], threading.Barrier(3), threading.Event()
+
+    def trainer():
+        with ThreadShare() as share:
+            inside.wait()
+            share.adjust(force=True)  # both runs are in now
+            counts.append(share.threads)
+            leave.wait(30)
+
+    threads = [threading.Thread(target=trainer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    inside.wait()
+    while len(counts) < 2:
+        time.sleep(0.01)
+    leave.set()
+    for t in threads:
+        t.join()
+    assert all(1 <= n <= max(1, cores // 2) for n in counts)
+    assert ThreadShare._members == 0
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/stat"), reason="Linux only")
+def test_the_share_sees_cores_kept_busy_by_another_process():
+    import os
+    import subprocess
+    import sys
+
+    from digits_core.torch_models import ThreadShare
+
+    ThreadShare._last = None
+    ThreadShare.look()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(ThreadShare.WINDOW_S)
+        others = ThreadShare.look()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert others is not None and 0.5 <= others <= os.cpu_count() + 0.5
+
+
 def test_small_inference_leaves_the_callers_thread_setting_alone():
     import torch
 
