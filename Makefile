@@ -46,11 +46,12 @@ test-presets: $(STAMP)
 bench-ui: $(STAMP) browser-deps
 	$(PY) -m benchmarks.ui --out bench-results/ui.json
 
-## A class on one server: STUDENTS (12) headless Chromium sessions training at once (minutes)
+## A class on one server: STUDENTS (12) headless Chromium sessions training at once (minutes);
+## a class server (CLASS_MODE=1, as serve-class: each link carries a name) unless CLASS_MODE=0
 STUDENTS ?= 12
 EXECUTOR ?= threads
 loadtest: $(STAMP) browser-deps
-	$(PY) -m benchmarks.loadtest --students $(STUDENTS) --executor $(EXECUTOR)
+	$(PY) -m benchmarks.loadtest --students $(STUDENTS) --executor $(EXECUTOR) $(if $(filter 1,$(CLASS_MODE)),--class-mode)
 
 ## The long browser journeys (MNIST runs, Stop latency medians, kill -9 of the server; CI runs them)
 test-journeys: $(STAMP) browser-deps

@@ -53,11 +53,12 @@ def percentile(values: list[float], q: float) -> float | None:
 class Server:
     """`streamlit run streamlit_app.py` on 127.0.0.1 with its own runs folder; RSS sampled."""
 
-    def __init__(self, runs: Path, executor: str):
+    def __init__(self, runs: Path, executor: str, class_mode: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, DIGITLAB_RUNS=str(runs), DIGITLAB_EXECUTOR=executor,
-                   DIGITLAB_DATA_HOME=str(runs.parent / "data-home"))
+                   DIGITLAB_DATA_HOME=str(runs.parent / "data-home"),
+                   DIGITLAB_CLASS_MODE="1" if class_mode else "0")
         self.log = open(runs.parent / "server.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
@@ -119,7 +120,7 @@ class Server:
 FIRST_PAGE_TIMEOUT_S = 60.0  # a visitor who waits longer has given up: counted at this
 
 
-def first_page(browser, url: str) -> float:
+def first_page(browser, url: str, query: str = "") -> float:
     """Seconds from navigation to Home's title and digit grid drawn, in a fresh context
     (FIRST_PAGE_TIMEOUT_S if it did not come by then)."""
     from playwright.sync_api import TimeoutError as PageTimeout
@@ -129,7 +130,7 @@ def first_page(browser, url: str) -> float:
     page.set_default_timeout(1000 * FIRST_PAGE_TIMEOUT_S)
     t0 = time.perf_counter()
     try:
-        page.goto(url + "/")
+        page.goto(url + "/" + query)
         page.get_by_role("heading", name="Digit Lab", exact=True).wait_for()
         page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
         return time.perf_counter() - t0
@@ -139,8 +140,8 @@ def first_page(browser, url: str) -> float:
         ctx.close()
 
 
-def start_training(page, url: str) -> None:
-    page.goto(url + "/train", timeout=60_000)
+def start_training(page, url: str, query: str = "") -> None:
+    page.goto(url + "/train" + query, timeout=60_000)
     main = page.locator('[data-testid="stMain"]')
     main.get_by_text("NumPy MLP (from scratch)", exact=True).wait_for(timeout=60_000)
     box = main.get_by_label("Epochs", exact=True)
@@ -151,9 +152,9 @@ def start_training(page, url: str) -> None:
     main.locator('[data-testid="stProgress"], [data-testid="stAlertContainer"]').first.wait_for(timeout=60_000)
 
 
-def open_draw_page(page, url: str):
+def open_draw_page(page, url: str, query: str = ""):
     """Open the Draw page by its URL; returns its canvas once the pad listens."""
-    page.goto(url + "/draw", timeout=60_000)
+    page.goto(url + "/draw" + query, timeout=60_000)
     canvas = page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas[data-ready]')
     canvas.wait_for(timeout=60_000)
     # Opened by its URL, the first run can put up Streamlit's "page not found" notice before
@@ -165,10 +166,10 @@ def open_draw_page(page, url: str):
     return canvas
 
 
-def draw_latencies(page, url: str, strokes: int = 4) -> list[float]:
+def draw_latencies(page, url: str, strokes: int = 4, query: str = "") -> list[float]:
     """Stroke -> a new reading on the Draw page, in seconds (from the pen lifting to the
     reading changing on screen), for a few vertical strokes."""
-    canvas = open_draw_page(page, url)
+    canvas = open_draw_page(page, url, query)
     # the reading's fingerprint: its ten probabilities (every stroke changes them; the
     # headline digit and its percentage often stay the same)
     reading = """() => { const p = document.querySelector('.digit-probs');
@@ -200,18 +201,24 @@ def run_statuses(runs: Path) -> dict[str, str]:
     return {i.name: i.status for i in list_runs(runs)}
 
 
-def loadtest(students: int, executor: str, deadline_s: float) -> dict:
+def person(kind: str, i: int, class_mode: bool) -> str:
+    """The query a person's links carry: on a class server their name (as a link the
+    teacher handed out would), else nothing (a session id is made on the first visit)."""
+    return f"?name={kind}-{i}" if class_mode else ""
+
+
+def loadtest(students: int, executor: str, deadline_s: float, class_mode: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="digitlab-loadtest-"))
     runs = work / "runs"
-    server = Server(runs, executor)
-    result: dict = dict(students=students, executor=executor, epochs=EPOCHS,
+    server = Server(runs, executor, class_mode)
+    result: dict = dict(students=students, executor=executor, class_mode=class_mode, epochs=EPOCHS,
                         load_average_start=[round(x, 1) for x in os.getloadavg()])
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            first_page(browser, server.url)  # the server's own first run (imports)
+            first_page(browser, server.url, person("teacher", 0, class_mode))  # the server's own first run
             result["rss_idle_mib"] = server.settled_rss()  # the warm-up after it included
             tabs, visitors = [], []
             t_start = time.monotonic()
@@ -219,10 +226,10 @@ def loadtest(students: int, executor: str, deadline_s: float) -> dict:
                 ctx = browser.new_context(viewport=VIEWPORT)
                 page = ctx.new_page()
                 page.set_default_timeout(60_000)
-                start_training(page, server.url)
+                start_training(page, server.url, person("student", i, class_mode))
                 tabs.append((i, ctx, page))
                 if i >= 2:  # a new visitor arrives while the class is training
-                    visitors.append(first_page(browser, server.url))
+                    visitors.append(first_page(browser, server.url, person("visitor", i, class_mode)))
             result["all_started_s"] = round(time.monotonic() - t_start, 1)
             closed, strokes = 0, []
             for i, ctx, page in tabs:
@@ -232,12 +239,12 @@ def loadtest(students: int, executor: str, deadline_s: float) -> dict:
                     ctx.close()  # gone for good: its run stops after the grace and is kept
                     closed += 1
                 elif i % 4 == 3 and len(strokes) < 24:
-                    strokes += draw_latencies(page, server.url)
+                    strokes += draw_latencies(page, server.url, query=person("student", i, class_mode))
             started = run_statuses(runs)
             result["runs_started"] = len(started)
             end = time.monotonic() + deadline_s
             while time.monotonic() < end:
-                visitors.append(first_page(browser, server.url))
+                visitors.append(first_page(browser, server.url, person("visitor", len(visitors), class_mode)))
                 statuses = run_statuses(runs)
                 if all(s not in ("queued", "loading", "running", "stopping") for s in statuses.values()):
                     break
@@ -275,10 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--students", type=int, default=12)
     p.add_argument("--executor", default=os.environ.get("DIGITLAB_EXECUTOR", "threads"))
     p.add_argument("--deadline", type=float, default=420.0, help="seconds the class may take")
+    p.add_argument("--class-mode", action="store_true",
+                   help="a class server (DIGITLAB_CLASS_MODE=1): each person's links carry their name")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
-    r = loadtest(a.students, a.executor, a.deadline)
-    out = Path(a.out or REPO / "bench-results" / f"loadtest-{a.executor}.json")
+    r = loadtest(a.students, a.executor, a.deadline, a.class_mode)
+    tag = "-class" if a.class_mode else ""
+    out = Path(a.out or REPO / "bench-results" / f"loadtest-{a.executor}{tag}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2) + "\n")
     for k, v in r.items():
