@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from benchmarks.loadtest import (ARGS, CHROMIUM, REPO, VIEWPORT, Server, draw_latencies, open_draw_page,
-                                 percentile)
+                                 percentile, wait_home_drawn)
 
 # Ten digits drawn with the mouse, as polylines in fractions of the canvas (x right, y down).
 MOUSE_DIGITS = {
@@ -118,8 +118,7 @@ def bench_ui(strokes_only: bool = False) -> dict:
             page.set_default_timeout(90_000)
             t0 = time.perf_counter()
             page.goto(server.url + "/")
-            page.get_by_role("heading", name="Digit Lab", exact=True).wait_for()
-            page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+            wait_home_drawn(page)
             out["first_page_s"] = time.perf_counter() - t0
             out["server_start_to_health_s"] = t0 - t_health
 

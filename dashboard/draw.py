@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dashboard.pictures import png_data_url
+
 SURE = 0.70  # below this, the second choice is shown too
 
 
@@ -36,15 +38,7 @@ def reading_text(prediction) -> tuple[str, str]:
 def inline_image(grey, caption: str) -> str:
     """A small grey image as an inline PNG with its caption: shown with the reading itself,
     without the extra request a media file would cost on every stroke."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(grey).save(buf, format="PNG")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f'<figure class="model-input" style="margin:0"><img src="data:image/png;base64,{data}" '
+    return (f'<figure class="model-input" style="margin:0"><img src="{png_data_url(grey)}" '
             f'style="image-rendering:pixelated" alt="{caption}"/><figcaption style="font-size:.8rem;'
             f'color:#808495">{caption}</figcaption></figure>')
 

@@ -7,7 +7,7 @@ from digits_core.data import load_digits
 from digits_core.mnist import mnist_available
 from digits_core.presets import CLASSIC, FAST, PRESETS
 from dashboard import state
-from dashboard.charts import digit_grid
+from dashboard.pictures import digit_grid_html
 
 st.title("Digit Lab")
 st.write(
@@ -28,7 +28,7 @@ mosaic, shape, n_images = samples()
 left, right = st.columns([2, 3])
 with left:
     st.subheader("The bundled digits")
-    st.plotly_chart(digit_grid(mosaic, shape), key="home_grid")
+    st.html(digit_grid_html(mosaic, shape))
     st.caption(f"{n_images:,} scanned digits, 8x8 pixels, 16 grey levels; one row per label.")
 
 with right:

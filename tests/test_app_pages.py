@@ -100,7 +100,8 @@ def test_sidebar_shows_runs_and_data(app):
 
 def test_home_shows_the_grid_and_one_button_per_preset(app):
     on_page(app, "pages/1_Home.py")
-    assert app.get("plotly_chart"), "the sample grid is missing"
+    [grid] = [h.proto.body for h in app.get("html") if 'class="digit-grid"' in h.proto.body]
+    assert 'src="data:image/png;base64,' in grid and "one row per label 0 to 9" in grid
     keys = {b.key for b in app.button}
     assert {"preset_fast", *(f"preset_{name}" for name in CLASSIC)} <= keys
     # MNIST is absent in this data home: MNIST presets are disabled and point to the Data page.

@@ -1,5 +1,7 @@
 """Training-curve figures read at a projector."""
 
+import numpy as np
+
 from dashboard.charts import accuracy_figure
 from digits_core.jobs import History
 
@@ -24,3 +26,21 @@ def test_a_watched_run_is_drawn_again_only_when_its_history_changed():
     again = curves("r-1", h, False, 290)
     assert again[0] is not first[0] and len(again[0].data[0].x) == 3
     assert curves("r-1", h, True, 300)[0] is not again[0]  # presenter mode has figures of its own
+
+
+def test_the_digit_grid_picture_is_the_mosaic_dark_on_light_with_its_rows_labelled():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from dashboard.pictures import digit_grid_html
+
+    mosaic = np.zeros((80, 80), np.float32)
+    mosaic[8:16, :8] = 16  # one full-ink image: row 1, column 0
+    html = digit_grid_html(mosaic, (8, 8), width=320)
+    png = base64.b64decode(html.split("data:image/png;base64,")[1].split('"')[0])
+    grey = np.asarray(Image.open(io.BytesIO(png)))
+    assert grey.shape == (80, 80) and grey[8:16, :8].max() == 0 and grey[:8].min() == 255
+    assert [f">{k}</div>" in html for k in range(10)] == [True] * 10
+    assert "max-width:320px" in html and "image-rendering:pixelated" in html

@@ -95,7 +95,9 @@ def server(chromium, timings, tmp_path_factory):
         page = context.new_page()
         page.goto(srv.url + "/")
         page.get_by_role("heading", name="Digit Lab", exact=True).wait_for(timeout=LONG)
-        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=LONG)
+        page.wait_for_function("""() => { const i = document.querySelector('.digit-grid img');
+                                          return i && i.complete && i.naturalWidth > 0; }""",
+                               timeout=LONG, polling=50)
         timings["server_start_to_first_page_s"] = round(time.perf_counter() - t0, 2)
         context.close()
         yield srv

@@ -1,0 +1,40 @@
+"""Small pictures as inline HTML: a grey image as a PNG data URL, and a class mosaic with its
+row labels. A browser shows these at once, without a chart library (plotly.js is megabytes
+a first visitor would wait for) or the extra request a media file costs."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+
+def png_data_url(grey: np.ndarray) -> str:
+    """(H, W) uint8 -> 'data:image/png;base64,...'."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(grey, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def digit_grid_html(mosaic: np.ndarray, image_shape: tuple[int, int], width: int = 360) -> str:
+    """A class mosaic (`images.class_mosaic`: one row of images per label, ink high) as dark
+    ink on white, `width` px wide with crisp pixels, its rows labelled 0..9 on the left."""
+    m = np.asarray(mosaic, dtype=np.float64)
+    top = m.max() if m.size and m.max() > 0 else 1.0
+    grey = (255 - np.clip(m / top, 0, 1) * 255).round().astype(np.uint8)
+    rows = grey.shape[0] // image_shape[0]
+    labels = "".join(f'<div style="flex:1;display:flex;align-items:center">{k}</div>' for k in range(rows))
+    # the picture fits its column (at most `width` px); the labels stretch to its height
+    return (f'<div class="digit-grid" style="display:flex;gap:.4rem;align-items:stretch;max-width:{width}px">'
+            f'<div style="display:flex;flex-direction:column;font-size:.8rem;color:#808495" '
+            f'aria-hidden="true">{labels}</div>'
+            f'<div style="flex:1;min-width:0"><img src="{png_data_url(grey)}" '
+            f'style="display:block;width:100%;height:auto;image-rendering:pixelated;'
+            f'border:1px solid #e6e9ef" alt="{rows} rows of sample digits, one row per label '
+            f'0 to {rows - 1}"/></div></div>')
+
+
+__all__ = ["digit_grid_html", "png_data_url"]
