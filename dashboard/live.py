@@ -16,6 +16,12 @@ from .charts import accuracy_figure, loss_figure
 from .frames import frame_figure, has_tsne, weights_picture
 
 POLL_S = 0.75  # seconds between two looks at a running job
+QUEUED_POLL_S = 3.0  # ...at a queued one: only its place in line changes (a class queues many)
+
+
+def poll_seconds(status: str | None) -> float:
+    """How often the Train page looks at a run in `status`."""
+    return QUEUED_POLL_S if status == "queued" else POLL_S
 
 
 def clock(seconds: float | None) -> str:
@@ -142,4 +148,4 @@ def after_panel(name: str) -> None:
     c3.page_link("pages/6_Draw.py", label="Draw with it", icon=":material/draw:")
 
 
-__all__ = ["POLL_S", "after_panel", "curves", "embedding_panel", "live_panel", "status_line"]
+__all__ = ["POLL_S", "QUEUED_POLL_S", "after_panel", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]

@@ -222,6 +222,28 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     assert app.button(key=f"continue_{name}")  # a stopped run keeps its model and can go on
 
 
+def test_a_queued_run_shows_its_place_then_runs_when_a_slot_frees(app, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_JOBS", "1")  # this test's runs folder gets a new runner
+    on_page(app, "pages/3_Train.py")
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    app.number_input(key=key(app, "epochs")).set_value(1000).run()
+    app.button(key="start").click().run()
+    first = wait_for_run(app, ("running",))
+    app.number_input(key=key(app, "epochs")).set_value(999).run()
+    app.button(key="start").click().run()
+    second = last_run(app)
+    assert second != first and state.runner().history(second).status == "queued"
+    [bar] = app.get("progress")
+    assert "**Queued** · number 1 in line" in bar.proto.text, bar.proto.text
+    state.runner().stop(first)
+    wait_for_run(app, ("running",))
+    app.run()
+    assert not app.exception
+    [bar] = app.get("progress")
+    assert bar.proto.text.startswith("**Running** · epoch"), bar.proto.text
+    state.runner().stop(second)
+
+
 @pytest.mark.parametrize(
     "widths, message",
     [("12, abc", "positive whole numbers"), ("4096, 4096, 4096", "over the cap")],
