@@ -23,7 +23,7 @@ PROBE_IMAGES = 2000  # at most this many test images in the live accuracy subset
 PROBE_MIN_IMAGES = 100  # ...and at least this many, where a probe is costly (a CNN, a short epoch)
 PROBE_START_IMAGES = 500  # the first probe's size, before its cost is known
 FRAME_POINTS = 500  # test points in every embedding frame
-PROBE_BUDGET = 0.025  # share of training time the live accuracy may take
+PROBE_BUDGET = 0.02  # share of training time the live accuracy may take
 FRAME_BUDGET = 0.01  # share of training time the frames may take (PCA and weights)
 TSNE_FRAME_BUDGET = 0.09  # the same with a live t-SNE in every frame (the goal: under 10 %)
 TSNE_FRAMES_PER_EPOCH = 12  # S4 drew one every 50 steps (24 an epoch); the budget decides
@@ -167,12 +167,12 @@ class Monitor:
     def frame(self, model: Classifier, step: int) -> tuple | None:
         """A new frame's fields for `Frames.add` (the caller adds it, under its own lock), or
         None when the features are not finite (a diverged model)."""
-        features = model.features(self.x_frame)  # (P, F)
-        preds = model.forward(self.x_frame).argmax(1)
+        features, logits = model.features_and_logits(self.x_frame)  # (P, F), (P, 10)
+        preds = logits.argmax(1)
         if not np.isfinite(features).all():
             return
         prev_pca = self.frames.pca[-1] if self.frames.pca else None
-        pca = _aligned(principal_components(features.astype(np.float64), 2, self.seed, exact_max=0), prev_pca)
+        pca = _aligned(principal_components(features, 2, self.seed, exact_max=0), prev_pca)
         tsne = None
         if self.use_tsne and len(features) >= 5:
             prev = self.frames.tsne[-1] if self.frames.tsne else None
