@@ -127,12 +127,13 @@ def _process_started(pid: int) -> float | None:
 
 class _Writer:
     """One daemon thread that runs the latest job handed to it; a job handed over while
-    another waits replaces the waiting one (only the newest checkpoint is worth writing)."""
+    another waits replaces the waiting one (only the newest checkpoint is worth writing).
+    `close` lets the thread end once the jobs are written."""
 
     def __init__(self, name: str):
         self._cond = threading.Condition()
         self._job = None
-        self._busy = False
+        self._busy = self._closed = False
         threading.Thread(target=self._loop, name=name, daemon=True).start()
 
     def put(self, job) -> None:
@@ -144,10 +145,17 @@ class _Writer:
         with self._cond:
             self._cond.wait_for(lambda: self._job is None and not self._busy)
 
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
     def _loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._job is not None)
+                self._cond.wait_for(lambda: self._job is not None or self._closed)
+                if self._job is None:
+                    return
                 job, self._job, self._busy = self._job, None, True
             try:
                 job()
@@ -283,9 +291,12 @@ class RunRecorder:
         return self._guard(write)
 
     def flush(self) -> None:
-        """Wait until the writer thread has written every checkpoint handed to it."""
+        """Wait until the writer thread has written every checkpoint handed to it, and let
+        it end (the next background checkpoint starts another)."""
         if self._background is not None:
             self._background.wait()
+            self._background.close()
+            self._background = None
 
     def _writer(self) -> _Writer:
         if self._background is None:

@@ -210,6 +210,8 @@ def test_a_background_checkpoint_is_written_off_the_callers_thread_and_a_failure
     assert rec.checkpoint(tiny_job.model, h, background=True)
     rec.flush()
     assert writers and writers[0] is not threading.current_thread()
+    writers[0].join(5)
+    assert not writers[0].is_alive()  # a flushed writer ends: a server does not collect threads
     assert load_run(rec.path).history.message == "written in the background" and rec.error == ""
 
     def broken(state, path):
