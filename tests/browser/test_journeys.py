@@ -457,7 +457,8 @@ def test_s4_shows_its_live_t_sne_and_replays_it(mnist_app, mnist_dir, server, ti
     assert all(t.startswith("t-SNE") for t in titles), titles
     assert len(titles) >= 4, f"the live embedding changed {len(titles) - 1} times: {titles}\n{main_text(app)[:1500]}"
     app.wait_trained(timeout=LONG)
-    slider = app.main().locator(f".st-key-emb_{run.name}_frame [role=slider]")
+    # The frame slider's thumb is an <input type=range> (role slider implied, not written).
+    slider = app.main().locator(f".st-key-emb_{run.name}_frame").get_by_role("slider")
     slider.focus()
     slider.press("Home")
     app.wait_idle()
