@@ -73,7 +73,7 @@ class Plan:
     predictions: int  # canvas predictions timed while a training job runs
     cli_train_size: int | None  # --train-size of the CLI trainings (None = all 60,000)
     cli_seeds: tuple[int, ...] = (0, 1, 2)  # seeds of the 3-epoch CLI runs
-    live_train_size: int | None = 20_000  # MNIST images of the live-embedding comparison
+    live_train_size: int | None = None  # MNIST images of the live-embedding comparison (S4: all)
     best: bool = False  # train the `best` preset (about 10 minutes)
 
 
@@ -82,7 +82,7 @@ DEFAULT = Plan(  # `make bench`: about 6 minutes; the 3-epoch runs and `best` on
     mlp_epochs=NUMPY_MLP.train.epochs, digits_epochs=DIGITS_BEST.train.epochs, digits_steps=None,
     checkpoints=4, tsne_points=2000, predictions=300, cli_train_size=None, cli_seeds=(0,),
 )
-FULL = replace(DEFAULT, cli_seeds=(0, 1, 2), live_train_size=None, best=True)  # `make bench-full`
+FULL = replace(DEFAULT, cli_seeds=(0, 1, 2), best=True)  # `make bench-full`
 QUICK = Plan(
     mnist_train=512, mnist_test=500, seeds=(0,), repeats=1, cnn_epochs=3, mlp_epochs=2,
     digits_epochs=1, digits_steps=8, checkpoints=4, tsne_points=100, predictions=20,
