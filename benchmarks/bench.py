@@ -1,6 +1,7 @@
 """`python -m benchmarks.bench`: the project's accuracy and speed goals, measured in one run.
 
     python -m benchmarks.bench --mnist-dir DIR [--out bench-results/latest.json] [--quick]
+                               [--only SECTION ...]
 
 Prints a table (goal, measured, target, PASS/FAIL) and writes JSON with every raw figure,
 the verdicts and the machine they were measured on. Accuracies are on MNIST's official test
@@ -12,7 +13,8 @@ references are plain PyTorch at torch's own default thread count; the product ru
 shipped (`models.default_threads()`). Check `uptime` first: on a shared machine a load
 above the core count makes every figure slower and the ratios noisy.
 
-`--quick` runs every code path on tiny subsets with one repeat in well under a minute: a
+`--only job_overhead live_embedding` (for example) runs just those sections and judges
+just their goals. `--quick` runs every code path on tiny subsets with one repeat in well under a minute: a
 smoke test for CI, whose PASS/FAIL mean nothing. This is not a test (the tests never time
 anything); it exits 0 whenever it completes, goals missed or not.
 """
@@ -71,7 +73,7 @@ class Plan:
     predictions: int  # canvas predictions timed while a training job runs
     cli_train_size: int | None  # --train-size of the CLI trainings (None = all 60,000)
     cli_seeds: tuple[int, ...] = (0, 1, 2)  # seeds of the 3-epoch CLI runs
-    live_train_size: int | None = 20_000  # MNIST images of the live-embedding comparison
+    live_train_size: int | None = None  # MNIST images of the live-embedding comparison (S4: all)
     best: bool = False  # train the `best` preset (about 10 minutes)
 
 
@@ -80,7 +82,7 @@ DEFAULT = Plan(  # `make bench`: about 6 minutes; the 3-epoch runs and `best` on
     mlp_epochs=NUMPY_MLP.train.epochs, digits_epochs=DIGITS_BEST.train.epochs, digits_steps=None,
     checkpoints=4, tsne_points=2000, predictions=300, cli_train_size=None, cli_seeds=(0,),
 )
-FULL = replace(DEFAULT, cli_seeds=(0, 1, 2), live_train_size=None, best=True)  # `make bench-full`
+FULL = replace(DEFAULT, cli_seeds=(0, 1, 2), best=True)  # `make bench-full`
 QUICK = Plan(
     mnist_train=512, mnist_test=500, seeds=(0,), repeats=1, cnn_epochs=3, mlp_epochs=2,
     digits_epochs=1, digits_steps=8, checkpoints=4, tsne_points=100, predictions=20,
@@ -366,19 +368,32 @@ def bench_mlp_speed(data: Dataset, plan: Plan, ref_threads: int) -> dict:
 # ------------------------------------------------------------------ job overhead
 
 
+JOB_OVERHEAD_EPOCHS = 5  # about 3 s of training: the first and last frames, the job's start and
+# its final checkpoint are fixed costs that a shorter run would not amortise (nor does a user's)
+
+
 def bench_job_overhead(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
-    """run_experiment (events, history, stop and divergence checks, the live accuracy and
-    embedding frames) against a bare loop over the same model, batches and final test
-    evaluation: three epochs of the NumPy MLP (about 2 s; a frame at the start and the end
-    is a fixed cost that a shorter run would not amortise)."""
+    """A training job as a user's runs (`run_experiment` with a run folder, as the CLI and,
+    in a thread, the dashboard run it: events, history, stop and divergence checks, the live
+    accuracy, the embedding frames, checkpoints while it trains and the final one) against
+    a bare loop over the same model, batches and final test evaluation: JOB_OVERHEAD_EPOCHS
+    epochs of the NumPy MLP. One untimed pair first (imports, caches); then 2 * repeats + 1
+    pairs, interleaved; the figure is the median of the pairs' ratios."""
+    from digits_core.recorder import RunRecorder
+
     exp = Experiment(
         data=DataConfig(dataset="mnist", split="official", mnist_dir=mnist_dir),
         model=ModelConfig(family="numpy-mlp", hidden=[256]),
-        train=replace(MLP_SPEED, epochs=3, eval_test_every_epoch=False), name="overhead",
+        train=replace(MLP_SPEED, epochs=1 if plan is QUICK else JOB_OVERHEAD_EPOCHS,
+                      eval_test_every_epoch=False), name="overhead",
     )
+    measured = []
 
-    def job() -> float:
-        return timed(lambda: run_experiment(exp, data=data))[0]
+    def job(runs: str) -> float:
+        seconds, ended = timed(lambda: run_experiment(exp, data=data, recorder=RunRecorder(runs, exp)))
+        h = ended.snapshot()
+        measured.append(dict(probes=len(h.probe_steps), frames=h.frames, status=h.status))
+        return seconds
 
     def bare() -> float:
         def loop():
@@ -394,16 +409,23 @@ def bench_job_overhead(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
 
         return timed(loop)[0]
 
-    job_s, bare_s = alternate(job, bare, 2 * plan.repeats + 1)
+    with tempfile.TemporaryDirectory() as runs:
+        job(runs), bare()  # warm-up, untimed
+        measured.clear()
+        job_s, bare_s = alternate(lambda: job(runs), bare, 2 * plan.repeats + 1)
     # Each pair ran back to back, so its ratio cancels the load of the moment.
     ratios = [j / b for j, b in zip(job_s, bare_s)]
-    return dict(job_s=job_s, bare_s=bare_s, job_median_s=median(job_s),
-                bare_median_s=median(bare_s), overhead=median(ratios) - 1)
+    return dict(job_s=job_s, bare_s=bare_s, job_median_s=median(job_s), epochs=exp.train.epochs,
+                bare_median_s=median(bare_s), overhead=median(ratios) - 1, ratios=ratios,
+                probes=median([m["probes"] for m in measured]),
+                frames=median([m["frames"] for m in measured]))
 
 
 def bench_live_embedding(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
-    """The S4 system with its live t-SNE (frames of 500 test points re-embedded as it trains)
-    against the same run without it: one epoch on the benchmark's MNIST training set."""
+    """The S4 system with its live t-SNE (frames of 500 test points re-embedded as it trains,
+    the first before its first step and the last after its last included) against the same
+    run without it: one epoch on the benchmark's MNIST training set; untimed warm-ups first,
+    then `repeats` interleaved pairs, the median of their ratios."""
     exp = with_data(get_preset("S4").build(), mnist_dir, epochs=1)
     if plan.live_train_size is not None:
         keep = subset_indices(data.labels_train, plan.live_train_size, seed=0)
@@ -419,10 +441,11 @@ def bench_live_embedding(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
             frames.append(job.snapshot().frames)
         return seconds
 
-    run(exp)  # warm-up: the first S4 run of the process pays for torch's first convolutions
-    live_s, plain_s = alternate(lambda: run(live), lambda: run(exp), min(plan.repeats, 2))
+    run(exp), run(live)  # warm-up: torch's first convolutions, openTSNE's import
+    frames.clear()
+    live_s, plain_s = alternate(lambda: run(live), lambda: run(exp), plan.repeats)
     ratios = [a / b for a, b in zip(live_s, plain_s)]
-    return dict(live_s=live_s, plain_s=plain_s, frames=frames, overhead=median(ratios) - 1)
+    return dict(live_s=live_s, plain_s=plain_s, frames=frames, overhead=median(ratios) - 1, ratios=ratios)
 
 
 # ------------------------------------------------------------------ t-SNE
@@ -661,55 +684,61 @@ def bench_digits(plan: Plan) -> dict:
 
 
 def goals(f: dict, plan: Plan) -> list[Goal]:
-    """The verdicts, from the raw figures of `run_bench`."""
-    cnn, cli, mlp, dig = f["default_cnn"], f["default_cnn_cli"], f["numpy_mlp"], f["digits"]
-    speed, job, tsne, canvas = f["mlp_speed"], f["job_overhead"], f["tsne"], f["canvas"]
-    live, best_run = f["live_embedding"], f["best"]
-    ref = cnn["reference_lenet"]["median_epoch_s"]
-    best = max(acc or 0.0 for r in cnn["one_epoch"] for _, _, acc in r["checkpoints"])
-    reached = cnn["time_to_99_median_s"]
-    return [
-        Goal("cnn_acc_1epoch", "default CNN, MNIST test, 1 epoch (mean of seeds)",
-             cnn["acc_1epoch_mean"], 0.991, "higher", "%", _accs(cnn["one_epoch"])),
-        Goal("cnn_acc_3epochs", f"default CNN, MNIST test, {plan.cnn_epochs} epochs (mean of "
+    """The verdicts, from the raw figures of `run_bench`: those whose sections ran (`--only`)."""
+    cnn, cli, mlp, dig = (f.get(k) for k in ("default_cnn", "default_cnn_cli", "numpy_mlp", "digits"))
+    speed, job, tsne, canvas = (f.get(k) for k in ("mlp_speed", "job_overhead", "tsne", "canvas"))
+    live, best_run = f.get("live_embedding"), f.get("best")
+    if cnn is not None:
+        ref = cnn["reference_lenet"]["median_epoch_s"]
+        best = max(acc or 0.0 for r in cnn["one_epoch"] for _, _, acc in r["checkpoints"])
+        reached = cnn["time_to_99_median_s"]
+    rows = [  # (the section a goal reads, the goal)
+        ("default_cnn", lambda: Goal("cnn_acc_1epoch", "default CNN, MNIST test, 1 epoch (mean of seeds)",
+             cnn["acc_1epoch_mean"], 0.991, "higher", "%", _accs(cnn["one_epoch"]))),
+        ("default_cnn_cli", lambda: Goal("cnn_acc_3epochs", f"default CNN, MNIST test, {plan.cnn_epochs} epochs (mean of "
              f"{len(cli['runs'])} seed{'s' if len(cli['runs']) > 1 else ''})",
              cli["acc_mean"], 0.994, "higher", "%", _accs(cli["runs"])
-             + ("" if len(cli["runs"]) > 1 else "; --full for 3 seeds")),
-        Goal("best_acc", "`best` preset, MNIST test, within 10 minutes",
+             + ("" if len(cli["runs"]) > 1 else "; --full for 3 seeds"))),
+        ("best", lambda: Goal("best_acc", "`best` preset, MNIST test, within 10 minutes",
              None if best_run.get("skipped") or best_run["seconds"] > 600 else best_run["final_acc"],
              0.996, "higher", "%", "--full runs it" if best_run.get("skipped")
-             else f"{100 * best_run['final_acc']:.2f} % in {best_run['seconds']:.0f} s"),
-        Goal("numpy_mlp_acc", f"NumPy MLP 784-256-10, MNIST test, {plan.mlp_epochs} epochs (mean)",
-             mlp["acc_mean"], 0.982, "higher", "%", _accs(mlp["runs"])),
-        Goal("digits_acc", "bundled digits, best model (mean of seeds)", dig["acc_mean"], 0.992,
-             "higher", "%", _accs(dig["runs"])),
-        Goal("digits_vs_svc", "  ... minus SVC() on the same split", dig["acc_mean"] - dig["svc_acc"],
-             1e-9, "higher", "pp", f"SVC {100 * dig['svc_acc']:.2f} %"),
-        Goal("time_to_99_ratio", "time to 99 % / LeNet reference epoch", cnn["time_to_99_ratio"],
+             else f"{100 * best_run['final_acc']:.2f} % in {best_run['seconds']:.0f} s")),
+        ("numpy_mlp", lambda: Goal("numpy_mlp_acc", f"NumPy MLP 784-256-10, MNIST test, {plan.mlp_epochs} epochs (mean)",
+             mlp["acc_mean"], 0.982, "higher", "%", _accs(mlp["runs"]))),
+        ("digits", lambda: Goal("digits_acc", "bundled digits, best model (mean of seeds)", dig["acc_mean"], 0.992,
+             "higher", "%", _accs(dig["runs"]))),
+        ("digits", lambda: Goal("digits_vs_svc", "  ... minus SVC() on the same split", dig["acc_mean"] - dig["svc_acc"],
+             1e-9, "higher", "pp", f"SVC {100 * dig['svc_acc']:.2f} %")),
+        ("default_cnn", lambda: Goal("time_to_99_ratio", "time to 99 % / LeNet reference epoch", cnn["time_to_99_ratio"],
              0.5, "lower", "x",
              (f"{reached:.1f} s" if reached is not None else f"never; best {100 * best:.2f} %")
-             + f"; 1-epoch run {cnn['epoch_train_s_median']:.1f} s; reference {ref:.1f} s"),
-        Goal("mlp_epoch_ratio", "NumPy MLP epoch / PyTorch MLP epoch", speed["ratio"], 1.0, "lower",
-             "x", f"{speed['numpy_median_s']:.2f} s vs {speed['torch_median_s']:.2f} s"),
-        Goal("job_overhead", "training job (live accuracy and frames included) over a bare loop",
-             job["overhead"], 0.05, "lower", "%", f"{job['job_median_s']:.2f} s vs {job['bare_median_s']:.2f} s"),
-        Goal("live_embedding_overhead", "S4 with its live t-SNE over S4 without", live["overhead"], 0.10,
+             + f"; 1-epoch run {cnn['epoch_train_s_median']:.1f} s; reference {ref:.1f} s")),
+        ("mlp_speed", lambda: Goal("mlp_epoch_ratio", "NumPy MLP epoch / PyTorch MLP epoch", speed["ratio"], 1.0, "lower",
+             "x", f"{speed['numpy_median_s']:.2f} s vs {speed['torch_median_s']:.2f} s")),
+        ("job_overhead", lambda: Goal("job_overhead", "training job (run folder, live accuracy, frames) over a bare loop",
+             job["overhead"], 0.05, "lower", "%",
+             f"{job['job_median_s']:.2f} s vs {job['bare_median_s']:.2f} s, NumPy MLP {job['epochs']} "
+             f"epochs, {job['probes']:.0f} probes, {job['frames']:.0f} frames; median of "
+             f"{len(job['job_s'])} pairs")),
+        ("live_embedding", lambda: Goal("live_embedding_overhead", "S4 with its live t-SNE over S4 without", live["overhead"], 0.10,
              "lower", "%", f"{median(live['live_s']):.1f} s vs {median(live['plain_s']):.1f} s; "
-             f"{live['frames'][0] if live['frames'] else 0} frames"),
-        Goal("tsne_time_ratio", "t-SNE time / sklearn TSNE()", tsne["ratio"], 0.5, "lower", "x",
-             f"{tsne['time_ours']:.1f} s vs {tsne['time_sklearn']:.1f} s"),
-        Goal("tsne_trust_gap", "t-SNE trustworthiness minus sklearn's", tsne["trust_gap"], -0.01,
-             "higher", "pp", f"{tsne['trust_ours']:.4f} vs {tsne['trust_sklearn']:.4f}"),
-        Goal("canvas_p50", "canvas prediction p50 while training", canvas["busy"]["p50_ms"], 2.0,
+             f"{median(live['frames']) if live['frames'] else 0:.0f} frames; median of "
+             f"{len(live['live_s'])} pairs")),
+        ("tsne", lambda: Goal("tsne_time_ratio", "t-SNE time / sklearn TSNE()", tsne["ratio"], 0.5, "lower", "x",
+             f"{tsne['time_ours']:.1f} s vs {tsne['time_sklearn']:.1f} s")),
+        ("tsne", lambda: Goal("tsne_trust_gap", "t-SNE trustworthiness minus sklearn's", tsne["trust_gap"], -0.01,
+             "higher", "pp", f"{tsne['trust_ours']:.4f} vs {tsne['trust_sklearn']:.4f}")),
+        ("canvas", lambda: Goal("canvas_p50", "canvas prediction p50 while training", canvas["busy"]["p50_ms"], 2.0,
              "lower", "ms", f"idle {canvas['idle']['p50_ms']:.2f} ms; of it preprocessing "
              f"{canvas['busy_stages']['preprocess']['p50_ms']:.2f}, model "
-             f"{canvas['busy_stages']['model']['p50_ms']:.2f}"),
-        Goal("canvas_p90", "canvas prediction p90 while training", canvas["busy"]["p90_ms"], 5.0,
-             "lower", "ms", f"idle {canvas['idle']['p90_ms']:.2f} ms; max busy {canvas['busy']['max_ms']:.1f} ms"),
-        Goal("train_peak_rss", "peak RSS, `train --preset default-cnn` (max of seeds)",
+             f"{canvas['busy_stages']['model']['p50_ms']:.2f}")),
+        ("canvas", lambda: Goal("canvas_p90", "canvas prediction p90 while training", canvas["busy"]["p90_ms"], 5.0,
+             "lower", "ms", f"idle {canvas['idle']['p90_ms']:.2f} ms; max busy {canvas['busy']['max_ms']:.1f} ms")),
+        ("default_cnn_cli", lambda: Goal("train_peak_rss", "peak RSS, `train --preset default-cnn` (max of seeds)",
              cli["peak_rss_gib"], 1.5, "lower", "GiB",
-             f"20 Hz poll {cli['polled_peak_rss_gib']:.2f} GiB; {cli['failed']} runs failed"),
+             f"20 Hz poll {cli['polled_peak_rss_gib']:.2f} GiB; {cli['failed']} runs failed")),
     ]
+    return [make() for section, make in rows if section in f]
 
 
 def _accs(runs: list[dict]) -> str:
@@ -737,8 +766,15 @@ def machine_info() -> dict:
     )
 
 
-def run_bench(mnist_dir: str, plan: Plan, log: Callable[[str], None]) -> dict:
-    """Every measurement in turn; returns the JSON-ready report."""
+SECTIONS = ("default_cnn", "default_cnn_cli", "numpy_mlp", "mlp_speed", "job_overhead",
+            "live_embedding", "digits", "best", "tsne", "canvas")
+NEEDS = {"tsne": "default_cnn", "canvas": "default_cnn"}  # they measure the model it trains
+
+
+def run_bench(mnist_dir: str, plan: Plan, log: Callable[[str], None],
+              only: list[str] | None = None) -> dict:
+    """Every measurement in turn (or those named in `only`, with the sections they need);
+    returns the JSON-ready report."""
     import torch
 
     ref_threads = torch.get_num_threads()  # torch's own default: what the references run on
@@ -748,7 +784,11 @@ def run_bench(mnist_dir: str, plan: Plan, log: Callable[[str], None]) -> dict:
     figures, loads, seconds = {}, {}, {}
     cnn_model = None
 
+    wanted = set(only or SECTIONS) | {NEEDS[k] for k in only or () if k in NEEDS}
+
     def section(name: str, fn: Callable[[], dict]) -> None:
+        if name not in wanted:
+            return
         log(f"{name} (load {os.getloadavg()[0]:.2f}) ...")
         loads[name] = os.getloadavg()[0]
         seconds[name], figures[name] = timed(fn)
@@ -770,7 +810,8 @@ def run_bench(mnist_dir: str, plan: Plan, log: Callable[[str], None]) -> dict:
     section("canvas", lambda: bench_canvas(cnn_model, data, mnist_dir, plan))
     gs = goals(figures, plan)
     return dict(
-        quick=plan is QUICK, plan=asdict(plan), started=started, wall_s=time.time() - started,
+        quick=plan is QUICK, plan=asdict(plan), sections=[k for k in SECTIONS if k in wanted],
+        started=started, wall_s=time.time() - started,
         machine=dict(machine_info(), load_start=list(load_start), load_end=list(os.getloadavg()),
                      torch_threads_references=ref_threads, torch_threads_product=default_threads()),
         load_1min_at_section=loads, section_s=seconds,
@@ -793,15 +834,21 @@ def _jsonable(x):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n")[0])
     p.add_argument("--mnist-dir", required=True, help="folder with the four MNIST IDX files")
-    p.add_argument("--out", default="bench-results/latest.json", help="JSON report to write")
+    p.add_argument("--out", help="JSON report to write (default bench-results/latest.json; "
+                   "bench-results/only.json with --only)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run; verdicts mean nothing")
     p.add_argument("--full", action="store_true", help="3 seeds of the 3-epoch runs and the `best` "
                    "preset (about 25 minutes)")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
+                   help="run only these sections (tsne and canvas also run default_cnn, whose "
+                   f"model they measure): {', '.join(SECTIONS)}")
     a = p.parse_args(argv)
+    a.out = a.out or ("bench-results/only.json" if a.only else "bench-results/latest.json")
     # The benchmark has the machine to itself, as the CLI does: train on every core.
     os.environ.setdefault("DIGITLAB_THREADS", str(os.cpu_count() or 1))
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
-    report = _jsonable(run_bench(a.mnist_dir, QUICK if a.quick else FULL if a.full else DEFAULT, log))
+    report = _jsonable(run_bench(a.mnist_dir, QUICK if a.quick else FULL if a.full else DEFAULT, log,
+                                 only=a.only))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

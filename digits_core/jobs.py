@@ -256,7 +256,7 @@ class TrainingJob(WatchedJob):
         if self.recorder is not None:
             self.recorder.begin(self.model, self.data, self.initial_first_layer)
             self._set(warning=self.recorder.error)
-        self._frame(self._history.step)
+        self._frame(self._history.step, charged=True)
 
     def _train(self) -> None:
         exp, h = self.experiment, self._history
@@ -286,10 +286,10 @@ class TrainingJob(WatchedJob):
             if isinstance(ev, Step):
                 self._measure(ev)
             elif isinstance(ev, Epoch):
-                if self.monitor.framing.due(ev.epoch * h.steps_per_epoch, ev.elapsed):
-                    self._frame(ev.epoch * h.steps_per_epoch)
+                if self.monitor.framing.due(h.step, ev.elapsed):
+                    self._frame(h.step, elapsed=ev.elapsed)
                 if self.recorder is not None and self.recorder.due(EPOCH_CHECKPOINT_GAP):
-                    self._save()
+                    self._save(background=True)
             if self.on_event is not None:
                 self.on_event(ev)
             if isinstance(ev, Done) and ev.status == "stopped":
@@ -313,18 +313,22 @@ class TrainingJob(WatchedJob):
                 else ev.elapsed
             m.probes.done(ev.step, ev.elapsed, m.fit_probe(time.perf_counter() - t0, step_s))
         if m.framing.due(ev.step, ev.elapsed):
-            t0 = time.perf_counter()
-            self._frame(ev.step)
-            m.framing.done(ev.step, ev.elapsed, time.perf_counter() - t0)
+            self._frame(ev.step, elapsed=ev.elapsed)
         if self.recorder is not None and self.recorder.due():
-            self._save()
+            self._save(background=True)
 
-    def _frame(self, step: int) -> None:
+    def _frame(self, step: int, *, elapsed: float | None = None, charged: bool = False) -> None:
+        """A frame of the model as it is at `step`. With `elapsed` (seconds into this
+        segment's training) its cost spaces the next one (`Cadence.done`); `charged`: the
+        frame before the first step, whose cost the first frame in training waits out too."""
         if self.monitor is None or self.model is None:
             return
         if self.monitor.frames.steps and self.monitor.frames.steps[-1] == step:
             return
+        t0 = time.perf_counter()
         frame = self.monitor.frame(self.model, step)
+        if elapsed is not None or charged:
+            self.monitor.framing.done(step, elapsed or 0.0, time.perf_counter() - t0)
         if frame is not None:
             with self._lock:
                 self.monitor.frames.add(*frame)
@@ -337,8 +341,9 @@ class TrainingJob(WatchedJob):
         with self._lock:
             return self.monitor.frames.to_arrays()
 
-    def _save(self) -> None:
-        """A checkpoint of the run folder (when there is one and a model to save)."""
+    def _save(self, *, background: bool = False) -> None:
+        """A checkpoint of the run folder (when there is one and a model to save); while it
+        trains, written by the recorder's writer thread (`background`), off the training path."""
         if self.recorder is None:
             return
         h = self.snapshot()
@@ -346,7 +351,8 @@ class TrainingJob(WatchedJob):
             self.recorder.mark(h)
             return
         frames = self.frames() if self.monitor is not None else None
-        self.recorder.checkpoint(self.model, h, optimizer=self.optimizer_state(), snapshots=frames)
+        self.recorder.checkpoint(self.model, h, optimizer=self.optimizer_state(), snapshots=frames,
+                                 background=background)
         self._set(warning=self.recorder.error)
 
 

@@ -38,6 +38,12 @@ class Classifier(ABC):
         """x (N, H, W) float32 -> last hidden layer (N, F) float32, inference mode."""
         return self._chunked(x, self._features)
 
+    def features_and_logits(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x (N, H, W) -> (features (N, F), logits (N, 10)) float32 from one pass: the logits
+        are the output layer applied to the features (a live frame needs both)."""
+        f = self.features(x)  # (N, F)
+        return f, self._head(f).astype(np.float32, copy=False)
+
     def probs(self, x: np.ndarray) -> np.ndarray:
         """x (N, H, W) -> class probabilities (N, 10)."""
         return softmax(self.forward(x).astype(np.float64)).astype(np.float32)
@@ -59,6 +65,10 @@ class Classifier(ABC):
 
     @abstractmethod
     def _features(self, x: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _head(self, features: np.ndarray) -> np.ndarray:
+        """The output layer: features (N, F) -> logits (N, 10)."""
 
     def _chunked(self, x, fn) -> np.ndarray:
         if x.ndim != 3 or tuple(x.shape[1:]) != tuple(self.image_shape):
@@ -95,6 +105,10 @@ class NumpyClassifier(Classifier):
     def _features(self, x):
         self.net.train(False)
         return self.net.features(x.reshape(len(x), -1))
+
+    def _head(self, features):
+        out = self.net.layers[-1]  # a Dense; its own forward would keep `features` for a backward pass
+        return features @ out.W if out.b is None else features @ out.W + out.b
 
     @property
     def n_params(self) -> int:

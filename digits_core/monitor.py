@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import Dataset
-from .embedding import principal_components, sample_points, tsne_follow
+from .embedding import one_blas_thread, principal_components, sample_points, tsne_follow
 from .models import Classifier, first_layer_weights
 
 PROBE_IMAGES = 2000  # at most this many test images in the live accuracy subset...
 PROBE_MIN_IMAGES = 100  # ...and at least this many, where a probe is costly (a CNN, a short epoch)
 PROBE_START_IMAGES = 500  # the first probe's size, before its cost is known
 FRAME_POINTS = 500  # test points in every embedding frame
-PROBE_BUDGET = 0.025  # share of training time the live accuracy may take
+PROBE_BUDGET = 0.015  # share of training time the live accuracy may take
 FRAME_BUDGET = 0.01  # share of training time the frames may take (PCA and weights)
-TSNE_FRAME_BUDGET = 0.09  # the same with a live t-SNE in every frame (the goal: under 10 %)
+TSNE_FRAME_BUDGET = 0.07  # the same with a live t-SNE in every frame (goal: under 10 % with the last frame)
 TSNE_FRAMES_PER_EPOCH = 12  # S4 drew one every 50 steps (24 an epoch); the budget decides
 PROBES_PER_EPOCH = 8  # aim for this many accuracy points per epoch...
 PROBE_EVERY_S = 2.0  # ...and at least one every this many seconds of training
@@ -142,6 +142,10 @@ class Monitor:
         self.probes = Cadence(steps_per_epoch, per_epoch=PROBES_PER_EPOCH, every_s=PROBE_EVERY_S,
                               budget=PROBE_BUDGET)
         if tsne:
+            # Imported here, not in the first frame: that frame's cost spaces the next ones,
+            # and a one-off import (seconds on a busy machine) would hold them back for minutes.
+            import openTSNE.affinity  # noqa: F401
+
             self.framing = Cadence(steps_per_epoch, per_epoch=TSNE_FRAMES_PER_EPOCH, every_s=FRAME_EVERY_S,
                                    budget=TSNE_FRAME_BUDGET)
         else:
@@ -167,12 +171,13 @@ class Monitor:
     def frame(self, model: Classifier, step: int) -> tuple | None:
         """A new frame's fields for `Frames.add` (the caller adds it, under its own lock), or
         None when the features are not finite (a diverged model)."""
-        features = model.features(self.x_frame)  # (P, F)
-        preds = model.forward(self.x_frame).argmax(1)
+        features, logits = model.features_and_logits(self.x_frame)  # (P, F), (P, 10)
+        preds = logits.argmax(1)
         if not np.isfinite(features).all():
             return
         prev_pca = self.frames.pca[-1] if self.frames.pca else None
-        pca = _aligned(principal_components(features.astype(np.float64), 2, self.seed, exact_max=0), prev_pca)
+        with one_blas_thread():
+            pca = _aligned(principal_components(features, 2, self.seed, exact_max=0), prev_pca)
         tsne = None
         if self.use_tsne and len(features) >= 5:
             prev = self.frames.tsne[-1] if self.frames.tsne else None

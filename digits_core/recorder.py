@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +125,46 @@ def _process_started(pid: int) -> float | None:
         return None
 
 
+class _Writer:
+    """One daemon thread that runs the latest job handed to it; a job handed over while
+    another waits replaces the waiting one (only the newest checkpoint is worth writing).
+    `close` lets the thread end once the jobs are written."""
+
+    def __init__(self, name: str):
+        self._cond = threading.Condition()
+        self._job = None
+        self._busy = self._closed = False
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    def put(self, job) -> None:
+        with self._cond:
+            self._job = job
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._job is None and not self._busy)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._job is not None or self._closed)
+                if self._job is None:
+                    return
+                job, self._job, self._busy = self._job, None, True
+            try:
+                job()
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
 class RunRecorder:
     """Writes one run folder as a job trains: created at the start, a checkpoint at every
     epoch end, every `CHECKPOINT_SECONDS` and when the job ends.
@@ -163,6 +204,7 @@ class RunRecorder:
         self.path = path
         self.error = ""
         self._last = 0.0
+        self._background: _Writer | None = None  # started by the first background checkpoint
         self.meta.update(status="queued", pid=os.getpid(), pid_started=_process_started(os.getpid()),
                          host=socket.gethostname(), updated=time.time(),
                          weights=weights_file(experiment.model.family),
@@ -203,8 +245,17 @@ class RunRecorder:
         *,
         optimizer: dict[str, np.ndarray] | None = None,
         snapshots: dict[str, np.ndarray] | None = None,
+        background: bool = False,
     ) -> bool:
-        """Write history, optimiser state, snapshots, weights, then meta. True if it worked."""
+        """Write history, optimiser state, snapshots, weights, then meta. True if it worked.
+
+        `background`: hand the writing to the recorder's writer thread and return at once
+        (True), so that a training step never waits for a disk; the caller pays only for
+        copying the weights. A checkpoint still waiting when the next one comes is replaced
+        by it. A checkpoint in the foreground first waits for the writer (`flush`), so the
+        files end as the last one says. `history` and `snapshots` must not change afterwards
+        (a job passes copies).
+        """
         self._last = time.monotonic()
         h = history
         self.meta.update(
@@ -217,12 +268,14 @@ class RunRecorder:
             elapsed=h.elapsed,
             updated=time.time(),
         )
+        state = model.state_dict()  # copies: training goes on while the writer writes
+        optimizer = {k: np.array(v) for k, v in (optimizer or {}).items()}
+        meta = dict(self.meta)
 
         def write() -> None:
             # All or nothing: every file is written before any replaces its old self, and
             # the weights rename after the history, meta last (a folder killed between two
             # renames that has weights also has the history beside them).
-            state = model.state_dict()
             files = [(self.path / "history.json", _json_writer(h.to_dict()))]
             if optimizer:
                 files.append((self.path / "optimizer.npz", _npz_writer(optimizer)))
@@ -230,21 +283,42 @@ class RunRecorder:
                 files.append((self.path / "snapshots.npz", _npz_writer(snapshots)))
             files.append((self.path / weights_file(self.experiment.model.family),
                           lambda p: save_weights(state, p)))
-            files.append((self.path / "meta.json", _json_writer(self.meta)))
+            files.append((self.path / "meta.json", _json_writer(meta)))
             _write_all(files)
 
+        if background:
+            self._writer().put(lambda: self._guard(write, everything=True))
+            return True
+        self.flush()
         return self._guard(write)
+
+    def flush(self) -> None:
+        """Wait until the writer thread has written every checkpoint handed to it, and let
+        it end (the next background checkpoint starts another)."""
+        if self._background is not None:
+            self._background.wait()
+            self._background.close()
+            self._background = None
+
+    def _writer(self) -> _Writer:
+        if self._background is None:
+            self._background = _Writer(f"checkpoints-{self.path.name}")
+        return self._background
 
     def mark(self, history) -> bool:
         """Record a status change (queued, failed) without a checkpoint."""
         self.meta.update(status=history.status, message=history.message, updated=time.time())
         return self._guard(lambda: _write_json(self.path / "meta.json", self.meta))
 
-    def _guard(self, write) -> bool:
+    def _guard(self, write, *, everything: bool = False) -> bool:
+        """Run `write`; a failed write becomes `error`. `everything`: any exception does (the
+        writer thread has no caller to raise to), not only an OSError."""
         try:
             write()
-        except OSError as e:
-            reason = e.strerror or str(e) or type(e).__name__
+        except Exception as e:
+            if not (everything or isinstance(e, OSError)):
+                raise
+            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
             self.error = f"could not save the run to {self.path.name} ({reason}); it stays in memory"
             return False
         self.error = ""

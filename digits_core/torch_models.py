@@ -327,6 +327,9 @@ class TorchClassifier(Classifier):
     def _features(self, x):
         return self._run(x, self.module.features)
 
+    def _head(self, features):
+        return self._run(features, self.module.head)
+
     @property
     def n_params(self) -> int:
         return sum(p.numel() for p in self.module.parameters())

@@ -61,7 +61,8 @@ def figures(**over) -> dict:
         "digits": {"runs": [{"seed": 0, "final_acc": 0.995}], "acc_mean": 0.995, "svc_acc": 0.98},
         "best": {"skipped": False, "final_acc": 0.9965, "seconds": 580.0},
         "mlp_speed": {"ratio": 0.8, "numpy_median_s": 0.8, "torch_median_s": 1.0},
-        "job_overhead": {"overhead": 0.02, "job_median_s": 1.02, "bare_median_s": 1.0},
+        "job_overhead": {"overhead": 0.02, "job_median_s": 1.02, "bare_median_s": 1.0, "epochs": 5,
+                         "probes": 40, "frames": 12, "job_s": [1.02] * 7},
         "live_embedding": {"overhead": 0.05, "live_s": [10.5], "plain_s": [10.0], "frames": [6]},
         "tsne": {"ratio": 0.3, "time_ours": 1.0, "time_sklearn": 3.3, "trust_gap": 0.0,
                  "trust_ours": 0.99, "trust_sklearn": 0.99},
@@ -100,6 +101,12 @@ def test_every_goal_passes_on_figures_that_meet_it():
 def test_a_figure_past_its_target_fails_that_goal_only(override, key):
     failed = {g.key for g in goals(figures(**override), FULL) if not g.passed}
     assert failed == {key} if key != "digits_vs_svc" else key in failed
+
+
+def test_a_partial_run_judges_only_the_goals_of_its_sections():
+    f = figures()
+    partial = {k: f[k] for k in ("job_overhead", "live_embedding")}
+    assert [g.key for g in goals(partial, FULL)] == ["job_overhead", "live_embedding_overhead"]
 
 
 def test_unmeasured_goal_fails_and_prints_na():
@@ -172,10 +179,25 @@ def test_report_has_machine_info_and_raw_figures(quick_report):
     assert cnn["reference_lenet"]["median_epoch_s"] > 0
     assert all(len(c) == 3 for run in cnn["one_epoch"] for c in run["checkpoints"])
     assert f["mlp_speed"]["numpy_median_s"] > 0 and f["mlp_speed"]["torch_median_s"] > 0
-    assert f["job_overhead"]["bare_median_s"] > 0
+    assert f["job_overhead"]["bare_median_s"] > 0 and f["job_overhead"]["frames"] >= 2
     assert 0 < f["digits"]["svc_acc"] <= 1 and f["digits"]["test_images"] == 360
     assert 0 <= f["tsne"]["trust_ours"] <= 1 and f["tsne"]["time_sklearn"] > 0
     assert f["canvas"]["busy"]["n"] > 0 and f["canvas"]["busy"]["p50_ms"] > 0
     cli = f["default_cnn_cli"]
     assert [r["returncode"] for r in cli["runs"]] == [0] and 0 <= cli["acc_mean"] <= 1
     assert cli["peak_rss_gib"] > 0.05 and cli["polled_peak_rss_gib"] <= cli["peak_rss_gib"] * 1.1
+
+
+@pytest.mark.bench
+def test_only_runs_the_named_sections(tmp_path):
+    mnist = tiny_mnist(tmp_path / "tiny_mnist")
+    out = tmp_path / "only.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench", "--mnist-dir", mnist, "--out", out, "--quick",
+         "--only", "job_overhead"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["figures"]) == {"job_overhead"} and report["sections"] == ["job_overhead"]
+    assert [g["key"] for g in report["goals"]] == ["job_overhead"]

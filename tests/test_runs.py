@@ -184,3 +184,44 @@ def test_sessions_saving_at_the_same_moment_never_overwrite_each_other(tmp_path,
     assert len(set(paths)) == 8
     assert all(inspect_run(p).ok for p in paths)
     assert sorted(p.name for p in paths) == sorted(f"tiny-{k}" for k in range(1, 9))
+
+
+def test_a_background_checkpoint_is_written_off_the_callers_thread_and_a_failure_is_reported(
+        tmp_path, monkeypatch, tiny_job):
+    """A checkpoint handed to the writer thread is on disk once `flush` returns, written by
+    another thread; a failure there (any exception: nothing would catch it) becomes `error`,
+    and the next foreground checkpoint, which waits for the writer, wins."""
+    import threading
+
+    import digits_core.recorder as recorder
+
+    rec = recorder.RunRecorder(tmp_path, tiny_job.experiment)
+    rec.begin(tiny_job.model, tiny_job.data, tiny_job.initial_first_layer)
+    h = tiny_job.snapshot()
+    h.message = "written in the background"
+    writers = []
+    real = recorder.save_weights
+
+    def record_thread(state, path):
+        writers.append(threading.current_thread())
+        real(state, path)
+
+    monkeypatch.setattr(recorder, "save_weights", record_thread)
+    assert rec.checkpoint(tiny_job.model, h, background=True)
+    rec.flush()
+    assert writers and writers[0] is not threading.current_thread()
+    writers[0].join(5)
+    assert not writers[0].is_alive()  # a flushed writer ends: a server does not collect threads
+    assert load_run(rec.path).history.message == "written in the background" and rec.error == ""
+
+    def broken(state, path):
+        raise ValueError("a bug in a writer")
+
+    monkeypatch.setattr(recorder, "save_weights", broken)
+    assert rec.checkpoint(tiny_job.model, h, background=True)
+    rec.flush()
+    assert rec.error == f"could not save the run to {rec.path.name} (a bug in a writer); it stays in memory"
+    monkeypatch.setattr(recorder, "save_weights", real)
+    h.message = "then in the foreground"
+    assert rec.checkpoint(tiny_job.model, h) and rec.error == ""
+    assert load_run(rec.path).history.message == "then in the foreground"

@@ -118,6 +118,17 @@ def test_count_params_matches_the_built_model(family):
         assert count_params(cfg, shape) == build_model(cfg, shape).n_params
 
 
+@pytest.mark.parametrize("family", ["numpy-mlp", "torch-mlp", "cnn"])
+def test_features_and_logits_in_one_pass_match_the_two_calls(family):
+    cfg = ModelConfig(family=family, hidden=[30], conv=CNN if family == "cnn" else [], dropout=0.5)
+    model = build_model(cfg, (8, 8), seed=1)
+    x = np.random.default_rng(0).normal(size=(40, 8, 8)).astype(np.float32)
+    features, logits = model.features_and_logits(x)
+    assert features.dtype == logits.dtype == np.float32 and logits.shape == (40, 10)
+    np.testing.assert_allclose(features, model.features(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits, model.forward(x), rtol=1e-4, atol=1e-5)
+
+
 def test_onecycle_schedule_warms_up_then_decays():
     tc = TrainConfig(lr=1.0, lr_schedule="onecycle")
     lrs = [lr_at(tc, s, 100) for s in range(100)]
