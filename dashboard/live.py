@@ -17,11 +17,19 @@ from .frames import frame_figure, has_tsne, weights_picture
 
 POLL_S = 0.75  # seconds between two looks at a running job
 QUEUED_POLL_S = 3.0  # ...at a queued one: only its place in line changes (a class queues many)
+STARTING_POLL_S = 0.25  # ...at one loading or before its first step: the first point shows at once
 
 
-def poll_seconds(status: str | None) -> float:
-    """How often the Train page looks at a run in `status`."""
-    return QUEUED_POLL_S if status == "queued" else POLL_S
+def pace(h) -> str:
+    """How closely the Train page watches a run: 'queued', 'starting' or 'running'."""
+    if h is None or h.status == "queued":
+        return "queued"
+    return "starting" if h.status == "loading" or (h.status == "running" and h.step == 0) else "running"
+
+
+def poll_seconds(pace_name: str) -> float:
+    """Seconds between two looks at a run at `pace_name` (see `pace`)."""
+    return {"queued": QUEUED_POLL_S, "starting": STARTING_POLL_S}.get(pace_name, POLL_S)
 
 
 def clock(seconds: float | None) -> str:
@@ -148,4 +156,4 @@ def after_panel(name: str) -> None:
     c3.page_link("pages/6_Draw.py", label="Draw with it", icon=":material/draw:")
 
 
-__all__ = ["POLL_S", "QUEUED_POLL_S", "after_panel", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]
+__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "pace", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.form import experiment_form
-from dashboard.live import after_panel, embedding_panel, live_panel, poll_seconds
+from dashboard.live import after_panel, embedding_panel, live_panel, pace, poll_seconds
 from digits_core.errors import ConfigError, DigitLabError
 from digits_core.mnist import mnist_available
 from digits_core.presets import ALL, get_preset
@@ -90,17 +90,17 @@ if len(mine) > 1:
                     format_func=lambda n: labels.get(n, n))
 view = ss["train_view"]
 polling = runner.busy(view)  # also while a stopped run's test accuracy is being measured
-queued = polling and runner.history(view).status == "queued"  # looked at less often
+watching = pace(runner.history(view)) if polling else ""  # queued: seldom; starting: often
 
 
-@st.fragment(run_every=poll_seconds("queued" if queued else "running") if polling else None)
-def watch(name: str, polling: bool, queued: bool) -> None:
+@st.fragment(run_every=poll_seconds(watching) if polling else None)
+def watch(name: str, polling: bool, watching: str) -> None:
     live_panel(name, session.presenter)
-    if polling and (not runner.busy(name) or queued != (runner.history(name).status == "queued")):
+    if polling and (not runner.busy(name) or pace(runner.history(name)) != watching):
         st.rerun()  # the whole page: a new pace of looking, or what comes after the run
 
 
-watch(view, polling, queued)
+watch(view, polling, watching)
 show_embedding = st.toggle("Show the last layer's embedding as it learns", key="train_embedding",
                            value=runner.job(view) is not None and runner.job(view).experiment.train.live_embedding)
 if show_embedding:

@@ -44,3 +44,15 @@ def test_the_digit_grid_picture_is_the_mosaic_dark_on_light_with_its_rows_labell
     assert grey.shape == (80, 80) and grey[8:16, :8].max() == 0 and grey[:8].min() == 255
     assert [f">{k}</div>" in html for k in range(10)] == [True] * 10
     assert "max-width:320px" in html and "image-rendering:pixelated" in html
+
+
+def test_the_train_page_watches_a_starting_run_closely_and_a_queued_one_seldom():
+    from dashboard.live import POLL_S, QUEUED_POLL_S, STARTING_POLL_S, pace, poll_seconds
+
+    assert pace(History(status="queued")) == "queued" and pace(None) == "queued"
+    assert pace(History(status="loading")) == "starting"
+    assert pace(History(status="running", step=0)) == "starting"
+    assert pace(History(status="running", step=1)) == "running"
+    assert pace(History(status="stopping", step=5)) == "running"
+    assert [poll_seconds(p) for p in ("starting", "running", "queued")] == [STARTING_POLL_S, POLL_S, QUEUED_POLL_S]
+    assert STARTING_POLL_S < POLL_S < QUEUED_POLL_S
