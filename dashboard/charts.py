@@ -117,6 +117,16 @@ def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[
     return style(loss, "Training loss", presenter, 380), style(acc, "Test accuracy", presenter, 380)
 
 
+def prefetch_plotly() -> None:
+    """An empty, hidden chart: the browser loads its chart library (megabytes, about a second
+    of a small machine's time) while the person reads the page, not after they press Start."""
+    import streamlit as st
+
+    st.html("<style>.st-key-plotly_prefetch { display: none; }</style>")
+    with st.container(key="plotly_prefetch"):
+        st.plotly_chart(go.Figure(), key="plotly_prefetch_chart")
+
+
 def digit_grid(mosaic: np.ndarray, image_shape: tuple[int, int], title: str = ""):
     """A Plotly figure of a class mosaic (images.class_mosaic): one labelled row per digit."""
     h = image_shape[0]
@@ -135,4 +145,4 @@ def digit_grid(mosaic: np.ndarray, image_shape: tuple[int, int], title: str = ""
     return fig
 
 
-__all__ = ["digit_grid", "MAX_CHART_POINTS", "RUN_COLOURS", "accuracy_figure", "decimate", "loss_figure", "overlay", "smooth"]
+__all__ = ["digit_grid", "prefetch_plotly", "MAX_CHART_POINTS", "RUN_COLOURS", "accuracy_figure", "decimate", "loss_figure", "overlay", "smooth"]

@@ -23,7 +23,8 @@ PROBE_IMAGES = 2000  # at most this many test images in the live accuracy subset
 PROBE_MIN_IMAGES = 100  # ...and at least this many, where a probe is costly (a CNN, a short epoch)
 PROBE_START_IMAGES = 500  # the first probe's size, before its cost is known
 FRAME_POINTS = 500  # test points in every embedding frame
-PROBE_BUDGET = 0.01  # share of training time the live accuracy may take (smaller probes, not fewer)
+PROBE_SIZE_BUDGET = 0.01  # probes are sized to take this share of the training time...
+PROBE_BUDGET = 0.025  # ...and spaced so they never take more, where even the smallest costs more (a CNN)
 FRAME_BUDGET = 0.01  # share of training time the frames may take (PCA and weights)
 TSNE_FRAME_BUDGET = 0.07  # the same with a live t-SNE in every frame (goal: under 10 % with the last frame)
 TSNE_FRAMES_PER_EPOCH = 12  # S4 drew one every 50 steps (24 an epoch); the budget decides
@@ -158,10 +159,10 @@ class Monitor:
 
     def fit_probe(self, cost_s: float, step_s: float) -> float:
         """Resize the probe subset so that a probe every `1/PROBES_PER_EPOCH` of an epoch stays
-        inside `PROBE_BUDGET` (a 2,000-image probe of a CNN costs several training steps, which
+        inside `PROBE_SIZE_BUDGET` (a 2,000-image probe of a CNN costs several training steps, which
         left a short epoch with one point); at most doubles at a time. `cost_s` is what the
         last probe took, `step_s` one training step; returns what the next probe should take."""
-        allowed = PROBE_BUDGET * self.probes.step_gap * step_s
+        allowed = PROBE_SIZE_BUDGET * self.probes.step_gap * step_s
         n = self.probe_n * min(2.0, allowed / max(cost_s, 1e-9))
         new = int(np.clip(n, min(PROBE_MIN_IMAGES, len(self.y_probe)), len(self.y_probe)))
         expected = cost_s * new / self.probe_n

@@ -9,6 +9,7 @@ import copy
 import streamlit as st
 
 from dashboard import state
+from dashboard.charts import prefetch_plotly
 from dashboard.form import experiment_form
 from dashboard.live import after_panel, embedding_panel, live_panel, pace, poll_seconds
 from digits_core.errors import ConfigError, DigitLabError
@@ -82,6 +83,7 @@ if "start_error" in ss:
     right.error(ss.pop("start_error"))
 if not mine:
     st.info("Nothing trained in this session yet: press **Start training**.")
+    prefetch_plotly()  # the live charts come at once after Start
     st.stop()
 
 if len(mine) > 1:

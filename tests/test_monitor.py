@@ -4,7 +4,7 @@ import numpy as np
 
 from digits_core.config import DataConfig
 from digits_core.data import load_dataset
-from digits_core.monitor import PROBE_BUDGET, PROBE_MIN_IMAGES, PROBE_START_IMAGES, Monitor
+from digits_core.monitor import PROBE_MIN_IMAGES, PROBE_SIZE_BUDGET, PROBE_START_IMAGES, Monitor
 
 
 def test_a_costly_probe_shrinks_to_fit_its_budget_and_a_cheap_one_grows_back():
@@ -16,7 +16,7 @@ def test_a_costly_probe_shrinks_to_fit_its_budget_and_a_cheap_one_grows_back():
     gap = m.probes.step_gap  # 6 steps: 8 probes an epoch
     # A probe as costly as two training steps: far over 4 % of six steps.
     expected = m.fit_probe(cost_s=2.0, step_s=1.0)
-    assert m.probe_n == max(PROBE_MIN_IMAGES, int(n0 * PROBE_BUDGET * gap / 2.0))
+    assert m.probe_n == max(PROBE_MIN_IMAGES, int(n0 * PROBE_SIZE_BUDGET * gap / 2.0))
     assert np.isclose(expected, 2.0 * m.probe_n / n0)
     # Cheap ones: the subset grows back, doubling at most, up to every probe image.
     for _ in range(10):
