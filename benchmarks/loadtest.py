@@ -117,11 +117,13 @@ class Server:
         self.log.close()
 
 
-def wait_home_drawn(page) -> None:
-    """Until the Home page is rendered: its title, and its grid of sample digits shown."""
-    page.get_by_role("heading", name="Digit Lab", exact=True).wait_for()
+def wait_home_drawn(page, timeout: float | None = None) -> None:
+    """Until the Home page is rendered: its title, and its grid of sample digits shown
+    (`timeout` in ms; None: the page's default)."""
+    page.get_by_role("heading", name="Digit Lab", exact=True).wait_for(timeout=timeout)
     page.wait_for_function("""() => { const i = document.querySelector('.digit-grid img');
-                                      return i && i.complete && i.naturalWidth > 0; }""", polling=50)
+                                      return i && i.complete && i.naturalWidth > 0; }""",
+                           timeout=timeout, polling=50)
 
 
 FIRST_PAGE_TIMEOUT_S = 60.0  # a visitor who waits longer has given up: counted at this

@@ -5,26 +5,17 @@ may look at any run, only its owner may rename, continue or delete it, and a tea
 publish a run to the class. The dashboard's side is in test_app_class_mode.py."""
 
 import json
-import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from waiting import wait_for
 
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError, RunError
 from digits_core.runner import JobRunner
 from digits_core.runs import delete_run, inspect_run, list_runs, publish_run, rename_run, save_run
 from digits_core.serving import class_mode, is_teacher, owner_key, person_name, served_publicly
-
-
-def wait_for(predicate, timeout=40.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_class_mode_is_off_unless_the_operator_turns_it_on(monkeypatch):

@@ -14,16 +14,17 @@ import sys
 import time
 
 import pytest
+from repo_paths import REPO
+from waiting import wait_for
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
 from digits_core.executors import RayExecutor, ThreadExecutor
-from digits_core.pool import ProcessExecutor
 from digits_core.models import count_params
+from digits_core.pool import ProcessExecutor
 from digits_core.presets import ALL
 from digits_core.runner import JobRunner, preflight
 from digits_core.runs import inspect_run, list_runs, load_run
-from repo_paths import REPO
 
 
 def exp(epochs=1000, batch_size=32, **kw) -> Experiment:
@@ -33,15 +34,6 @@ def exp(epochs=1000, batch_size=32, **kw) -> Experiment:
         train=TrainConfig(epochs=epochs, batch_size=batch_size, **kw),
         name="t",
     )
-
-
-def wait_for(predicate, timeout=40.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.loadtest import wait_home_drawn
 from browser_app import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -94,10 +95,7 @@ def server(chromium, timings, tmp_path_factory):
         context = chromium.new_context(viewport=VIEWPORT)
         page = context.new_page()
         page.goto(srv.url + "/")
-        page.get_by_role("heading", name="Digit Lab", exact=True).wait_for(timeout=LONG)
-        page.wait_for_function("""() => { const i = document.querySelector('.digit-grid img');
-                                          return i && i.complete && i.naturalWidth > 0; }""",
-                               timeout=LONG, polling=50)
+        wait_home_drawn(page, timeout=LONG)
         timings["server_start_to_first_page_s"] = round(time.perf_counter() - t0, 2)
         context.close()
         yield srv
