@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .drawing import canvas_to_image
+from .drawing import canvas_views
 from .runs import Run
 
 
@@ -18,13 +18,29 @@ class Prediction:
     message: str  # one line for a person
 
 
+def read_views(run: Run, views: np.ndarray) -> np.ndarray:
+    """views (V, H, W) or (N, V, H, W) of the same drawing(s) (`drawing.canvas_views`) ->
+    probabilities (10,) or (N, 10): the model's log probabilities averaged over the views
+    (a geometric mean), normalised again."""
+    one = views.ndim == 3
+    v = views[None] if one else views
+    n, k = v.shape[:2]
+    logits = run.model.forward(run.normalizer(v.reshape(n * k, *v.shape[2:]))).astype(np.float64)
+    logits -= logits.max(1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    mean = logp.reshape(n, k, -1).mean(1)
+    probs = np.exp(mean - mean.max(1, keepdims=True))
+    probs = (probs / probs.sum(1, keepdims=True)).astype(np.float32)
+    return probs[0] if one else probs
+
+
 def predict_canvas(run: Run, rgba: np.ndarray) -> Prediction:
-    """A canvas image (H, W, 4) RGBA uint8, any size -> the run's reading of it."""
+    """A canvas image (H, W, 4) RGBA uint8, any size -> the run's reading of it (over the
+    drawing's views; the image shown is the first, the one `canvas_to_image` gives)."""
     dataset = run.experiment.data.dataset
-    image = canvas_to_image(rgba, dataset)
-    if image is None:
+    views = canvas_views(rgba, dataset)
+    if views is None:
         return Prediction(None, None, None, "draw a digit: the canvas is empty")
-    x = run.normalizer(image[None])  # (1, H, W) float32
-    probs = run.model.probs(x)[0]
+    probs = read_views(run, views)
     digit = int(probs.argmax())
-    return Prediction(digit, probs, image, f"{digit} ({probs[digit]:.0%} sure)")
+    return Prediction(digit, probs, views[0], f"{digit} ({probs[digit]:.0%} sure)")

@@ -2,10 +2,12 @@
 
 Sets: "mnist-writers" (tests/drawn_digits.py: MNIST *test* digits redrawn as pen strokes)
 and "hard" (tests/hard_drawn_digits.py: procedural strokes in many people's styles, no
-MNIST). Every drawing goes through `canvas_to_image` as the app's; latency is that plus
-the model's forward on one image (one thread, as the app's `_few_threads`), per drawing.
+MNIST). Every drawing is read as the app reads it: `canvas_views` (the drawing as
+`canvas_to_image` gives it and a narrowed view) and `read_views`, or, with `--one-view`,
+the first view alone; latency is `predict_canvas` (one thread, as the app's), per drawing.
 
     .venv/bin/python scripts/eval_drawn.py --mnist-dir DIR RUN [RUN ...] [--n 1000] [--json out.json]
+        [--one-view]
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from drawn_digits import make_drawn_set  # noqa: E402
 from hard_drawn_digits import make_hard_set  # noqa: E402
 
-from digits_core.drawing import canvas_to_image  # noqa: E402
+from digits_core.drawing import canvas_views  # noqa: E402
 from digits_core.mnist import load_mnist  # noqa: E402
+from digits_core.predict import predict_canvas, read_views  # noqa: E402
+from digits_core.pretrained import READY_MADE, load_ready_made  # noqa: E402
 from digits_core.runs import load_run  # noqa: E402
 
 
@@ -38,18 +42,18 @@ def drawn_sets(mnist_dir: str, n: int, seed: int) -> dict[str, list]:
 
 
 def preprocess(drawings) -> tuple[np.ndarray, np.ndarray, list[float]]:
-    """-> images (N, 28, 28) 0..255 (blank where None), labels (N,), ms per drawing."""
+    """-> views (N, V, 28, 28) 0..255 (blank where None), labels (N,), ms per drawing."""
     out, ms = [], []
     for rgba, _, _ in drawings:
         t = time.perf_counter()
-        img = canvas_to_image(rgba, "mnist")
+        views = canvas_views(rgba, "mnist")
         ms.append(1000 * (time.perf_counter() - t))
-        out.append(np.zeros((28, 28), np.float32) if img is None else img)
+        out.append(np.zeros((2, 28, 28), np.float32) if views is None else views)
     return np.stack(out), np.array([y for _, y, _ in drawings]), ms
 
 
-def score(run, images, labels, styles=None) -> dict:
-    pred = run.model.forward(run.normalizer(images)).argmax(1)
+def score(run, views, labels, styles=None) -> dict:
+    pred = read_views(run, views).argmax(1)
     ok = pred == labels
     per_class = {int(c): float(ok[labels == c].mean()) for c in range(10)}
     conf = defaultdict(int)
@@ -66,13 +70,11 @@ def score(run, images, labels, styles=None) -> dict:
 
 
 def latency(run, drawings, pre_ms, n: int = 300) -> dict:
-    """p50/p90 ms of canvas_to_image + one-image forward, over the first n drawings."""
+    """p50/p90 ms of predict_canvas (views, forward, average), over the first n drawings."""
     total = []
     for (rgba, _, _), _ in zip(drawings[:n], range(n)):
         t = time.perf_counter()
-        img = canvas_to_image(rgba, "mnist")
-        if img is not None:
-            run.model.probs(run.normalizer(img[None]))
+        predict_canvas(run, rgba)
         total.append(1000 * (time.perf_counter() - t))
     a, p = np.asarray(total), np.asarray(pre_ms)
     return dict(p50_ms=float(np.percentile(a, 50)), p90_ms=float(np.percentile(a, 90)),
@@ -86,7 +88,8 @@ def save_failures(run, path, sets, pre, folder: Path, most: int = 60) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, (images, labels, _) in pre.items():
-        pred = run.model.forward(run.normalizer(images)).argmax(1)
+        pred = read_views(run, images).argmax(1)
+        images = images[:, 0]
         bad = np.flatnonzero(pred != labels)[:most]
         tiles = []
         for i in bad:
@@ -109,7 +112,7 @@ def save_failures(run, path, sets, pre, folder: Path, most: int = 60) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+")
+    ap.add_argument("runs", nargs="+", help=f"run folders ({READY_MADE.name!r} or 'ready-made': the shipped model)")
     ap.add_argument("--mnist-dir", required=True)
     ap.add_argument("--n", type=int, default=1000, help="drawings per set")
     ap.add_argument("--seed", type=int, default=0)
@@ -117,6 +120,7 @@ def main(argv=None) -> None:
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--failures", help="save contact sheets of misread drawings (and what the "
                     "model saw) into this folder, one per run and set")
+    ap.add_argument("--one-view", action="store_true", help="read only the first view (as before views)")
     args = ap.parse_args(argv)
     import torch
 
@@ -124,9 +128,11 @@ def main(argv=None) -> None:
     _, _, x_te, y_te = load_mnist(args.mnist_dir)
     sets = drawn_sets(args.mnist_dir, args.n, args.seed)
     pre = {k: preprocess(v) for k, v in sets.items()}
+    if args.one_view:
+        pre = {k: (v[:, :1], y, ms) for k, (v, y, ms) in pre.items()}
     results = {}
     for path in args.runs:
-        run = load_run(path)
+        run = load_ready_made() if path in ("ready-made", READY_MADE.name) else load_run(path)
         pred = run.model.forward(run.normalizer(x_te.astype(np.float32))).argmax(1)
         r = dict(mnist_test=float((pred == y_te).mean()), params=run.model.n_params)
         for name, (images, labels, ms) in pre.items():

@@ -320,3 +320,50 @@ def test_augment_works_on_8x8(sklearn_digits):
 def test_augment_refuses_a_wrong_shape():
     with pytest.raises(ValueError):
         augment_batch(torch.zeros(4, 28, 28), torch.Generator())
+
+
+# ---- a drawing's views (canvas_views) and reading them (predict.read_views) ----
+
+
+def test_views_start_with_the_canvas_image_and_add_a_narrower_one():
+    from digits_core.drawing import NARROW, canvas_views
+
+    rgba = zero(140, 140, 200)
+    views = canvas_views(rgba, "mnist")
+    assert views.shape == (2, 28, 28) and views.dtype == np.float32
+    np.testing.assert_array_equal(views[0], canvas_to_image(rgba, "mnist"))
+    widths = [np.ptp(np.flatnonzero(v.max(0) > 0)) + 1 for v in views]
+    assert abs(widths[1] - NARROW * widths[0]) <= 1.5, widths
+    heights = [np.ptp(np.flatnonzero(v.max(1) > 0)) + 1 for v in views]
+    assert heights[0] == heights[1]  # only the width changes
+    assert np.allclose(centre_of_mass(views[1]), (14, 14), atol=0.5)
+    assert abs(views[1].sum() / views[0].sum() - NARROW) < 0.05  # area-averaged: ink kept in proportion
+
+
+def test_views_of_an_empty_canvas_and_of_an_8x8_drawing():
+    from digits_core.drawing import canvas_views
+
+    assert canvas_views(np.zeros((280, 280, 4), np.uint8), "mnist") is None
+    rgba = seven(40, 60, 180)
+    views = canvas_views(rgba, "digits")
+    assert views.shape == (1, 8, 8)
+    np.testing.assert_array_equal(views[0], canvas_to_image(rgba, "digits"))
+
+
+def test_read_views_is_the_normalised_geometric_mean_of_the_views():
+    from digits_core.predict import predict_canvas, read_views
+    from digits_core.pretrained import load_ready_made
+
+    run = load_ready_made()
+    rng = np.random.default_rng(0)
+    views = rng.uniform(0, 255, (3, 2, 28, 28)).astype(np.float32)
+    probs = read_views(run, views)
+    assert probs.shape == (3, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    each = run.model.probs(run.normalizer(views.reshape(6, 28, 28))).reshape(3, 2, 10).astype(np.float64)
+    want = np.sqrt(each[:, 0] * each[:, 1])
+    np.testing.assert_allclose(probs, want / want.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(read_views(run, views[:, :1])[0], each[0, 0], rtol=1e-4, atol=1e-6)  # one view: its probs
+    np.testing.assert_allclose(read_views(run, views[1]), probs[1], rtol=1e-5)  # one drawing
+    p = predict_canvas(run, zero(140, 140, 200))
+    np.testing.assert_array_equal(p.image, canvas_to_image(zero(140, 140, 200), "mnist"))
+    assert p.digit == int(p.probs.argmax())

@@ -41,20 +41,22 @@ def test_a_damaged_copy_is_refused(tmp_path):
         verify(copy)
 
 
-def test_it_is_the_default_cnn_trained_three_epochs(ready):
+def test_it_is_the_default_cnn_trained_six_epochs(ready):
     from digits_core.presets import default_cnn_experiment
 
-    want = default_cnn_experiment(epochs=3, seed=0)
+    want = default_cnn_experiment(epochs=6, seed=0)
     assert ready.experiment.model == want.model and ready.experiment.train == want.train
-    assert ready.history.epochs == [1, 2, 3] and ready.meta["test_acc"] >= 0.993
+    assert ready.history.epochs == [1, 2, 3, 4, 5, 6] and ready.meta["test_acc"] >= 0.995
 
 
 def test_it_reads_the_hard_drawn_set(ready):
-    drawings = make_hard_set(seed=7, n=300)
-    preds = [predict_canvas(ready, rgba).digit for rgba, _, _ in drawings]
-    labels = [label for _, label, _ in drawings]
-    acc = float(np.mean([p == y for p, y in zip(preds, labels)]))
-    assert acc >= 0.94, acc
+    drawings = make_hard_set(seed=7, n=300)  # not the seed the figures in the README come from
+    preds = np.array([predict_canvas(ready, rgba).digit for rgba, _, _ in drawings])
+    labels = np.array([label for _, label, _ in drawings])
+    ok = preds == labels
+    assert ok.mean() >= 0.97, ok.mean()  # 97.7 % when written
+    worst = min(ok[labels == c].mean() for c in range(10))
+    assert worst >= 0.85, worst  # 30 drawings a class: 90 % when written
 
 
 def test_its_mnist_test_accuracy(ready, mnist_dir):
@@ -62,7 +64,7 @@ def test_its_mnist_test_accuracy(ready, mnist_dir):
 
     data = run_dataset(ready, mnist_dir=str(mnist_dir))
     acc = float((ready.model.forward(data.x_test).argmax(1) == data.labels_test).mean())
-    assert acc >= 0.993, acc
+    assert acc >= 0.995, acc
 
 
 def test_predict_without_a_run_uses_it(tmp_path):
