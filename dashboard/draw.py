@@ -35,11 +35,13 @@ def reading_text(prediction) -> tuple[str, str]:
     return headline, f"Not sure: second choice **{second}** ({p[second]:.0%})"
 
 
-def inline_image(grey, caption: str) -> str:
-    """A small grey image as an inline PNG with its caption: shown with the reading itself,
-    without the extra request a media file would cost on every stroke."""
-    return (f'<figure class="model-input" style="margin:0"><img src="{png_data_url(grey)}" '
-            f'style="image-rendering:pixelated" alt="{caption}"/><figcaption style="font-size:.8rem;'
+def inline_image(grey, caption: str, more: tuple = ()) -> str:
+    """A small grey image (and `more` beside it) as inline PNGs with one caption: shown with
+    the reading itself, without the extra request a media file would cost on every stroke."""
+    imgs = "".join(f'<img src="{png_data_url(g)}" style="image-rendering:pixelated" alt="{caption}"/>'
+                   for g in (grey, *more))
+    return (f'<figure class="model-input" style="margin:0"><div style="display:flex;gap:6px;'
+            f'align-items:flex-end">{imgs}</div><figcaption style="font-size:.8rem;'
             f'color:#808495">{caption}</figcaption></figure>')
 
 

@@ -16,6 +16,7 @@ class Prediction:
     probs: np.ndarray | None  # (10,) float32, sums to 1
     image: np.ndarray | None  # (H, W) float32 in the dataset's raw range: what the model sees
     message: str  # one line for a person
+    views: np.ndarray | None = None  # (V, H, W): every view read (`drawing.canvas_views`), image first
 
 
 def read_views(run: Run, views: np.ndarray) -> np.ndarray:
@@ -43,4 +44,4 @@ def predict_canvas(run: Run, rgba: np.ndarray) -> Prediction:
         return Prediction(None, None, None, "draw a digit: the canvas is empty")
     probs = read_views(run, views)
     digit = int(probs.argmax())
-    return Prediction(digit, probs, views[0], f"{digit} ({probs[digit]:.0%} sure)")
+    return Prediction(digit, probs, views[0], f"{digit} ({probs[digit]:.0%} sure)", views)

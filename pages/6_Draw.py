@@ -77,8 +77,13 @@ def drawing() -> None:
         if second:
             metric_col.caption(second)
         h, w = prediction.image.shape
-        seen = display_image(prediction.image, MAX_VALUE[run.experiment.data.dataset], size=140, frame=4)
-        seen_col.markdown(inline_image(seen, f"what the model sees ({h}x{w})"), unsafe_allow_html=True)
+        top = MAX_VALUE[run.experiment.data.dataset]
+        if len(prediction.views) > 1:  # MNIST: as drawn, and narrowed (digits_core.drawing.canvas_views)
+            seen = [display_image(v, top, size=size, frame=4) for v, size in zip(prediction.views, (112, 56))]
+            caption = f"what the model sees ({h}x{w}): as drawn, and narrowed; it reads both"
+        else:
+            seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
+        seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
 
 

@@ -106,6 +106,9 @@ def test_draw_without_a_run_reads_with_the_ready_made_model():
     at.run()
     _ok(at)
     assert [m.label for m in at.metric] == ["Prediction"]
+    # an MNIST model reads two views of the drawing, and both are shown
+    [seen] = [m.value for m in at.markdown if 'class="model-input"' in m.value]
+    assert seen.count("data:image/png;base64,") == 2 and "as drawn, and narrowed; it reads both" in seen
 
 
 # ------------------------------------------------------------------ Evaluate
@@ -326,6 +329,9 @@ def test_pages_render_a_cnn_run():
     at.run()
     _ok(at)
     assert [m.label for m in at.metric] == ["Prediction"]
+    # an MNIST model reads two views of the drawing, and both are shown
+    [seen] = [m.value for m in at.markdown if 'class="model-input"' in m.value]
+    assert seen.count("data:image/png;base64,") == 2 and "as drawn, and narrowed; it reads both" in seen
 
 
 @pytest.mark.parametrize("sent, why", [
