@@ -9,9 +9,19 @@ Reported (a table and `bench-results/loadtest-<executor>.json`): runs started, f
 stopped by a closed tab, lost (a started run that is missing, broken or interrupted: must
 be 0); a new visitor's first page rendered (p50/p95, from navigation to the Home page's
 title and digit grid drawn); stroke -> prediction on the Draw page (p50); the server's
-RSS (idle, peak, and after everyone left, which should be back within 20 % of idle).
+RSS (idle, peak, and after everyone left, which should be back within 20 % of idle); and
+where the machine's CPU time went while the class trained (server, students' browser,
+visitor's browser).
+
+In a class every student's browser runs on the student's own computer; here they all share
+the server's cores. So the students' tabs live in a Chromium of their own started at the
+lowest priority (`--student-nice 19`, the default): they still draw every live chart, but
+when the server or the visitor's browser wants a core they yield it, as other computers
+would. `--student-nice 0` puts them on an equal footing with the server (the harsher
+setup the earlier figures in the README used).
 
     python -m benchmarks.loadtest [--students 12] [--executor threads|processes|ray]
+                                  [--student-nice 19]
 """
 
 from __future__ import annotations
@@ -141,11 +151,34 @@ def first_page(browser, url: str, query: str = "") -> float:
     try:
         page.goto(url + "/" + query)
         wait_home_drawn(page)
-        return time.perf_counter() - t0
+        total = time.perf_counter() - t0
+        FIRST_PAGE_PARTS.append(page.evaluate(PAGE_PARTS_JS) | {"total": round(1000 * total)})
+        return total
     except PageTimeout:
         return FIRST_PAGE_TIMEOUT_S
     finally:
         ctx.close()
+
+
+FIRST_PAGE_PARTS: list[dict] = []  # where each first page's time went (ms from navigation)
+PAGE_PARTS_JS = """() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource');
+    const scripts = res.filter(r => r.initiatorType === 'script' || r.name.endsWith('.js'));
+    const first = res.filter(r => r.startTime < nav.responseEnd + 100);  // the bundle the HTML names
+    return {html: Math.round(nav.responseEnd),
+            bundle_served: Math.round(Math.max(0, ...first.map(r => r.responseEnd))),
+            dom_ready: Math.round(nav.domContentLoadedEventEnd),
+            scripts_loaded: Math.round(Math.max(0, ...scripts.map(r => r.responseEnd))),
+            drawn: Math.round(performance.now())};
+}"""
+
+
+def page_parts(parts: list[dict]) -> dict:
+    """The median of each part of the first pages, in ms from navigation."""
+    if not parts:
+        return {}
+    return {k: round(statistics.median(p[k] for p in parts)) for k in parts[0]}
 
 
 def start_training(page, url: str, query: str = "") -> None:
@@ -209,29 +242,115 @@ def run_statuses(runs: Path) -> dict[str, str]:
     return {i.name: i.status for i in list_runs(runs)}
 
 
+def _browser_pid(role: str) -> int:
+    """The top process of the Chromium launched with `--digitlab-role=<role>`."""
+    import psutil
+
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if f"--digitlab-role={role}" in p.cmdline() and "--type=" not in " ".join(p.cmdline()):
+                return p.pid
+        except psutil.Error:
+            pass
+    raise RuntimeError(f"no Chromium for {role!r} found")
+
+
 def person(kind: str, i: int, class_mode: bool) -> str:
     """The query a person's links carry: on a class server their name (as a link the
     teacher handed out would), else nothing (a session id is made on the first visit)."""
     return f"?name={kind}-{i}" if class_mode else ""
 
 
-def loadtest(students: int, executor: str, deadline_s: float, class_mode: bool = False) -> dict:
+def niced_chromium(work: Path, nice: int) -> str:
+    """A Chromium that runs (with every process it starts) at `nice`: a wrapper script."""
+    if nice <= 0:
+        return CHROMIUM
+    wrapper = work / "chromium-niced"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} "{CHROMIUM}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+class CpuShare:
+    """CPU seconds spent by the server (its process tree), the students' Chromium, the
+    visitor's Chromium and the rest of the machine, between `start()` and `stop()`; each
+    tree is sampled every second, so processes that come and go are counted too."""
+
+    def __init__(self, roots: dict[str, int]):
+        self.roots = roots
+        self.seen: dict[str, dict[int, float]] = {k: {} for k in roots}
+        self._stop = threading.Event()
+        self._machine0 = self._machine()
+
+    @staticmethod
+    def _machine() -> float:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> None:
+        import psutil
+
+        for name, pid in self.roots.items():
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    self.seen[name][p.pid] = t.user + t.system
+                except psutil.Error:
+                    pass
+
+    def start(self) -> CpuShare:
+        self._sample()
+        self._base = {k: dict(v) for k, v in self.seen.items()}
+        self._machine0, self._t0 = self._machine(), time.monotonic()
+
+        def loop():
+            while not self._stop.wait(1.0):
+                self._sample()
+
+        threading.Thread(target=loop, daemon=True).start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """Cores used on average by each, over the time measured."""
+        self._stop.set()
+        self._sample()
+        wall = max(time.monotonic() - self._t0, 1e-9)
+        out = {k: sum(t - self._base[k].get(pid, 0.0) for pid, t in v.items()) / wall
+               for k, v in self.seen.items()}
+        out["machine"] = (self._machine() - self._machine0) / wall
+        out["rest"] = out["machine"] - sum(out[k] for k in self.roots)
+        return {k: round(v, 2) for k, v in out.items()}
+
+
+def loadtest(students: int, executor: str, deadline_s: float, class_mode: bool = False,
+             student_nice: int = 19) -> dict:
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="digitlab-loadtest-"))
     runs = work / "runs"
     server = Server(runs, executor, class_mode)
     result: dict = dict(students=students, executor=executor, class_mode=class_mode, epochs=EPOCHS,
-                        load_average_start=[round(x, 1) for x in os.getloadavg()])
+                        student_nice=student_nice, load_average_start=[round(x, 1) for x in os.getloadavg()])
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--digitlab-role=visitor"])
+            # the students' own: on a class's other computers, here at the lowest priority
+            class_browser = pw.chromium.launch(executable_path=niced_chromium(work, student_nice),
+                                               args=[*ARGS, "--digitlab-role=students"])
             first_page(browser, server.url, person("teacher", 0, class_mode))  # the server's own first run
             result["rss_idle_mib"] = server.settled_rss()  # the warm-up after it included
             tabs, visitors = [], []
+            cpu = CpuShare(dict(server=server.proc.pid, students=_browser_pid("students"),
+                                visitor=_browser_pid("visitor"))).start()
             t_start = time.monotonic()
             for i in range(students):
-                ctx = browser.new_context(viewport=VIEWPORT)
+                ctx = class_browser.new_context(viewport=VIEWPORT)
                 page = ctx.new_page()
                 page.set_default_timeout(60_000)
                 start_training(page, server.url, person("student", i, class_mode))
@@ -258,9 +377,11 @@ def loadtest(students: int, executor: str, deadline_s: float, class_mode: bool =
                     break
                 time.sleep(2)
             result["class_done_s"] = round(time.monotonic() - t_start, 1)
+            result["cores_used_while_training"] = cpu.stop()
             for i, ctx, page in tabs:
                 if i % 4 != 2:
                     ctx.close()
+            class_browser.close()
             browser.close()
         time.sleep(40)  # everyone has left (the tab grace is 30 s); the runner forgets ended jobs
         final = run_statuses(runs)
@@ -273,6 +394,8 @@ def loadtest(students: int, executor: str, deadline_s: float, class_mode: bool =
             unfinished=sorted(n for n, s in final.items() if s in ("queued", "loading", "running")),
             first_page_p50_s=percentile(visitors, 50), first_page_p95_s=percentile(visitors, 95),
             first_page_n=len(visitors),
+            first_page_s=[round(v, 2) for v in visitors],
+            first_page_parts_ms_p50=page_parts(FIRST_PAGE_PARTS[1:]),
             first_page_gave_up=sum(v >= FIRST_PAGE_TIMEOUT_S for v in visitors),
             load_average=[round(x, 1) for x in os.getloadavg()],
             stroke_p50_ms=None if not strokes else round(1000 * statistics.median(strokes)),
@@ -292,10 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, default=420.0, help="seconds the class may take")
     p.add_argument("--class-mode", action="store_true",
                    help="a class server (DIGITLAB_CLASS_MODE=1): each person's links carry their name")
+    p.add_argument("--student-nice", type=int, default=19,
+                   help="priority of the students' Chromium (19: lowest, as if on their own "
+                        "computers; 0: equal to the server's)")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
-    r = loadtest(a.students, a.executor, a.deadline, a.class_mode)
-    tag = "-class" if a.class_mode else ""
+    r = loadtest(a.students, a.executor, a.deadline, a.class_mode, a.student_nice)
+    tag = ("-class" if a.class_mode else "") + ("" if a.student_nice > 0 else "-equal")
     out = Path(a.out or REPO / "bench-results" / f"loadtest-{a.executor}{tag}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2) + "\n")

@@ -19,12 +19,23 @@ TEST_COLOUR, TRAIN_COLOUR, EPOCH_COLOUR = "#D55E00", "#0072B2", "#000000"
 
 
 def decimate(x, y, limit: int = MAX_CHART_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """At most `limit` points of the curve (x, y): each bucket's min and max, in x order."""
+    """At most `limit` points of the curve (x, y): each bucket's min and max, in x order
+    (buckets of equal length; NaN is never chosen over a number)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if len(x) <= limit:
+    n = len(x)
+    if n <= limit:
         return x, y
-    buckets = np.array_split(np.arange(len(x)), limit // 2)
-    keep = sorted({int(b[np.argmin(y[b])]) for b in buckets} | {int(b[np.argmax(y[b])]) for b in buckets})
+    per = -(-n // (limit // 2))  # points per bucket
+    buckets = -(-n // per)
+    grid = np.full(buckets * per, np.nan)
+    grid[:n] = y
+    grid = grid.reshape(buckets, per)
+    nan = np.isnan(grid)
+    start = np.arange(buckets) * per
+    low = start + np.where(nan, np.inf, grid).argmin(1)
+    high = start + np.where(nan, -np.inf, grid).argmax(1)
+    keep = np.unique(np.concatenate([low, high]))
+    keep = keep[keep < n]
     return x[keep], y[keep]
 
 
@@ -61,40 +72,65 @@ def _epoch_x(steps, steps_per_epoch: int) -> np.ndarray:
 def loss_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
     """Training loss per step against epochs: raw (faint) and smoothed."""
     x = _epoch_x(h.steps, h.steps_per_epoch)
-    fig = go.Figure()
+    data = []
     if len(x):
         rx, ry = decimate(x, h.loss)
         sx, sy = decimate(x, smooth(h.loss))
-        fig.add_scatter(x=rx, y=ry, mode="lines", name="per step", line=dict(color="#9ecae1", width=1),
-                        hoverinfo="skip")
-        fig.add_scatter(x=sx, y=sy, mode="lines", name="smoothed", line=dict(color=TRAIN_COLOUR, width=3))
-    fig.update_xaxes(title="epoch", rangemode="tozero")
-    fig.update_yaxes(title="loss", rangemode="tozero")
-    return style(fig, "Training loss", presenter, height)
+        data = [{"type": "scatter", "x": rx, "y": ry, "mode": "lines", "name": "per step",
+                 "line": {"color": "#9ecae1", "width": 1}, "hoverinfo": "skip"},
+                {"type": "scatter", "x": sx, "y": sy, "mode": "lines", "name": "smoothed",
+                 "line": {"color": TRAIN_COLOUR, "width": 3}}]
+    return _figure(data, _layout("Training loss", presenter, height,
+                                 {"title": {"text": "epoch"}, "rangemode": "tozero"},
+                                 {"title": {"text": "loss"}, "rangemode": "tozero"}))
 
 
 def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
     """Accuracy against epochs: live test accuracy on a fixed subset and the running training
     accuracy while it trains, the full test set at each epoch end as large markers."""
-    fig = go.Figure()
+    data = []
     px = _epoch_x(h.probe_steps, h.steps_per_epoch)
     if len(px):
-        fig.add_scatter(x=px, y=h.probe_test_acc, mode="lines+markers", name="test (live subset)",
-                        line=dict(color=TEST_COLOUR, width=3), marker=dict(size=5))
-        fig.add_scatter(x=px, y=h.probe_train_acc, mode="lines", name="train (running)",
-                        line=dict(color=TRAIN_COLOUR, width=2, dash="dot"))
+        data += [{"type": "scatter", "x": px, "y": list(h.probe_test_acc), "mode": "lines+markers",
+                  "name": "test (live subset)", "line": {"color": TEST_COLOUR, "width": 3},
+                  "marker": {"size": 5}},
+                 {"type": "scatter", "x": px, "y": list(h.probe_train_acc), "mode": "lines",
+                  "name": "train (running)", "line": {"color": TRAIN_COLOUR, "width": 2, "dash": "dot"}}]
     full = [(e, a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
     if full:
         big = 14 if presenter else 11  # shrinks past 20 epochs: 150 big diamonds are a black bar
-        fig.add_scatter(x=[e for e, _ in full], y=[a for _, a in full], mode="markers",
-                        name="test (full, epoch end)",
-                        marker=dict(color=EPOCH_COLOUR, size=max(4, min(big, big * 20 // len(full))),
-                                    symbol="diamond"))
+        data.append({"type": "scatter", "x": [e for e, _ in full], "y": [a for _, a in full],
+                     "mode": "markers", "name": "test (full, epoch end)",
+                     "marker": {"color": EPOCH_COLOUR, "size": max(4, min(big, big * 20 // len(full))),
+                                "symbol": "diamond"}})
     values = [*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)]
     low = min(values) if values else 0.0
-    fig.update_xaxes(title="epoch", rangemode="tozero")
-    fig.update_yaxes(title="accuracy", tickformat=".0%", range=[max(0.0, low - 0.03), 1.005])
-    return style(fig, "Accuracy", presenter, height)
+    return _figure(data, _layout("Accuracy", presenter, height,
+                                 {"title": {"text": "epoch"}, "rangemode": "tozero"},
+                                 {"title": {"text": "accuracy"}, "tickformat": ".0%",
+                                  "range": [max(0.0, low - 0.03), 1.005]}))
+
+
+def _layout(title: str, presenter: bool, height: int, xaxis: dict, yaxis: dict) -> dict:
+    """`style`'s layout as a plain dict (the live figures skip Plotly's validation)."""
+    size = 18 if presenter else 13
+    axis_fonts = {"tickfont": {"size": size}}
+    return {
+        "title": {"text": title, "font": {"size": size + 4}},
+        "height": height + (60 if presenter else 0),
+        "margin": {"t": 50, "l": 10, "r": 10, "b": 10}, "font": {"size": size},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1,
+                   "font": {"size": size}},
+        "xaxis": {**axis_fonts, **xaxis, "title": {**xaxis.get("title", {}), "font": {"size": size}}},
+        "yaxis": {**axis_fonts, **yaxis, "title": {**yaxis.get("title", {}), "font": {"size": size}}},
+    }
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain dicts without Plotly's validation: the live panels build two per
+    poll for every tab watching a run, and validating them took most of that time (these
+    dicts are fixed in code and checked against the validated form by a test)."""
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
 def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[go.Figure, go.Figure]:

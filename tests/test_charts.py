@@ -56,3 +56,54 @@ def test_the_train_page_watches_a_starting_run_closely_and_a_queued_one_seldom()
     assert pace(History(status="stopping", step=5)) == "running"
     assert [poll_seconds(p) for p in ("starting", "running", "queued")] == [STARTING_POLL_S, POLL_S, QUEUED_POLL_S]
     assert STARTING_POLL_S < POLL_S < QUEUED_POLL_S
+
+
+def _busy_history(steps: int = 5000) -> History:
+    rng = np.random.default_rng(0)
+    loss = list(np.exp(-np.arange(steps) / 800) + rng.normal(0, 0.05, steps))
+    probes = list(range(50, steps, 250))
+    return History(steps=list(range(1, steps + 1)), loss=loss, steps_per_epoch=1000, step=steps,
+                   probe_steps=probes, probe_test_acc=list(np.linspace(0.5, 0.97, len(probes))),
+                   probe_train_acc=list(np.linspace(0.4, 0.98, len(probes))),
+                   epochs=[1, 2, 3, 4, 5], test_acc=[0.9, 0.93, 0.95, 0.96, 0.97], status="running")
+
+
+def test_the_live_figures_are_what_plotly_would_validate_them_to():
+    """loss_figure and accuracy_figure skip Plotly's validation (it took most of a poll's
+    time); validating their output must change nothing."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from dashboard.charts import loss_figure
+
+    for h in (_busy_history(), History(steps_per_epoch=10)):  # a long run, and one not started
+        for make in (loss_figure, accuracy_figure):
+            for presenter in (False, True):
+                fig = make(h, presenter, 290)
+                fast = json.loads(pio.to_json(fig, validate=False))
+                checked = json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=True))
+                assert fast == checked, (make.__name__, presenter)
+                assert fast["layout"]["height"] == 290 + (60 if presenter else 0)
+                size = fast["layout"]["xaxis"]["tickfont"]["size"]
+                assert size == (18 if presenter else 13)
+
+
+def test_decimate_keeps_every_buckets_extremes_in_order():
+    from dashboard.charts import MAX_CHART_POINTS, decimate
+
+    rng = np.random.default_rng(1)
+    for n in (10, MAX_CHART_POINTS, MAX_CHART_POINTS + 1, 7919, 50_000):
+        x = np.arange(n, dtype=float)
+        y = rng.normal(size=n)
+        y[n // 3] = 99.0  # a spike
+        y[n // 2] = np.nan  # a diverged step
+        dx, dy = decimate(x, y)
+        assert len(dx) <= MAX_CHART_POINTS and np.all(np.diff(dx) > 0)
+        assert 99.0 in dy and np.nanmin(dy) == np.nanmin(y)
+        if n <= MAX_CHART_POINTS:
+            assert len(dx) == n
+        else:
+            assert not np.isnan(dy).any()  # a number is always chosen over NaN
+            assert len(dx) >= MAX_CHART_POINTS // 2
