@@ -80,7 +80,7 @@ def loss_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
                  "line": {"color": "#9ecae1", "width": 1}, "hoverinfo": "skip"},
                 {"type": "scatter", "x": sx, "y": sy, "mode": "lines", "name": "smoothed",
                  "line": {"color": TRAIN_COLOUR, "width": 3}}]
-    return _figure(data, _layout("Training loss", presenter, height,
+    return figure(data, layout_for("Training loss", presenter, height,
                                  {"title": {"text": "epoch"}, "rangemode": "tozero"},
                                  {"title": {"text": "loss"}, "rangemode": "tozero"}))
 
@@ -105,14 +105,14 @@ def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
                                 "symbol": "diamond"}})
     values = [*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)]
     low = min(values) if values else 0.0
-    return _figure(data, _layout("Accuracy", presenter, height,
+    return figure(data, layout_for("Accuracy", presenter, height,
                                  {"title": {"text": "epoch"}, "rangemode": "tozero"},
                                  {"title": {"text": "accuracy"}, "tickformat": ".0%",
                                   "range": [max(0.0, low - 0.03), 1.005]}))
 
 
-def _layout(title: str, presenter: bool, height: int, xaxis: dict, yaxis: dict) -> dict:
-    """`style`'s layout as a plain dict (the live figures skip Plotly's validation)."""
+def layout_for(title: str, presenter: bool, height: int, xaxis: dict, yaxis: dict) -> dict:
+    """`style`'s layout as a plain dict, for `figure`."""
     size = 18 if presenter else 13
     axis_fonts = {"tickfont": {"size": size}}
     return {
@@ -126,7 +126,7 @@ def _layout(title: str, presenter: bool, height: int, xaxis: dict, yaxis: dict) 
     }
 
 
-def _figure(data: list[dict], layout: dict) -> go.Figure:
+def figure(data: list[dict], layout: dict) -> go.Figure:
     """A figure from plain dicts without Plotly's validation: the live panels build two per
     poll for every tab watching a run, and validating them took most of that time (these
     dicts are fixed in code and checked against the validated form by a test)."""
@@ -181,4 +181,4 @@ def digit_grid(mosaic: np.ndarray, image_shape: tuple[int, int], title: str = ""
     return fig
 
 
-__all__ = ["digit_grid", "prefetch_plotly", "MAX_CHART_POINTS", "RUN_COLOURS", "accuracy_figure", "decimate", "loss_figure", "overlay", "smooth"]
+__all__ = ["digit_grid", "figure", "layout_for", "prefetch_plotly", "MAX_CHART_POINTS", "RUN_COLOURS", "accuracy_figure", "decimate", "loss_figure", "overlay", "smooth"]

@@ -107,3 +107,26 @@ def test_decimate_keeps_every_buckets_extremes_in_order():
         else:
             assert not np.isnan(dy).any()  # a number is always chosen over NaN
             assert len(dx) >= MAX_CHART_POINTS // 2
+
+
+def test_the_embedding_frame_figure_is_what_plotly_would_validate_it_to():
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from dashboard.frames import frame_figure
+
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(10), 20)
+    preds = np.where(rng.random(200) < 0.1, (labels + 1) % 10, labels)
+    frames = {"pca": [rng.normal(size=(200, 2))], "tsne": [rng.normal(size=(200, 2))],
+              "labels": labels, "preds": [preds], "epochs": np.array([0.5]), "steps": np.array([10])}
+    for presenter in (False, True):
+        fig = frame_figure(frames, 0, presenter=presenter)
+        fast = json.loads(pio.to_json(fig, validate=False))
+        assert fast == json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=True))
+        assert fast["layout"]["legend"]["title"]["text"] == "digit"
+        assert fast["layout"]["yaxis"]["scaleanchor"] == "x" and not fast["layout"]["xaxis"]["visible"]
+        wrong = [t for t in fig.data if t.marker.symbol == "x"]
+        assert sum(len(t.x) for t in wrong) == int((preds != labels).sum())
