@@ -5,7 +5,7 @@ Run it with `streamlit run streamlit_app.py` (or `make run`).
 
 import streamlit as st
 
-from dashboard import people, state, warm
+from dashboard import people, polling, state, warm
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 
@@ -24,7 +24,9 @@ if not people.identify():  # a class server asks for a name first
     st.stop()
 
 
-def my_runs(polling: bool) -> None:
+def my_runs(busy: bool) -> None:
+    if busy:
+        polling.seen(state.sid())
     infos = {i.name: i for i in state.all_runs()}
     names = [n for n in state.my_run_names() if n in infos][-6:]
     if not names:
@@ -37,7 +39,7 @@ def my_runs(polling: bool) -> None:
             st.caption(f"**{infos[name].label}** · {h.status}, {h.progress:.0%}")
         else:
             st.caption(state.run_label(infos[name]))
-    if polling and not runner.active(state.owner()):
+    if busy and not runner.active(state.owner()):
         st.rerun()  # the whole app, so this list stops polling
 
 
@@ -47,7 +49,7 @@ with st.sidebar:
                                   help="Large text and chart labels for the back of a room.")
     st.subheader("Your runs")
     busy = bool(state.runner().active(state.owner()))
-    st.fragment(run_every=2.0 if busy else None)(my_runs)(busy)
+    st.fragment(run_every=polling.crowded(2.0, polling.watchers()) if busy else None)(my_runs)(busy)
     data = state.data_config()
     st.caption(f"Data: **{data.dataset}**, split {data.split}, "
                f"{'all' if data.train_size is None else f'{data.train_size:,}'} training images")

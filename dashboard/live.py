@@ -14,6 +14,7 @@ from digits_core.runs import rename_run
 from . import state
 from .charts import accuracy_figure, loss_figure
 from .frames import frame_figure, has_tsne, weights_picture
+from .polling import crowded, seen, watchers
 
 POLL_S = 0.75  # seconds between two looks at a running job
 QUEUED_POLL_S = 3.0  # ...at a queued one: only its place in line changes (a class queues many)
@@ -27,9 +28,14 @@ def pace(h) -> str:
     return "starting" if h.status == "loading" or (h.status == "running" and h.step == 0) else "running"
 
 
-def poll_seconds(pace_name: str) -> float:
-    """Seconds between two looks at a run at `pace_name` (see `pace`)."""
-    return {"queued": QUEUED_POLL_S, "starting": STARTING_POLL_S}.get(pace_name, POLL_S)
+def poll_seconds(pace_name: str, crowd: int = 1) -> float:
+    """Seconds between two looks at a run at `pace_name` (see `pace`) while `crowd` tabs
+    watch runs on this server: every look is a script run the server pays for, so past
+    `polling.CROWD` tabs each looks proportionally less often (`polling.crowded`), and the
+    server keeps time for pages and training. A starting run is always looked at often:
+    its first point is what the person waits for."""
+    base = {"queued": QUEUED_POLL_S, "starting": STARTING_POLL_S}.get(pace_name, POLL_S)
+    return base if pace_name == "starting" else crowded(base, crowd)
 
 
 def clock(seconds: float | None) -> str:
@@ -156,4 +162,4 @@ def after_panel(name: str) -> None:
     c3.page_link("pages/6_Draw.py", label="Draw with it", icon=":material/draw:")
 
 
-__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "pace", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]
+__all__ = ["CROWD", "POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "crowded", "pace", "poll_seconds", "seen", "watchers", "curves", "embedding_panel", "live_panel", "status_line"]

@@ -12,6 +12,7 @@ from dashboard import state
 from dashboard.charts import prefetch_plotly
 from dashboard.form import experiment_form
 from dashboard.live import after_panel, embedding_panel, live_panel, pace, poll_seconds
+from dashboard.polling import crowded, seen, watchers
 from digits_core.errors import ConfigError, DigitLabError
 from digits_core.mnist import mnist_available
 from digits_core.presets import ALL, get_preset
@@ -93,10 +94,13 @@ if len(mine) > 1:
 view = ss["train_view"]
 polling = runner.busy(view)  # also while a stopped run's test accuracy is being measured
 watching = pace(runner.history(view)) if polling else ""  # queued: seldom; starting: often
+crowd = watchers() if polling else 1  # a server many tabs watch: each looks less often
 
 
-@st.fragment(run_every=poll_seconds(watching) if polling else None)
+@st.fragment(run_every=poll_seconds(watching, crowd) if polling else None)
 def watch(name: str, polling: bool, watching: str) -> None:
+    if polling:
+        seen(state.sid())
     live_panel(name, session.presenter)
     if polling and (not runner.busy(name) or pace(runner.history(name)) != watching):
         st.rerun()  # the whole page: a new pace of looking, or what comes after the run
@@ -106,7 +110,7 @@ watch(view, polling, watching)
 show_embedding = st.toggle("Show the last layer's embedding as it learns", key="train_embedding",
                            value=runner.job(view) is not None and runner.job(view).experiment.train.live_embedding)
 if show_embedding:
-    st.fragment(run_every=1.5 if polling else None)(embedding_panel)(
+    st.fragment(run_every=crowded(1.5, crowd) if polling else None)(embedding_panel)(
         view, session.presenter, key=f"emb_{view}", live=polling)
 if not polling:
     after_panel(view)

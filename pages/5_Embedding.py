@@ -8,6 +8,7 @@ from digits_core.images import display_image
 from digits_core.errors import DigitLabError
 from dashboard import state
 from dashboard.live import embedding_panel
+from dashboard.polling import crowded, watchers
 
 METHODS = {"t-SNE": "tsne", "PCA": "pca"}
 KEPT = 6  # embeddings kept per session; each is a few hundred kB
@@ -33,7 +34,7 @@ if frames is not None and len(frames["steps"]):
                + (" (t-SNE from the previous frame, so points move smoothly)." if len(frames["tsne"])
                   else " (PCA). Tick 'Live t-SNE' on the Train page for a t-SNE.")
                + " Crosses are the points it reads wrong; the slider replays the frames.")
-    st.fragment(run_every=2.0 if running else None)(embedding_panel)(
+    st.fragment(run_every=crowded(2.0, watchers()) if running else None)(embedding_panel)(
         info.name, session.presenter, key="embedding_live", live=running)
 if running or not info.ok:
     st.info("The full embedding below is computed once the run has a final model.")

@@ -130,3 +130,21 @@ def test_the_embedding_frame_figure_is_what_plotly_would_validate_it_to():
         assert fast["layout"]["yaxis"]["scaleanchor"] == "x" and not fast["layout"]["xaxis"]["visible"]
         wrong = [t for t in fig.data if t.marker.symbol == "x"]
         assert sum(len(t.x) for t in wrong) == int((preds != labels).sum())
+
+
+def test_a_crowded_server_is_looked_at_less_often_but_a_starting_run_never():
+    from dashboard import polling
+    from dashboard.live import POLL_S, QUEUED_POLL_S, STARTING_POLL_S, poll_seconds
+
+    assert poll_seconds("running", polling.CROWD) == POLL_S  # up to CROWD tabs: full pace
+    assert poll_seconds("running", 3 * polling.CROWD) == 3 * POLL_S
+    assert poll_seconds("queued", 100 * polling.CROWD) == polling.MOST_SLOWER * QUEUED_POLL_S
+    assert poll_seconds("starting", 100) == STARTING_POLL_S
+    polling._seen.clear()
+    assert polling.watchers() == 1  # nobody yet: the tab asking counts
+    for tab in ("a", "b", "c"):
+        polling.seen(tab)
+    polling.seen("a")  # a tab counts once
+    assert polling.watchers() == 3
+    polling._seen["old"] = polling.time.monotonic() - 60  # left a minute ago
+    assert polling.watchers() == 3 and "old" not in polling._seen
