@@ -61,8 +61,8 @@ def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
 
 def canvas_views(image: np.ndarray, dataset: str) -> np.ndarray | None:
     """The drawing as `canvas_to_image` gives it, and for "mnist" a second, narrower view:
-    (V, H, W) float32, or None for an empty canvas. A reader averages a model's log
-    probabilities over the views (`predict.read_views`).
+    (V, H, W) float32, or None for an empty canvas. A reader unsure of the first view
+    averages the model's log probabilities over all of them (`predict.read_views`).
 
     People draw on a canvas wider than MNIST's writers wrote on paper (a round 6 or a 1
     with a long flag fills the 20 px box sideways, and MNIST has few digits that wide): the
@@ -70,13 +70,24 @@ def canvas_views(image: np.ndarray, dataset: str) -> np.ndarray | None:
     also read in MNIST's proportions. Measured on the drawn sets (`scripts/eval_drawn.py`),
     it lifts the hard set's worst classes (1, 6) without costing the MNIST-writer set.
     """
+    got = canvas_reading(image, dataset)
+    if got is None:
+        return None
+    first, more = got
+    return np.concatenate([first[None], more()])
+
+
+def canvas_reading(image: np.ndarray, dataset: str):
+    """(the first view (H, W), a function that makes the other views (V - 1, H, W)), or None
+    for an empty canvas: a reader sure of the first view never pays for the others."""
     crop = _ink_crop(image, dataset)
     if crop is None:
         return None
     if dataset != "mnist":
-        return _to_digits(crop)[None]
+        return _to_digits(crop), lambda: np.zeros((0, 8, 8), np.float32)
     box = _mnist_box(crop)
-    return np.stack([_place_by_mass(box), _place_by_mass(_narrow(box, NARROW))]) * np.float32(255.0)
+    scale = np.float32(255.0)
+    return _place_by_mass(box) * scale, lambda: (_place_by_mass(_narrow(box, NARROW)) * scale)[None]
 
 
 def _ink_crop(image, dataset: str) -> np.ndarray | None:

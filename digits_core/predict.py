@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .drawing import canvas_views
+from .drawing import canvas_reading
 from .runs import Run
 
 
@@ -19,29 +19,54 @@ class Prediction:
     views: np.ndarray | None = None  # (V, H, W): every view read (`drawing.canvas_views`), image first
 
 
+SURE_ALONE = 0.99  # a first view read this surely is the reading; below, every view is read
+
+
 def read_views(run: Run, views: np.ndarray) -> np.ndarray:
     """views (V, H, W) or (N, V, H, W) of the same drawing(s) (`drawing.canvas_views`) ->
-    probabilities (10,) or (N, 10): the model's log probabilities averaged over the views
-    (a geometric mean), normalised again."""
+    probabilities (10,) or (N, 10): the first view's, where the model is at least SURE_ALONE
+    sure of it; else its log probabilities averaged over every view (a geometric mean),
+    normalised again. `predict_canvas` reads one drawing the same way, making the other
+    views only when it needs them."""
     one = views.ndim == 3
     v = views[None] if one else views
     n, k = v.shape[:2]
-    logits = run.model.forward(run.normalizer(v.reshape(n * k, *v.shape[2:]))).astype(np.float64)
-    logits -= logits.max(1, keepdims=True)
-    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
-    mean = logp.reshape(n, k, -1).mean(1)
-    probs = np.exp(mean - mean.max(1, keepdims=True))
-    probs = (probs / probs.sum(1, keepdims=True)).astype(np.float32)
+    logp = _log_probs(run, v.reshape(n * k, *v.shape[2:])).reshape(n, k, -1)
+    probs = _combine(logp)
     return probs[0] if one else probs
 
 
+def _log_probs(run: Run, images: np.ndarray) -> np.ndarray:
+    logits = run.model.forward(run.normalizer(images)).astype(np.float64)
+    logits -= logits.max(1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(1, keepdims=True))
+
+
+def _combine(logp: np.ndarray) -> np.ndarray:
+    """logp (N, V, 10) -> probabilities (N, 10) float32 (see read_views)."""
+    first = np.exp(logp[:, 0])
+    mean = logp.mean(1)
+    both = np.exp(mean - mean.max(1, keepdims=True))
+    both /= both.sum(1, keepdims=True)
+    sure = first.max(1, keepdims=True) >= SURE_ALONE
+    return np.where(sure, first / first.sum(1, keepdims=True), both).astype(np.float32)
+
+
 def predict_canvas(run: Run, rgba: np.ndarray) -> Prediction:
-    """A canvas image (H, W, 4) RGBA uint8, any size -> the run's reading of it (over the
-    drawing's views; the image shown is the first, the one `canvas_to_image` gives)."""
-    dataset = run.experiment.data.dataset
-    views = canvas_views(rgba, dataset)
-    if views is None:
+    """A canvas image (H, W, 4) RGBA uint8, any size -> the run's reading of it (as
+    `read_views` reads its views; the image shown is the first, the one `canvas_to_image`
+    gives, and `views` are those read)."""
+    got = canvas_reading(rgba, run.experiment.data.dataset)
+    if got is None:
         return Prediction(None, None, None, "draw a digit: the canvas is empty")
-    probs = read_views(run, views)
+    first, more = got
+    logp = _log_probs(run, first[None])  # (1, 10)
+    views = first[None]
+    if np.exp(logp.max()) < SURE_ALONE:
+        extra = more()
+        if len(extra):
+            views = np.concatenate([views, extra])
+            logp = np.concatenate([logp, _log_probs(run, extra)])
+    probs = _combine(logp[None])[0]
     digit = int(probs.argmax())
-    return Prediction(digit, probs, views[0], f"{digit} ({probs[digit]:.0%} sure)", views)
+    return Prediction(digit, probs, first, f"{digit} ({probs[digit]:.0%} sure)", views)

@@ -78,9 +78,9 @@ def drawing() -> None:
             metric_col.caption(second)
         h, w = prediction.image.shape
         top = MAX_VALUE[run.experiment.data.dataset]
-        if len(prediction.views) > 1:  # MNIST: as drawn, and narrowed (digits_core.drawing.canvas_views)
+        if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.predict)
             seen = [display_image(v, top, size=size, frame=4) for v, size in zip(prediction.views, (112, 56))]
-            caption = f"what the model sees ({h}x{w}): as drawn, and narrowed; it reads both"
+            caption = f"what the model sees ({h}x{w}): unsure, it also read the drawing narrowed"
         else:
             seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)

@@ -106,9 +106,13 @@ def test_draw_without_a_run_reads_with_the_ready_made_model():
     at.run()
     _ok(at)
     assert [m.label for m in at.metric] == ["Prediction"]
-    # an MNIST model reads two views of the drawing, and both are shown
+    # every view the model read is shown (a second, narrowed one when it was unsure)
     [seen] = [m.value for m in at.markdown if 'class="model-input"' in m.value]
-    assert seen.count("data:image/png;base64,") == 2 and "as drawn, and narrowed; it reads both" in seen
+    from digits_core.pretrained import load_ready_made
+
+    read = predict_canvas(load_ready_made(), _drawn_digit())
+    assert seen.count("data:image/png;base64,") == len(read.views)
+    assert ("also read the drawing narrowed" in seen) == (len(read.views) == 2)
 
 
 # ------------------------------------------------------------------ Evaluate

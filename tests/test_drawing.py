@@ -350,20 +350,27 @@ def test_views_of_an_empty_canvas_and_of_an_8x8_drawing():
     np.testing.assert_array_equal(views[0], canvas_to_image(rgba, "digits"))
 
 
-def test_read_views_is_the_normalised_geometric_mean_of_the_views():
-    from digits_core.predict import predict_canvas, read_views
+def test_a_drawing_is_read_from_its_first_view_when_sure_else_from_every_view():
+    from digits_core.predict import SURE_ALONE, predict_canvas, read_views
     from digits_core.pretrained import load_ready_made
+    from hard_drawn_digits import make_hard_set
+
+    from digits_core.drawing import canvas_views
 
     run = load_ready_made()
-    rng = np.random.default_rng(0)
-    views = rng.uniform(0, 255, (3, 2, 28, 28)).astype(np.float32)
+    drawings = [rgba for rgba, _, _ in make_hard_set(seed=5, n=60)]
+    views = np.stack([canvas_views(d, "mnist") for d in drawings])  # (60, 2, 28, 28)
     probs = read_views(run, views)
-    assert probs.shape == (3, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
-    each = run.model.probs(run.normalizer(views.reshape(6, 28, 28))).reshape(3, 2, 10).astype(np.float64)
-    want = np.sqrt(each[:, 0] * each[:, 1])
-    np.testing.assert_allclose(probs, want / want.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(read_views(run, views[:, :1])[0], each[0, 0], rtol=1e-4, atol=1e-6)  # one view: its probs
-    np.testing.assert_allclose(read_views(run, views[1]), probs[1], rtol=1e-5)  # one drawing
-    p = predict_canvas(run, zero(140, 140, 200))
-    np.testing.assert_array_equal(p.image, canvas_to_image(zero(140, 140, 200), "mnist"))
-    assert p.digit == int(p.probs.argmax())
+    assert probs.shape == (60, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    each = run.model.probs(run.normalizer(views.reshape(120, 28, 28))).reshape(60, 2, 10).astype(np.float64)
+    sure = each[:, 0].max(1) >= SURE_ALONE
+    assert 0 < sure.sum() < 60  # both cases are in this sample
+    mean = np.sqrt(each[:, 0] * each[:, 1])
+    want = np.where(sure[:, None], each[:, 0], mean / mean.sum(1, keepdims=True))
+    np.testing.assert_allclose(probs, want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(read_views(run, views[7]), probs[7], rtol=1e-5)  # one drawing
+    for i, d in enumerate(drawings[:30]):  # the Draw page reads exactly as the evaluation does
+        p = predict_canvas(run, d)
+        np.testing.assert_allclose(p.probs, probs[i], rtol=1e-4, atol=1e-6)
+        assert len(p.views) == (1 if sure[i] else 2) and p.digit == int(probs[i].argmax())
+        np.testing.assert_array_equal(p.image, canvas_to_image(d, "mnist"))
