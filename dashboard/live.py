@@ -14,7 +14,7 @@ from digits_core.runs import rename_run
 from . import state
 from .charts import accuracy_figure, loss_figure
 from .frames import frame_figure, has_tsne, weights_picture
-from .polling import crowded, seen, watchers
+from .polling import crowded
 
 POLL_S = 0.75  # seconds between two looks at a running job
 QUEUED_POLL_S = 3.0  # ...at a queued one: only its place in line changes (a class queues many)
@@ -162,4 +162,4 @@ def after_panel(name: str) -> None:
     c3.page_link("pages/6_Draw.py", label="Draw with it", icon=":material/draw:")
 
 
-__all__ = ["CROWD", "POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "crowded", "pace", "poll_seconds", "seen", "watchers", "curves", "embedding_panel", "live_panel", "status_line"]
+__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "pace", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]

@@ -35,7 +35,6 @@ from digits_core.presets import ALL
 from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
 from digits_core.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
 from digits_core.serving import class_mode
-from digits_core.torch_models import warm_up
 
 SID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
