@@ -4,9 +4,10 @@ there).
 
 - first page: server healthy -> Home's title and digit grid drawn (first visitor);
 - stroke -> prediction on the Draw page: p50/p90 idle, and while a job trains;
-- training speed: the `fast` preset trained from the dashboard against the same
-  experiment trained by the CLI (`python -m digits_core train --preset fast`), as
-  images per second of training time (each from its run's own history);
+- training speed: the `fast` preset trained from the dashboard (a run of its own, with only
+  the trainer's window open) against the same experiment trained by the CLI (`python -m
+  digits_core train --preset fast`), as images per second of training time (each from its
+  run's own history);
 - Start -> first point on the charts, for the digits `fast` preset.
 
     python -m benchmarks.ui [--out bench-results/ui.json] [--strokes-only]
