@@ -54,15 +54,8 @@ def smooth(y, span: int | None = None) -> np.ndarray:
 
 
 def style(fig: go.Figure, title: str, presenter: bool, height: int = 300) -> go.Figure:
-    size = 18 if presenter else 13
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=size + 4)), height=height + (60 if presenter else 0),
-        margin=dict(t=50, l=10, r=10, b=10), font=dict(size=size),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, font=dict(size=size)),
-    )
-    fig.update_xaxes(tickfont=dict(size=size), title_font=dict(size=size))
-    fig.update_yaxes(tickfont=dict(size=size), title_font=dict(size=size))
-    return fig
+    """Title, height, margins, legend and every text size (`layout_for`) on a built figure."""
+    return fig.update_layout(layout_for(title, presenter, height, {}, {}))
 
 
 def _epoch_x(steps, steps_per_epoch: int) -> np.ndarray:
@@ -112,7 +105,8 @@ def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
 
 
 def layout_for(title: str, presenter: bool, height: int, xaxis: dict, yaxis: dict) -> dict:
-    """`style`'s layout as a plain dict, for `figure`."""
+    """A figure's layout as a plain dict: its title, height, margins, legend and axes
+    (`xaxis`, `yaxis` merged in), every text at least 16 px in presenter mode."""
     size = 18 if presenter else 13
     axis_fonts = {"tickfont": {"size": size}}
     return {

@@ -51,12 +51,8 @@ def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
     (8, 8) float32 in 0..16 (integer counts) for "digits"; None for an empty canvas or a
     speck. Raises DrawingError when `image` is not an image, ConfigError for another dataset.
     """
-    crop = _ink_crop(image, dataset)
-    if crop is None:
-        return None
-    if dataset == "mnist":
-        return _place_by_mass(_mnist_box(crop)) * np.float32(255.0)
-    return _to_digits(crop)
+    got = canvas_reading(image, dataset)
+    return None if got is None else got[0]
 
 
 def canvas_views(image: np.ndarray, dataset: str) -> np.ndarray | None:
@@ -84,7 +80,8 @@ def canvas_reading(image: np.ndarray, dataset: str):
     if crop is None:
         return None
     if dataset != "mnist":
-        return _to_digits(crop), lambda: np.zeros((0, 8, 8), np.float32)
+        image = _to_digits(crop)
+        return image, lambda: np.zeros((0, *image.shape), np.float32)
     box = _mnist_box(crop)
     scale = np.float32(255.0)
     return _place_by_mass(box) * scale, lambda: (_place_by_mass(_narrow(box, NARROW)) * scale)[None]
@@ -112,14 +109,8 @@ def _ink_crop(image, dataset: str) -> np.ndarray | None:
 
 def _narrow(box: np.ndarray, share: float) -> np.ndarray:
     """`box (h, w)` 0..1 squeezed sideways to `share` of its width (area-averaged)."""
-    from PIL import Image
-
     h, w = box.shape
-    width = max(1, round(w * share))
-    if width == w:
-        return box
-    out = Image.fromarray(np.ascontiguousarray(box, np.float32), mode="F").resize((width, h), Image.Resampling.BOX)
-    return np.clip(np.asarray(out, np.float32), 0.0, 1.0)
+    return _resize_to(box, (max(1, round(w * share)), h))
 
 
 def _mnist_box(crop: np.ndarray) -> np.ndarray:
@@ -195,14 +186,20 @@ def _resize(a: np.ndarray, longer: int) -> np.ndarray:
     Shrinking averages the covered area (the anti-aliasing a scanner gives); growing is
     bilinear. Works on float images, so grey levels survive.
     """
+    h, w = a.shape
+    s = longer / max(h, w)
+    return _resize_to(a, (max(1, round(w * s)), max(1, round(h * s))))
+
+
+def _resize_to(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`a (h, w)` 0..1 resampled to `size` (width, height): area-averaged where it shrinks
+    (as a scanner anti-aliases), bilinear where it grows; float32 in 0..1."""
     from PIL import Image
 
     h, w = a.shape
-    s = longer / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
     if size == (w, h):
         return a.astype(np.float32)
-    resample = Image.Resampling.BOX if s < 1 else Image.Resampling.BILINEAR
+    resample = Image.Resampling.BOX if size[0] * size[1] < w * h else Image.Resampling.BILINEAR
     out = Image.fromarray(np.ascontiguousarray(a, np.float32), mode="F").resize(size, resample)
     return np.clip(np.asarray(out, np.float32), 0.0, 1.0)
 

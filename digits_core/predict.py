@@ -61,15 +61,12 @@ def predict_canvas(run: Run, rgba: np.ndarray) -> Prediction:
         return Prediction(None, None, None, "draw a digit: the canvas is empty")
     first, more = got
     views = first[None]
-    logits = run.model.forward(run.normalizer(views))[0].astype(np.float64)
-    e = np.exp(logits - logits.max())
-    probs = e / e.sum()  # the first view's reading: most drawings stop here
-    if probs.max() < SURE_ALONE:
+    logp = _log_probs(run, views)  # (1, 10): the first view's reading, where most drawings stop
+    if np.exp(logp.max()) < SURE_ALONE:
         extra = more()
         if len(extra):
             views = np.concatenate([views, extra])
-            logp = np.concatenate([np.log(probs)[None], _log_probs(run, extra)])
-            probs = _combine(logp[None])[0]
-    probs = probs.astype(np.float32)
+            logp = np.concatenate([logp, _log_probs(run, extra)])
+    probs = _combine(logp[None])[0]
     digit = int(probs.argmax())
     return Prediction(digit, probs, first, f"{digit} ({probs[digit]:.0%} sure)", views)
