@@ -30,7 +30,7 @@ REPEN_MIN_SIDE = 16  # only images at least this big (MNIST) are redrawn; 8x8 ha
 
 def augment_batch(
     x: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0,
-    labels: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None, centres: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """x (N, 1, H, W) float images, background at the batch minimum -> distorted copy, same shape.
 
@@ -38,7 +38,9 @@ def augment_batch(
     The draws come from `generator` only, so the same generator state gives the same
     batch. Small images (8x8) get shifts in proportion to their size and gentler stroke
     changes. With `labels (N,)`, some 1s get the flag at the top that many people draw
-    (and MNIST's writers seldom did).
+    (and MNIST's writers seldom did). `centres (N, 1, H, W) bool`, the images' centre lines
+    (`centre_lines`) when the caller keeps them (`centre_cache`): the same batch, without
+    thinning the redrawn images again.
     """
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"augment_batch wants (N, 1, H, W), got {tuple(x.shape)}")
@@ -55,7 +57,8 @@ def augment_batch(
         # a canvas pen is uniform and round; MNIST's scanned strokes swell and thin: part of
         # every batch is redrawn the canvas's way, the rest keeps (and varies) MNIST's strokes
         ink = ink.clone()
-        ink[redraw] = repen(ink[redraw], u[redraw, 8])
+        lines = centre_lines(ink[redraw]) if centres is None else centres[redraw.to(centres.device)]
+        ink[redraw] = repen(ink[redraw], u[redraw, 8], lines.to(ink.device))
     keep = ~redraw
     ink[keep] = _stroke_change(ink[keep], signed[keep, 5], pick[keep], strength, min(h, w))
     if labels is not None and min(h, w) >= REPEN_MIN_SIDE:
@@ -68,10 +71,33 @@ def augment_batch(
         # a smooth random displacement on top: hands bend strokes, not just the whole digit
         coarse = torch.randn(n, 2, ELASTIC_GRID, ELASTIC_GRID, generator=generator,
                              device=generator.device).to(x.device, x.dtype)
-        field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
+        field = _upsample(coarse, h, w)
         grid = grid + (ELASTIC * strength) * field.permute(0, 2, 3, 1)
     out = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out + bg
+
+
+def _upsample(coarse: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """coarse (N, C, g, g) -> (N, C, h, w), bicubic with aligned corners: as
+    F.interpolate(mode="bicubic", align_corners=True), whose CPU kernel costs about 20x
+    more for so few points. Bicubic interpolation is linear, so it is a matrix on each side."""
+    rows = _bicubic_matrix(coarse.shape[-2], h, coarse.dtype, coarse.device)
+    cols = _bicubic_matrix(coarse.shape[-1], w, coarse.dtype, coarse.device)
+    return rows @ coarse @ cols.T
+
+
+_MATRICES: dict = {}
+
+
+def _bicubic_matrix(g: int, size: int, dtype, device) -> torch.Tensor:
+    """(size, g): bicubic, aligned-corner interpolation of g points to `size`, read off
+    F.interpolate applied to the unit vectors."""
+    key = (g, size, dtype, str(device))
+    if key not in _MATRICES:
+        eye = torch.eye(g, dtype=torch.float64).view(g, 1, g, 1)
+        cols = F.interpolate(eye, size=(size, 1), mode="bicubic", align_corners=True)  # (g, 1, size, 1)
+        _MATRICES[key] = cols[:, 0, :, 0].T.contiguous().to(device, dtype)
+    return _MATRICES[key]
 
 
 def _affine(r: torch.Tensor, strength: float, h: int, w: int) -> torch.Tensor:
@@ -128,24 +154,30 @@ def _max3x3(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
-def repen(ink: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+def centre_lines(ink: torch.Tensor) -> torch.Tensor:
+    """ink (N, 1, H, W) >= 0, background 0 -> (N, 1, H, W) bool: each image's centre line,
+    a Zhang-Suen thinning of its ink over half the image's maximum."""
+    top = ink.amax((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return thin_batch(ink > 0.5 * top)
+
+
+def repen(ink: torch.Tensor, width: torch.Tensor, lines: torch.Tensor | None = None) -> torch.Tensor:
     """ink (N, 1, H, W) >= 0 -> its centre line redrawn with a round pen, anti-aliased.
 
-    width (N,) in 0..1 picks each image's pen from REPEN_WIDTHS. The centre line is a
-    Zhang-Suen thinning of the ink over half its maximum; the pen is a soft disk (coverage
-    of each pixel) stamped on every centre-line pixel, overlaps capped at full ink.
+    width (N,) in 0..1 picks each image's pen from REPEN_WIDTHS; `lines` are the images'
+    `centre_lines` if already known. The pen is a soft disk (coverage of each pixel) stamped
+    on every centre-line pixel, overlaps capped at full ink.
     """
     top = ink.amax((1, 2, 3), keepdim=True).clamp_min(1e-6)
-    skeleton = thin_batch(ink > 0.5 * top).to(ink.dtype)
+    skeleton = (centre_lines(ink) if lines is None else lines).to(ink.dtype)
     kernels = _pen_kernels(ink.dtype, ink.device)  # (K, 1, k, k)
     k = kernels.shape[-1]
     choice = (width * len(REPEN_WIDTHS)).long().clamp(0, len(REPEN_WIDTHS) - 1)
-    out = torch.empty_like(ink)
-    for j in range(len(REPEN_WIDTHS)):
-        sel = choice == j
-        if sel.any():
-            out[sel] = F.conv2d(skeleton[sel], kernels[j : j + 1], padding=k // 2).clamp_(max=1.0)
-    return out * top
+    # each image stamped with its own pen in one depthwise convolution (the images as
+    # channels), not one convolution per pen, which cost more in calls than in arithmetic
+    n, _, h, w = skeleton.shape
+    out = F.conv2d(skeleton.view(1, n, h, w), kernels[choice], padding=k // 2, groups=n)
+    return out.view(n, 1, h, w).clamp_(max=1.0) * top
 
 
 _KERNELS: dict = {}
@@ -165,25 +197,31 @@ def _pen_kernels(dtype, device) -> torch.Tensor:
 def thin_batch(mask: torch.Tensor) -> torch.Tensor:
     """Zhang-Suen thinning of every image of `mask (N, 1, H, W) bool` -> (N, 1, H, W) bool.
 
-    Each pixel's 8 neighbours make a byte (one 3x3 convolution with weights 1, 2, .. 128);
-    a 256-entry table per sub-iteration says whether a pixel with that neighbourhood goes.
-    Far fewer tensor operations than testing the rules pixel-wise.
+    Each pixel's 8 neighbours make a byte (eight shifted views OR-ed together, bit k for the
+    k-th neighbour clockwise from north); a 256-entry table per sub-iteration says whether a
+    pixel with that neighbourhood goes. Images drop out of the loop once thin, so a batch
+    costs what its thickest digit needs, on the rest only.
     """
     luts = _thin_luts(mask.device)
-    weights = torch.tensor([[128, 1, 2], [64, 0, 4], [32, 16, 8]], dtype=torch.float32)
-    weights = weights.to(mask.device).view(1, 1, 3, 3)
-    img = mask.to(torch.float32)
+    img = mask[:, 0].to(torch.uint8)  # (N, H, W) of 0/1
+    out = torch.empty_like(img)
+    active = torch.arange(len(img), device=mask.device)  # images still thinning
     for _ in range(32):
-        changed = False
+        changed = torch.zeros(len(active), dtype=torch.bool, device=mask.device)
         for step in (0, 1):
-            code = F.conv2d(img, weights, padding=1).long()
-            remove = luts[step][code] * img
-            if remove.any():
-                img = img - remove
-                changed = True
-        if not changed:
+            p = F.pad(img, (1, 1, 1, 1))
+            code = (p[:, :-2, 1:-1] | p[:, :-2, 2:] << 1 | p[:, 1:-1, 2:] << 2 | p[:, 2:, 2:] << 3
+                    | p[:, 2:, 1:-1] << 4 | p[:, 2:, :-2] << 5 | p[:, 1:-1, :-2] << 6 | p[:, :-2, :-2] << 7)
+            remove = luts[step][code.long()] & img
+            changed |= remove.flatten(1).amax(1) > 0
+            img = img - remove
+        if not changed.all():
+            out[active[~changed]] = img[~changed]
+            active, img = active[changed], img[changed]
+        if len(active) == 0:
             break
-    return img > 0.5
+    out[active] = img
+    return out.unsqueeze(1).bool()
 
 
 _LUTS: dict = {}
@@ -206,7 +244,7 @@ def _thin_luts(device) -> tuple[torch.Tensor, torch.Tensor]:
                 else:
                     side = (p2 & p4 & p8) == 0 and (p2 & p6 & p8) == 0
                 t[code] = 2 <= sum(p) <= 6 and crossings == 1 and side
-            tables.append(t.to(device, torch.float32))
+            tables.append(t.to(device, torch.uint8))
         _LUTS[str(device)] = tuple(tables)
     return _LUTS[str(device)]
 
