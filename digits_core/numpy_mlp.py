@@ -33,11 +33,13 @@ class Dense:
         out = x @ self.W  # (N, n_out)
         return out if self.b is None else out + self.b
 
-    def backward(self, g: np.ndarray) -> np.ndarray:
-        self.dW[...] = self.x.T @ g  # (n_in, n_out)
+    def backward(self, g: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Fills dW, db; returns dL/dx (N, n_in), or None when `input_grad` is off (the
+        first layer: nothing below needs it, and it costs a third of the layer's work)."""
+        np.matmul(self.x.T, g, out=self.dW)  # (n_in, n_out)
         if self.b is not None:
-            self.db[...] = g.sum(0)  # (n_out,)
-        return g @ self.W.T  # (N, n_in)
+            np.sum(g, axis=0, out=self.db)  # (n_out,)
+        return g @ self.W.T if input_grad else None  # (N, n_in)
 
     def params(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         p = [("W", self.W, self.dW)]
@@ -47,10 +49,10 @@ class Dense:
 class ReLU:
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0  # (N, K)
-        return x * self.mask
+        return np.maximum(x, 0, out=x)  # x is the Dense output just made: nothing else holds it
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return g * self.mask
+        return np.multiply(g, self.mask, out=g)
 
 
 class Tanh:
@@ -251,8 +253,10 @@ class MLP:
 
     def backward(self, g: np.ndarray) -> None:
         """g = dL/dlogits (N, 10); fills every Dense layer's dW, db."""
-        for l in reversed(self.layers):
+        first = self.layers[0]
+        for l in reversed(self.layers[1:]):
             g = l.backward(g)
+        first.backward(g, input_grad=False)
 
     def loss_and_grads(self, x, y, loss: str, l2: float = 0.0, reduction: str = "mean"):
         """Forward, loss and backward on one batch. Returns (loss, logits); grads are filled.
