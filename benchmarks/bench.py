@@ -80,7 +80,7 @@ class Plan:
 DEFAULT = Plan(  # `make bench`: about 6 minutes; the 3-epoch runs and `best` only with --full
     mnist_train=None, mnist_test=None, seeds=(0, 1, 2), repeats=3, cnn_epochs=3,
     mlp_epochs=NUMPY_MLP.train.epochs, digits_epochs=DIGITS_BEST.train.epochs, digits_steps=None,
-    checkpoints=4, tsne_points=2000, predictions=300, cli_train_size=None, cli_seeds=(0,),
+    checkpoints=20, tsne_points=2000, predictions=300, cli_train_size=None, cli_seeds=(0,),
 )
 FULL = replace(DEFAULT, cli_seeds=(0, 1, 2), best=True)  # `make bench-full`
 QUICK = Plan(

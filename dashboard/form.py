@@ -40,12 +40,14 @@ FAMILY_NAMES = {
 }
 SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle (warm up, cosine down)"}
 LEARNING_RATES = [1e-6, 1e-5, 3e-5, 5e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 0.5, 1.0]
-EXTRA_FIELDS = ("sampling", "steps_per_epoch", "loss_reduction", "stop_at_loss", "momentum")
+WEIGHT_AVERAGE = 0.98  # the decay the checkbox turns on, as the default CNN has it
+AVERAGE_STEPS = round(1 / (1 - WEIGHT_AVERAGE))
+EXTRA_FIELDS = ("sampling", "steps_per_epoch", "loss_reduction", "stop_at_loss", "momentum", "warmup")
 
 
 def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | None]:
     """Draw the model and training widgets for `exp`; return (edited experiment, error)."""
-    k = lambda name: f"train_{name}_v{version}"  # noqa: E731
+    k = lambda name: f"train_{name}_v{version}"
     m, t = exp.model, exp.train
     error = None
 
@@ -74,6 +76,12 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
                           format_func=lambda v: f"{v:g}", key=k("lr"))
     schedule = c2.radio("Learning-rate schedule", SCHEDULES, SCHEDULES.index(t.lr_schedule),
                         format_func=SCHEDULE_NAMES.get, key=k("schedule"))
+    average = c2.checkbox(
+        "Average the weights", bool(t.weight_average) and family != "numpy-mlp", key=k("average"),
+        disabled=family == "numpy-mlp",
+        help=f"The model is a moving average of the weights over the last ~{AVERAGE_STEPS} steps "
+        "(Polyak averaging): steadier, and usually more accurate, while the learning rate is "
+        "high. PyTorch models only.")
     batch_size = c3.number_input("Batch size", 1, MAX_BATCH, int(t.batch_size), key=k("batch"))
     epochs = c3.number_input("Epochs", 1, MAX_EPOCHS, int(t.epochs), key=k("epochs"))
     l2 = c4.number_input("L2 penalty", 0.0, 1.0, float(t.l2), 1e-4, format="%g", key=k("l2"))
@@ -101,6 +109,7 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
             t, loss=loss, optimizer=optimizer, lr=float(lr), lr_schedule=schedule,
             batch_size=int(batch_size), epochs=int(epochs), l2=float(l2), seed=int(seed),
             augment=augment, live_embedding=live,
+            weight_average=(t.weight_average or WEIGHT_AVERAGE) if average and family != "numpy-mlp" else 0.0,
         ),
         name=exp.name,
     )

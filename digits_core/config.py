@@ -138,6 +138,8 @@ class TrainConfig:
     augment: bool = False  # random affine + stroke-width changes per batch (image models)
     augment_strength: float = 1.0  # scales every augmentation range (0.5 = half the turn, shift, ...)
     lr_schedule: str = "constant"  # constant | onecycle (warm up, then cosine down to ~0)
+    warmup: float = 0.15  # onecycle: share of the run the learning rate warms up over
+    weight_average: float = 0.0  # torch families: the model is a moving average of the trained weights with this decay per step (0 = off)
     seed: int = 0  # seeds initialisation, batch order, dropout and augmentation
     device: str = "auto"  # auto | cpu | cuda (torch families only)
     eval_test_every_epoch: bool = True  # measure test accuracy after every epoch
@@ -165,6 +167,10 @@ class TrainConfig:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"warmup must be a share of the run in [0, 1), got {self.warmup}")
+        if not 0 <= self.weight_average < 1:
+            raise ConfigError(f"weight_average must be in [0, 1), got {self.weight_average}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
@@ -187,6 +193,8 @@ class Experiment:
                 "augmentation shifts and turns the image, which needs a uniform background: "
                 "use unit or raw normalisation with it"
             )
+        if self.model.family == "numpy-mlp" and self.train.weight_average:
+            raise ConfigError("weight averaging is for the PyTorch models; the NumPy MLP trains its weights as they are")
         if self.model.family == "numpy-mlp" and self.train.device == "cuda":
             raise ConfigError("the NumPy MLP runs on the CPU only")
 

@@ -28,9 +28,9 @@ class Learner(Protocol):
     def take(self, x: Any, idx: np.ndarray) -> Any:
         """Rows `idx` of a prepared array."""
 
-    def augment(self, xb: Any, yb: Any, strength: float) -> Any:
-        """A randomly distorted copy of a prepared batch, whose labels some distortions
-        need (see `augment.augment_batch`)."""
+    def augment(self, xb: Any, yb: Any, idx: np.ndarray, strength: float) -> Any:
+        """A randomly distorted copy of a prepared batch (rows `idx` of the training set),
+        whose labels some distortions need (see `augment.augment_batch`)."""
 
     def step(self, xb: Any, yb: Any, lr: float) -> tuple[float, int]:
         """One optimiser step on a batch; returns (loss, number of correct predictions)."""
@@ -56,7 +56,7 @@ class NumpyLearner:
     def take(self, x, idx):
         return x[idx]
 
-    def augment(self, xb, yb, strength):
+    def augment(self, xb, yb, idx, strength):
         import torch
 
         from .augment import augment_batch
@@ -82,13 +82,26 @@ class NumpyLearner:
 
 
 class TorchLearner:
-    """A torch optimiser over the module's parameters; the whole training set on the device."""
+    """A torch optimiser over the module's parameters; the whole training set on the device.
+
+    With `tc.weight_average` the optimiser moves a copy of the module (`self.module`) and
+    the model keeps an exponential moving average of that copy's weights and BatchNorm
+    statistics (Polyak averaging): everything that reads the model while it trains (test
+    accuracy, live probes and frames, checkpoints) and the saved run see the average, which
+    is steadier, and better, than the weights of the last step while the learning rate is high.
+    """
 
     def __init__(self, model: Classifier, tc: TrainConfig):
+        import copy
+
         import torch
 
         self.model, self.tc = model, tc
-        self.module, self.device = model.module, model.device
+        self.device = model.device
+        self.module = copy.deepcopy(model.module) if tc.weight_average else model.module
+        self._averaged = _float_tensors(model.module) if tc.weight_average else []
+        self._averaging = _float_tensors(self.module) if tc.weight_average else []
+        self._updates = 0
         params = list(self.module.parameters())
         if tc.optimizer == "sgd":
             self.opt = torch.optim.SGD(params, lr=tc.lr)
@@ -101,13 +114,19 @@ class TorchLearner:
             m.weight for m in self.module.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
         ]
         self._generator = torch.Generator().manual_seed(tc.seed)
+        self._centres = None  # every training image's centre line, for the pen redraws
         torch.manual_seed(tc.seed)  # dropout draws from the global generator
 
     def prepare(self, images, labels):
         import torch
 
+        from .augment import REPEN_MIN_SIDE, REPEN_SHARE
+        from .centre_cache import centre_lines_of
+
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
         y = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.device)  # a writable copy
+        redraws = self.tc.augment and REPEN_SHARE > 0 and min(x.shape[1:]) >= REPEN_MIN_SIDE
+        self._centres = centre_lines_of(x) if redraws else None
         return x, y
 
     def take(self, x, idx):
@@ -115,10 +134,14 @@ class TorchLearner:
 
         return x[torch.from_numpy(np.asarray(idx)).to(x.device)]
 
-    def augment(self, xb, yb, strength):
+    def augment(self, xb, yb, idx, strength):
+        import torch
+
         from .augment import augment_batch
 
-        return augment_batch(xb.unsqueeze(1), self._generator, strength=strength, labels=yb).squeeze(1)
+        centres = None if self._centres is None else self._centres[torch.from_numpy(np.asarray(idx)).to(xb.device)]
+        return augment_batch(xb.unsqueeze(1), self._generator, strength=strength, labels=yb,
+                             centres=centres).squeeze(1)
 
     def loss(self, logits, yb):
         import torch.nn.functional as F
@@ -146,7 +169,18 @@ class TorchLearner:
         self.opt.step()
         with torch.no_grad():
             correct = int((logits.argmax(1) == yb).sum())
+            if self._averaged:
+                self._average()
         return float(value.detach()), correct
+
+    def _average(self) -> None:
+        """Move the model's weights towards the trained copy's. The decay ramps up to
+        `tc.weight_average` over the first steps (as TensorFlow's moving averages do), so
+        the average soon leaves the initial weights behind."""
+        self._updates += 1
+        decay = min(self.tc.weight_average, (1 + self._updates) / (10 + self._updates))
+        for avg, now in zip(self._averaged, self._averaging):
+            avg.lerp_(now, 1 - decay)
 
     def state_dict(self):
         out = {}
@@ -165,6 +199,11 @@ class TorchLearner:
             per.setdefault(int(i), {})[k] = torch.as_tensor(np.asarray(v))
         full["state"] = per
         self.opt.load_state_dict(full)
+
+
+def _float_tensors(module) -> list:
+    """A module's parameters and floating-point buffers (BatchNorm's statistics), in order."""
+    return [p.data for p in module.parameters()] + [b for b in module.buffers() if b.is_floating_point()]
 
 
 def make_learner(model: Classifier, tc: TrainConfig) -> Learner:

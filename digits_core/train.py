@@ -60,7 +60,7 @@ def lr_at(tc: TrainConfig, step: int, total: int) -> float:
     """Learning rate for 0-based `step` of `total`: constant, or a one-cycle warm-up/cosine."""
     if tc.lr_schedule == "constant":
         return tc.lr
-    warm = max(1, int(0.15 * total))
+    warm = max(1, int(tc.warmup * total))
     if step < warm:
         return tc.lr * (0.1 + 0.9 * step / warm)
     t = (step - warm) / max(1, total - warm)
@@ -203,7 +203,7 @@ def train(
                 return
             xb, yb = learner.take(x, idx), learner.take(y, idx)
             if tc.augment:
-                xb = learner.augment(xb, yb, tc.augment_strength)
+                xb = learner.augment(xb, yb, idx, tc.augment_strength)
             loss, ok = learner.step(xb, yb, lr_at(tc, step, total))
             step += 1
             blown = divergence.after_step(loss)

@@ -137,6 +137,21 @@ def test_onecycle_schedule_warms_up_then_decays():
     assert lrs[-1] < 0.05 and lrs[0] < 0.2
 
 
+@pytest.mark.parametrize("warmup, peak", [(0.05, 5), (0.15, 15), (0.5, 50)])
+def test_onecycle_peaks_after_its_warmup_share(warmup, peak):
+    tc = TrainConfig(lr=1.0, lr_schedule="onecycle", warmup=warmup)
+    lrs = [lr_at(tc, s, 100) for s in range(100)]
+    assert int(np.argmax(lrs)) == peak and max(lrs) == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(lrs[:peak], lrs[1 : peak + 1]))  # rises, then only falls
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :]))
+
+
+@pytest.mark.parametrize("warmup", [-0.1, 1.0])
+def test_a_warmup_outside_the_run_is_refused(warmup):
+    with pytest.raises(ConfigError, match="warmup"):
+        TrainConfig(lr_schedule="onecycle", warmup=warmup).validate()
+
+
 def test_job_slots_queue_in_order_and_stop_while_waiting():
     slots = JobSlots(1)
     long = TrainingJob(exp("numpy-mlp", epochs=500, batch_size=8), slots=slots).start()
