@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--l2", type=float)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--lr-schedule", choices=SCHEDULES)
+    t.add_argument("--warmup", type=float, help="one-cycle: share of the run the learning rate warms up over")
+    t.add_argument("--weight-average", type=float,
+                   help="the model is a moving average of the trained weights with this decay per step, "
+                   "e.g. 0.98 (0 = off; PyTorch models)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=DEVICES)
     t.add_argument("--split", choices=SPLITS)
@@ -131,7 +135,8 @@ def experiment_from_args(a: argparse.Namespace) -> Experiment:
     for obj, names in (
         (d, ["split", "test_fraction", "train_size", "normalization", "mnist_dir"]),
         (m, ["hidden", "conv", "activation", "init", "dropout"]),
-        (t, ["loss", "optimizer", "lr", "batch_size", "epochs", "l2", "augment", "lr_schedule", "seed", "device"]),
+        (t, ["loss", "optimizer", "lr", "batch_size", "epochs", "l2", "augment", "lr_schedule", "warmup",
+             "weight_average", "seed", "device"]),
     ):
         for n in names:
             v = getattr(a, n, None)
