@@ -47,7 +47,7 @@ def default_cnn_model() -> ModelConfig:
 
 
 def default_cnn_experiment(epochs: int = 3, seed: int = 0) -> Experiment:
-    """Adam with betas (0.7, 0.9) on a one-cycle schedule peaking at 0.015 after 5 % of the
+    """Adam with betas (0.7, 0.9) on a one-cycle schedule peaking at 0.01 after 5 % of the
     run, batch 128, the model a moving average of the trained weights (decay 0.98), and
     augmentation at half strength (turns, slant,
     zoom, shifts, a smooth bend, and half of every batch redrawn with a uniform round pen:
@@ -56,7 +56,7 @@ def default_cnn_experiment(epochs: int = 3, seed: int = 0) -> Experiment:
         data=DataConfig(**_MNIST),
         model=default_cnn_model(),
         train=TrainConfig(
-            epochs=epochs, batch_size=128, lr=1.5e-2, optimizer="adam", adam_betas=[0.7, 0.9],
+            epochs=epochs, batch_size=128, lr=1e-2, optimizer="adam", adam_betas=[0.7, 0.9],
             lr_schedule="onecycle", warmup=0.05, weight_average=0.98, augment=True,
             augment_strength=0.5, seed=seed,
         ),
