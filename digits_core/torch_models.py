@@ -168,7 +168,7 @@ def warm_up() -> None:
     import sklearn.model_selection  # noqa: F401  (data.split_indices)
     import torch
 
-    from . import learners, runs, train  # noqa: F401
+    from . import augment, centre_cache, learners, runs, train  # noqa: F401
 
     setup_torch_threads()
     with ThreadShare._lock:

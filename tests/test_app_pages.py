@@ -183,6 +183,21 @@ def test_every_preset_fills_the_form_exactly_and_edits_keep_it(app):
         assert edited.train.epochs == want.train.epochs + 1 and edited.train.lr == want.train.lr
 
 
+def test_weight_averaging_is_a_checkbox_the_numpy_mlp_cannot_tick(app):
+    on_page(app, "pages/3_Train.py")
+    app.selectbox(key="preset_pick").select("default-cnn").run()
+    box = app.checkbox(key=key(app, "average"))
+    assert box.value and session_of(app).experiment.train.weight_average == 0.98
+    box.uncheck().run()
+    assert session_of(app).experiment.train.weight_average == 0.0
+    app.checkbox(key=key(app, "average")).check().run()
+    assert session_of(app).experiment.train.weight_average == 0.98
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    assert app.checkbox(key=key(app, "average")).disabled
+    assert session_of(app).experiment.train.weight_average == 0.0
+    assert not app.exception
+
+
 def test_train_page_trains_and_the_run_is_kept_as_it_trains(app, isolated):
     on_page(app, "pages/3_Train.py")
     app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
