@@ -86,13 +86,14 @@ def _read(key: str, masks):
     import torch
 
     n, _, h, w = masks.shape
-    try:
-        packed = np.load(_path(key), allow_pickle=False)
+    try:  # mapped, so the header is checked before anything big is read
+        packed = np.load(_path(key), mmap_mode="r", allow_pickle=False)
+        if packed.dtype != np.uint8 or packed.shape != (n, (h * w + 7) // 8):
+            return None
+        bits = np.unpackbits(packed, axis=1, count=h * w)
     except (OSError, ValueError, EOFError):
         return None
-    if packed.dtype != np.uint8 or packed.shape != (n, (h * w + 7) // 8):
-        return None
-    lines = torch.from_numpy(np.unpackbits(packed, axis=1, count=h * w).astype(bool)).reshape(n, 1, h, w)
+    lines = torch.from_numpy(bits.astype(bool)).reshape(n, 1, h, w)
     if (lines & ~masks).any():
         return None
     return lines

@@ -113,7 +113,7 @@ def test_centre_lines_are_found_once_and_kept_on_disk(inks, tmp_path, monkeypatc
     assert calls and len(list((tmp_path / "derived").glob("centre-lines-*.npy"))) == 2
 
 
-@pytest.mark.parametrize("damage", ["garbage", "wrong shape", "lines outside the ink", "empty"])
+@pytest.mark.parametrize("damage", ["garbage", "wrong shape", "lines outside the ink", "empty", "truncated"])
 def test_a_damaged_cache_file_is_found_anew(inks, tmp_path, monkeypatch, damage):
     monkeypatch.setenv("DIGITLAB_DATA_HOME", str(tmp_path))
     centre_cache.forget()
@@ -125,8 +125,10 @@ def test_a_damaged_cache_file_is_found_anew(inks, tmp_path, monkeypatch, damage)
         np.save(path, np.zeros((3, 5), np.uint8))
     elif damage == "lines outside the ink":
         np.save(path, np.full((40, 98), 255, np.uint8))
-    else:
+    elif damage == "empty":
         path.write_bytes(b"")
+    else:  # the header promises the right array, the bytes stop short
+        path.write_bytes(path.read_bytes()[:-100])
     centre_cache.forget()
     assert torch.equal(centre_cache.centre_lines_of(inks), want)
     centre_cache.forget()
