@@ -42,7 +42,7 @@ SCHEDULE_NAMES = {"constant": "constant", "onecycle": "one-cycle (warm up, cosin
 LEARNING_RATES = [1e-6, 1e-5, 3e-5, 5e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 0.5, 1.0]
 WEIGHT_AVERAGE = 0.98  # the decay the checkbox turns on, as the default CNN has it
 AVERAGE_STEPS = round(1 / (1 - WEIGHT_AVERAGE))
-EXTRA_FIELDS = ("sampling", "steps_per_epoch", "loss_reduction", "stop_at_loss", "momentum", "warmup")
+EXTRA_FIELDS = ("sampling", "steps_per_epoch", "loss_reduction", "stop_at_loss", "momentum", "warmup", "augment_pen")
 
 
 def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | None]:

@@ -30,7 +30,7 @@ REPEN_MIN_SIDE = 16  # only images at least this big (MNIST) are redrawn; 8x8 ha
 
 def augment_batch(
     x: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0,
-    labels: torch.Tensor | None = None, centres: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None, centres: torch.Tensor | None = None, pen: bool = True,
 ) -> torch.Tensor:
     """x (N, 1, H, W) float images, background at the batch minimum -> distorted copy, same shape.
 
@@ -40,7 +40,8 @@ def augment_batch(
     changes. With `labels (N,)`, some 1s get the flag at the top that many people draw
     (and MNIST's writers seldom did). `centres (N, 1, H, W) bool`, the images' centre lines
     (`centre_lines`) when the caller keeps them (`centre_cache`): the same batch, without
-    thinning the redrawn images again.
+    thinning the redrawn images again. `pen=False` leaves out what only a canvas does (the
+    pen redraws and the flags): MNIST's own kinds of variation alone.
     """
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"augment_batch wants (N, 1, H, W), got {tuple(x.shape)}")
@@ -52,7 +53,8 @@ def augment_batch(
 
     bg = x.amin()
     ink = x - bg  # background exactly 0, which the warp's zero padding also fills in
-    redraw = u[:, 7] < REPEN_SHARE if min(h, w) >= REPEN_MIN_SIDE else torch.zeros(n, dtype=torch.bool)
+    drawn = pen and min(h, w) >= REPEN_MIN_SIDE  # big enough to have a centre line and a flag
+    redraw = u[:, 7] < REPEN_SHARE if drawn else torch.zeros(n, dtype=torch.bool, device=x.device)
     if redraw.any():
         # a canvas pen is uniform and round; MNIST's scanned strokes swell and thin: part of
         # every batch is redrawn the canvas's way, the rest keeps (and varies) MNIST's strokes
@@ -61,7 +63,7 @@ def augment_batch(
         ink[redraw] = repen(ink[redraw], u[redraw, 8], lines.to(ink.device))
     keep = ~redraw
     ink[keep] = _stroke_change(ink[keep], signed[keep, 5], pick[keep], strength, min(h, w))
-    if labels is not None and min(h, w) >= REPEN_MIN_SIDE:
+    if labels is not None and drawn:
         flag = (labels.to(x.device) == 1) & (u[:, 9] < FLAG_SHARE)
         if flag.any():
             ink[flag] = add_flag(ink[flag], u[flag, 10:13])

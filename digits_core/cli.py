@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--l2", type=float)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--lr-schedule", choices=SCHEDULES)
+    t.add_argument("--augment-pen", action=argparse.BooleanOptionalAction, default=None,
+                   help="augmentation also draws as a canvas does (pen redraws, flags on 1s); "
+                   "--no-augment-pen: MNIST's own variation only")
     t.add_argument("--warmup", type=float, help="one-cycle: share of the run the learning rate warms up over")
     t.add_argument("--weight-average", type=float,
                    help="the model is a moving average of the trained weights with this decay per step, "
@@ -135,7 +138,7 @@ def experiment_from_args(a: argparse.Namespace) -> Experiment:
     for obj, names in (
         (d, ["split", "test_fraction", "train_size", "normalization", "mnist_dir"]),
         (m, ["hidden", "conv", "activation", "init", "dropout"]),
-        (t, ["loss", "optimizer", "lr", "batch_size", "epochs", "l2", "augment", "lr_schedule", "warmup",
+        (t, ["loss", "optimizer", "lr", "batch_size", "epochs", "l2", "augment", "augment_pen", "lr_schedule", "warmup",
              "weight_average", "seed", "device"]),
     ):
         for n in names:

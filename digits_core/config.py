@@ -137,6 +137,7 @@ class TrainConfig:
     stop_at_loss: float | None = None  # stop early once the epoch's mean training loss is below
     augment: bool = False  # random affine + stroke-width changes per batch (image models)
     augment_strength: float = 1.0  # scales every augmentation range (0.5 = half the turn, shift, ...)
+    augment_pen: bool = True  # augmentation also draws as a canvas does (half of each batch redrawn with a round pen, flags on some 1s); off: MNIST's own variation only
     lr_schedule: str = "constant"  # constant | onecycle (warm up, then cosine down to ~0)
     warmup: float = 0.15  # onecycle: share of the run the learning rate warms up over
     weight_average: float = 0.0  # torch families: the model is a moving average of the trained weights with this decay per step (0 = off)

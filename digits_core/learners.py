@@ -65,7 +65,8 @@ class NumpyLearner:
             self._generator = torch.Generator().manual_seed(self.tc.seed)
         t = torch.from_numpy(xb.reshape(len(xb), 1, *self.model.image_shape))
         labels = torch.from_numpy(np.asarray(yb))
-        return augment_batch(t, self._generator, strength=strength, labels=labels).reshape(len(xb), -1).numpy()
+        return augment_batch(t, self._generator, strength=strength, labels=labels,
+                             pen=self.tc.augment_pen).reshape(len(xb), -1).numpy()
 
     def step(self, xb, yb, lr):
         net, tc = self.model.net, self.tc
@@ -125,7 +126,7 @@ class TorchLearner:
 
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
         y = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.device)  # a writable copy
-        redraws = self.tc.augment and REPEN_SHARE > 0 and min(x.shape[1:]) >= REPEN_MIN_SIDE
+        redraws = self.tc.augment and self.tc.augment_pen and REPEN_SHARE > 0 and min(x.shape[1:]) >= REPEN_MIN_SIDE
         self._centres = centre_lines_of(x) if redraws else None
         return x, y
 
@@ -141,7 +142,7 @@ class TorchLearner:
 
         centres = None if self._centres is None else self._centres[torch.from_numpy(np.asarray(idx)).to(xb.device)]
         return augment_batch(xb.unsqueeze(1), self._generator, strength=strength, labels=yb,
-                             centres=centres).squeeze(1)
+                             centres=centres, pen=self.tc.augment_pen).squeeze(1)
 
     def loss(self, logits, yb):
         import torch.nn.functional as F

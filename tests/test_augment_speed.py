@@ -205,3 +205,27 @@ def test_the_numpy_mlp_refuses_weight_averaging():
                      train=TrainConfig(weight_average=0.9))
     with pytest.raises(ConfigError, match="PyTorch"):
         exp.validate()
+
+
+def test_without_the_pen_nothing_is_redrawn_or_flagged(inks, monkeypatch):
+    calls = []
+    monkeypatch.setattr("digits_core.augment.thin_batch", lambda m: calls.append(m) or m)
+    monkeypatch.setattr("digits_core.augment.add_flag", lambda ink, r: calls.append(ink) or ink)
+    ones = torch.ones(40, dtype=torch.long)
+    plain = augment_batch(inks.unsqueeze(1), torch.Generator().manual_seed(2), strength=0.5, labels=ones,
+                          pen=False)
+    assert calls == [] and plain.shape == (40, 1, 28, 28)
+    augment_batch(inks.unsqueeze(1), torch.Generator().manual_seed(2), strength=0.5, labels=ones)
+    assert calls  # with the pen (the default), some are redrawn and some 1s get flags
+
+
+def test_a_learner_without_the_pen_keeps_no_centre_lines():
+    exp, data = cnn(0.0), tiny_data()
+    exp.train.augment, exp.train.augment_pen = True, False
+    learner = make_learner(build_model(exp.model, data.image_shape, seed=0, device="cpu"), exp.train)
+    learner.prepare(data.x_train, data.labels_train)
+    assert learner._centres is None
+    exp.train.augment_pen = True
+    learner = make_learner(build_model(exp.model, data.image_shape, seed=0, device="cpu"), exp.train)
+    learner.prepare(data.x_train, data.labels_train)
+    assert learner._centres is not None and learner._centres.shape == (256, 1, 16, 16)
