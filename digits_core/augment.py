@@ -231,23 +231,11 @@ _LUTS: dict = {}
 
 def _thin_luts(device) -> tuple[torch.Tensor, torch.Tensor]:
     """Zhang-Suen's removal rule for each neighbourhood byte (bit k = neighbour P(k + 2),
-    clockwise from north), for the two sub-iterations."""
+    clockwise from north), for the two sub-iterations: `strokes.THIN_TABLES` on `device`."""
     if str(device) not in _LUTS:
-        tables = []
-        for step in (0, 1):
-            t = torch.zeros(256, dtype=torch.bool)
-            for code in range(256):
-                p = [(code >> k) & 1 for k in range(8)]  # p2 .. p9
-                p2, p3, p4, p5, p6, p7, p8, p9 = p
-                ring = p + [p2]
-                crossings = sum(ring[k] < ring[k + 1] for k in range(8))
-                if step == 0:
-                    side = (p2 & p4 & p6) == 0 and (p4 & p6 & p8) == 0
-                else:
-                    side = (p2 & p4 & p8) == 0 and (p2 & p6 & p8) == 0
-                t[code] = 2 <= sum(p) <= 6 and crossings == 1 and side
-            tables.append(t.to(device, torch.uint8))
-        _LUTS[str(device)] = tuple(tables)
+        from .strokes import THIN_TABLES
+
+        _LUTS[str(device)] = tuple(torch.from_numpy(t).to(device, torch.uint8) for t in THIN_TABLES)
     return _LUTS[str(device)]
 
 

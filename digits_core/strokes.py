@@ -5,7 +5,6 @@ the dataset's."""
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 
 def thin(mask: np.ndarray) -> np.ndarray:
@@ -23,7 +22,7 @@ def thin(mask: np.ndarray) -> np.ndarray:
     on = np.flatnonzero(flat)
     while on.size:
         changed = False
-        for table in _THIN_TABLES:
+        for table in THIN_TABLES:
             # all 8 neighbours in one gather, packed into the byte (P2 is bit 0)
             code = np.packbits(flat[on[:, None] + around], axis=1, bitorder="little")[:, 0]
             gone = table[code]
@@ -59,7 +58,7 @@ def _thin_tables() -> tuple[np.ndarray, np.ndarray]:
     return tables[0], tables[1]
 
 
-_THIN_TABLES = _thin_tables()
+THIN_TABLES = _thin_tables()  # also the training augmentation's (`augment.thin_batch`)
 
 
 def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
@@ -72,8 +71,10 @@ def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
         skeleton = thin(mask)
     if not skeleton.any():
         return 0.0
+    from scipy import ndimage  # here, so that importing the tables costs no scipy
+
     inside = ndimage.distance_transform_edt(mask)
     return 2.0 * float(np.median(inside[skeleton])) - 1.0
 
 
-__all__ = ["stroke_width", "thin"]
+__all__ = ["THIN_TABLES", "stroke_width", "thin"]
