@@ -7,7 +7,8 @@ together. A training image's centre line never changes, so a run finds all of th
 runs of this process (the dashboard's), and on disk under the data cache
 (`mnist.mnist_home() / "derived"`) for later processes (the CLI's, the benchmark's). A
 file is named by a hash of the images' ink, so a different training set never meets
-another's lines; one that is damaged, or whose lines leave the ink, is found anew.
+another's lines; one that is damaged, or whose lines leave the ink, is found anew; the
+KEEP_FILES newest stay (a class server sees many subsets).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 VERSION = 1  # of the thinning and of the file; a new one never reads an old file
 CHUNK = 4096  # images thinned at once: big enough to keep the tensor ops busy
 KEEP = 2  # training sets whose lines stay in memory
+KEEP_FILES = 16  # ...and on disk (MNIST's 60,000 take 5.9 MB; a class's subsets are smaller)
 
 _memory: OrderedDict[str, object] = OrderedDict()
 _lock = threading.Lock()
@@ -114,5 +116,14 @@ def _write(key: str, lines) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _prune(path.parent)
     except OSError:
         pass
+
+
+def _prune(folder: Path) -> None:
+    """Keep the KEEP_FILES most recently written files of lines; older ones go (a training
+    set seen again only pays its thinning again)."""
+    files = sorted(folder.glob("centre-lines-*.npy"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for old in files[KEEP_FILES:]:
+        old.unlink(missing_ok=True)

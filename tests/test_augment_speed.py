@@ -229,3 +229,15 @@ def test_a_learner_without_the_pen_keeps_no_centre_lines():
     learner = make_learner(build_model(exp.model, data.image_shape, seed=0, device="cpu"), exp.train)
     learner.prepare(data.x_train, data.labels_train)
     assert learner._centres is not None and learner._centres.shape == (256, 1, 16, 16)
+
+
+def test_only_the_newest_files_of_lines_are_kept(inks, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_DATA_HOME", str(tmp_path))
+    monkeypatch.setattr(centre_cache, "KEEP_FILES", 3)
+    centre_cache.forget()
+    for i in range(5):  # five different training sets
+        other = inks.clone()
+        other[0] = 0
+        other[0, 2 + i : 20, 4:9] = 1
+        centre_cache.centre_lines_of(other)
+    assert len(list((tmp_path / "derived").glob("centre-lines-*.npy"))) == 3
