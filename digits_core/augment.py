@@ -53,7 +53,7 @@ def augment_batch(
 
     bg = x.amin()
     ink = x - bg  # background exactly 0, which the warp's zero padding also fills in
-    drawn = pen and min(h, w) >= REPEN_MIN_SIDE  # big enough to have a centre line and a flag
+    drawn = draws_as_canvas(h, w, pen)
     redraw = u[:, 7] < REPEN_SHARE if drawn else torch.zeros(n, dtype=torch.bool, device=x.device)
     if redraw.any():
         # a canvas pen is uniform and round; MNIST's scanned strokes swell and thin: part of
@@ -77,6 +77,12 @@ def augment_batch(
         grid = grid + (ELASTIC * strength) * field.permute(0, 2, 3, 1)
     out = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out + bg
+
+
+def draws_as_canvas(h: int, w: int, pen: bool = True) -> bool:
+    """Whether a batch of (h, w) images gets what only a canvas does (pen redraws, flags):
+    asked for, and big enough to have a centre line (MNIST, not 8x8)."""
+    return pen and min(h, w) >= REPEN_MIN_SIDE
 
 
 def _upsample(coarse: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -156,11 +162,17 @@ def _max3x3(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
+def ink_masks(ink: torch.Tensor) -> torch.Tensor:
+    """ink (N, 1, H, W) >= 0, background 0 -> (N, 1, H, W) bool: each image's ink over
+    half the image's maximum, all its centre line depends on."""
+    top = ink.amax((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return ink > 0.5 * top
+
+
 def centre_lines(ink: torch.Tensor) -> torch.Tensor:
     """ink (N, 1, H, W) >= 0, background 0 -> (N, 1, H, W) bool: each image's centre line,
-    a Zhang-Suen thinning of its ink over half the image's maximum."""
-    top = ink.amax((1, 2, 3), keepdim=True).clamp_min(1e-6)
-    return thin_batch(ink > 0.5 * top)
+    a Zhang-Suen thinning of its `ink_masks`."""
+    return thin_batch(ink_masks(ink))
 
 
 def repen(ink: torch.Tensor, width: torch.Tensor, lines: torch.Tensor | None = None) -> torch.Tensor:

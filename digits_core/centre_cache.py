@@ -36,9 +36,9 @@ def centre_lines_of(x):
     (N, 1, H, W) bool tensor on x's device: `augment.centre_lines` of every image."""
     import torch
 
-    from .augment import centre_lines
+    from .augment import ink_masks, thin_batch
 
-    masks = _ink_masks(x)
+    masks = ink_masks(x.unsqueeze(1).cpu())
     key = _key(masks)
     with _lock:
         if key in _memory:
@@ -46,7 +46,7 @@ def centre_lines_of(x):
             return _memory[key].to(x.device)
     lines = _read(key, masks)
     if lines is None:
-        lines = torch.cat([centre_lines(x[i : i + CHUNK].unsqueeze(1).cpu()) for i in range(0, len(x), CHUNK)])
+        lines = torch.cat([thin_batch(masks[i : i + CHUNK]) for i in range(0, len(masks), CHUNK)])
         _write(key, lines)
     with _lock:
         _memory[key] = lines
@@ -59,14 +59,6 @@ def forget() -> None:
     """Drop the lines kept in memory (the disk copies stay)."""
     with _lock:
         _memory.clear()
-
-
-def _ink_masks(x):
-    """(N, 1, H, W) bool on the CPU: each image's ink over half its maximum, which is all
-    its centre line depends on."""
-    flat = x.reshape(len(x), -1).cpu()
-    top = flat.amax(1, keepdim=True).clamp_min(1e-6)
-    return (flat > 0.5 * top).reshape(len(x), 1, *x.shape[1:])
 
 
 def _key(masks) -> str:

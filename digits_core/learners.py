@@ -121,13 +121,13 @@ class TorchLearner:
     def prepare(self, images, labels):
         import torch
 
-        from .augment import REPEN_MIN_SIDE, REPEN_SHARE
+        from .augment import REPEN_SHARE, draws_as_canvas
         from .centre_cache import centre_lines_of
 
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
         y = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.device)  # a writable copy
-        redraws = self.tc.augment and self.tc.augment_pen and REPEN_SHARE > 0 and min(x.shape[1:]) >= REPEN_MIN_SIDE
-        self._centres = centre_lines_of(x) if redraws else None
+        redraws = self.tc.augment and REPEN_SHARE > 0 and draws_as_canvas(*x.shape[1:], self.tc.augment_pen)
+        self._centres = centre_lines_of(x) if redraws else None  # what the pen redraws follow
         return x, y
 
     def take(self, x, idx):
