@@ -487,8 +487,12 @@ def test_the_running_train_page_fits_a_projector(app, server, timings):
                                      return el && el._fullLayout && el._fullLayout.xaxis.tickfont.size >= 16; })""",
         arg=[f"loss_{run.name}", f"acc_{run.name}"], timeout=LONG)
     for key in (f"loss_{run.name}", f"acc_{run.name}"):
-        sizes = app.chart(key).first.evaluate(
-            "el => [el._fullLayout.xaxis.tickfont.size, el._fullLayout.yaxis.tickfont.size]")
+        # read once the chart is laid out: each poll re-lays it, and between two it has no layout
+        sizes = app.page.wait_for_function(
+            """k => { const el = document.querySelector(`.st-key-${k} .js-plotly-plot`);
+                      const f = el && el._fullLayout;
+                      return f && f.xaxis && f.yaxis && [f.xaxis.tickfont.size, f.yaxis.tickfont.size]; }""",
+            arg=key, timeout=LONG).json_value()
         assert min(sizes) >= 16, (key, sizes)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     app.page.screenshot(path=str(SCREENSHOTS / "train_presenter.png"))  # what the room sees
