@@ -80,6 +80,8 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     grain, shadows) become background; with no mark a fifth off the background, it is empty.
     """
     raw = np.asarray(image) if isinstance(image, np.ndarray) else None
+    if raw is not None and raw.dtype == np.uint8 and raw.ndim == 2 and max(raw.shape) <= MAX_SIDE and raw.size:
+        return _grey_ink_map(raw)  # a canvas read at half size comes here
     if raw is not None and raw.dtype == np.uint8 and raw.ndim == 3 and raw.shape[2] in (2, 4):
         # a canvas: look at the alpha before converting anything (most of the time in here)
         alpha = raw[..., -1]
@@ -111,6 +113,48 @@ def ink_map(image: np.ndarray) -> np.ndarray:
         return np.zeros(ink.shape, np.float32)
     floor = 0.2 * top
     return np.clip((ink - floor) / (top - floor), 0.0, 1.0).astype(np.float32)
+
+
+_GREY_LEVELS = np.arange(256, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+
+
+def _grey_ink_map(x: np.ndarray) -> np.ndarray:
+    """`ink_map` of a uint8 grey image (H, W) (at most MAX_SIDE), the same numbers.
+
+    Every step is a function of a pixel's grey level, so it runs on the 256 levels and one
+    lookup paints the image; the 90th percentile of the marks comes from the levels'
+    counts. (The canvas latency: a third of ink_map's time.)
+    """
+    levels = _GREY_LEVELS
+    bg = float(np.median(levels[_border(x)]))
+    if bg >= 0.5:
+        ink = (bg - levels) / max(bg, 1e-3)
+    else:
+        ink = (levels - bg) / max(1.0 - bg, 1e-3)
+    ink = np.clip(ink, 0.0, 1.0)
+    counts = np.bincount(x.ravel(), minlength=256)
+    marked = (ink > 0.1) & (counts > 0)
+    top = _percentile_90(ink[marked], counts[marked]) if marked.any() else 0.0
+    if top < 0.2:
+        return np.zeros(x.shape, np.float32)
+    floor = 0.2 * top
+    return np.take(np.clip((ink - floor) / (top - floor), 0.0, 1.0).astype(np.float32), x)
+
+
+def _percentile_90(values: np.ndarray, counts: np.ndarray) -> float:
+    """np.percentile(np.repeat(values, counts), 90) for float32 `values`, the same number,
+    from the counts (numpy's default linear method, as numpy 2.4 rounds it)."""
+    order = np.argsort(values, kind="stable")
+    values, ends = values[order], np.cumsum(counts[order])
+    n = int(ends[-1])
+    at = (n - 1) * 0.9  # the virtual index
+    if at >= n - 1:
+        return float(values[-1])
+    k = int(np.floor(at))
+    t = at - k
+    a, b = values[np.searchsorted(ends, [k, k + 1], side="right")]
+    diff = b - a  # float32, as numpy's lerp works in the array's type
+    return float(b - diff * np.float32(1 - t) if t >= 0.5 else a + diff * np.float32(t))
 
 
 # ------------------------------------------------------------------ the two datasets

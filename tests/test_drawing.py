@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 import torch
 from drawn_digits import to_rgba
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 from scipy import ndimage
 
 from digits_core.augment import augment_batch
 from digits_core.drawing import MNIST_STROKE, canvas_to_image, stroke_width
-from digits_core.imagefile import load_image_file
 from digits_core.errors import ConfigError, DrawingError
-
+from digits_core.imagefile import load_image_file
+from digits_core.ink import _percentile_90, ink_map
 
 STYLES = ("white-on-black", "white-on-transparent", "dark-on-transparent", "dark-on-white")
 
@@ -351,11 +354,11 @@ def test_views_of_an_empty_canvas_and_of_an_8x8_drawing():
 
 
 def test_a_drawing_is_read_from_its_first_view_when_sure_else_from_every_view():
-    from digits_core.predict import SURE_ALONE, predict_canvas, read_views
-    from digits_core.pretrained import load_ready_made
     from hard_drawn_digits import make_hard_set
 
     from digits_core.drawing import canvas_views
+    from digits_core.predict import SURE_ALONE, predict_canvas, read_views
+    from digits_core.pretrained import load_ready_made
 
     run = load_ready_made()
     drawings = [rgba for rgba, _, _ in make_hard_set(seed=5, n=60)]
@@ -374,3 +377,45 @@ def test_a_drawing_is_read_from_its_first_view_when_sure_else_from_every_view():
         np.testing.assert_allclose(p.probs, probs[i], rtol=1e-4, atol=1e-6)
         assert len(p.views) == (1 if sure[i] else 2) and p.digit == int(probs[i].argmax())
         np.testing.assert_array_equal(p.image, canvas_to_image(d, "mnist"))
+
+
+# ------------------------------------------------------------------ the grey fast path
+
+
+@st.composite
+def grey_pictures(draw):
+    """uint8 grey images: noise, a light or dark background with strokes, blank ones."""
+    h, w = draw(st.integers(1, 60)), draw(st.integers(1, 60))
+    kind = draw(st.sampled_from(["any", "strokes", "flat"]))
+    if kind == "any":
+        return draw(arrays(np.uint8, (h, w)))
+    bg = draw(st.integers(0, 255))
+    x = np.full((h, w), bg, np.uint8)
+    if kind == "strokes":
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        ink = rng.integers(0, 256, size=(h, w)).astype(np.uint8)
+        x = np.where(rng.random((h, w)) < draw(st.floats(0, 1)), ink, x).astype(np.uint8)
+    return x
+
+
+@settings(max_examples=300, deadline=None)
+@given(grey_pictures(), st.booleans())
+def test_grey_ink_map_gives_the_general_paths_numbers(x, strided):
+    """A uint8 grey image takes a lookup-table path (the canvas latency); the same picture as
+    uint16 takes the general float path: every number must match exactly."""
+    if strided:
+        x = x[::-1, ::2]
+    fast = ink_map(x)
+    general = ink_map(x.astype(np.uint16))  # same grey levels, read by the float path
+    assert fast.dtype == general.dtype == np.float32
+    assert fast.shape == x.shape
+    np.testing.assert_array_equal(fast, general)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1, width=32), st.integers(1, 400)), min_size=1, max_size=40))
+def test_percentile_from_counts_is_numpys(pairs):
+    values = np.array([v for v, _ in pairs], np.float32)
+    counts = np.array([c for _, c in pairs])
+    expected = float(np.percentile(np.repeat(values, counts), 90))
+    assert _percentile_90(values, counts) == expected
