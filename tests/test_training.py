@@ -301,3 +301,15 @@ def test_augmentation_with_standardised_pixels_is_refused():
     e.data.normalization = "standardize"
     with pytest.raises(ConfigError, match="uniform background"):
         e.validate()
+
+
+def test_a_core_busy_elsewhere_is_not_given_to_a_thread_team():
+    """The measured crossover on 2 cores: two threads while others keep under 0.3 of a core
+    busy, one from there (never none); on more cores each fully or partly taken core is
+    left out the same way."""
+    from digits_core.torch_models import BUSY_CORE, free_cores
+
+    assert free_cores(0.0, 2) == free_cores(0.2, 2) == 2
+    assert free_cores(BUSY_CORE + 0.05, 2) == free_cores(0.4, 2) == free_cores(1.2, 2) == 1
+    assert free_cores(1.9, 2) == free_cores(7.0, 2) == 1
+    assert free_cores(2.2, 8) == 6 and free_cores(2.4, 8) == 5 and free_cores(0.0, 8) == 8
