@@ -34,11 +34,7 @@ def my_runs(busy: bool) -> None:
         return
     runner = state.runner()
     for name in reversed(names):
-        h = runner.history(name) if runner.job(name) is not None else None
-        if h is not None and h.active:
-            st.caption(f"**{infos[name].label}** · {h.status}, {h.progress:.0%}")
-        else:
-            st.caption(state.run_label(infos[name]))
+        st.caption(state.run_label(infos[name]))
     if busy and not runner.active(state.owner()):
         st.rerun()  # the whole app, so this list stops polling
 

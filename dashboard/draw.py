@@ -24,6 +24,13 @@ def model_caption(run) -> str:
     return ", ".join(parts) + "."
 
 
+def ready_made_label(run) -> str:
+    """The ready-made model's line in the Draw page's picker, like a run's there."""
+    acc = run.meta.get("test_acc")
+    tail = f" · test {acc:.1%}" if isinstance(acc, (int, float)) else ""
+    return f"ready-made MNIST CNN (ships with Digit Lab) · {run.experiment.data.dataset}{tail}"
+
+
 def reading_text(prediction) -> tuple[str, str]:
     """('93 % sure', '') or ('55 % sure', 'second choice: 7 (38 %)') for an unsure reading."""
     p = prediction.probs
@@ -63,4 +70,4 @@ def probability_bars(prediction) -> str:
     return f'<div class="digit-probs" data-probs="{data}">{"".join(rows)}</div>'
 
 
-__all__ = ["SURE", "inline_image", "model_caption", "probability_bars", "reading_text"]
+__all__ = ["SURE", "inline_image", "model_caption", "probability_bars", "reading_text", "ready_made_label"]

@@ -21,6 +21,7 @@ from digits_core.config import (
     MAX_BATCH,
     MAX_CHANNELS,
     MAX_EPOCHS,
+    MAX_L2,
     OPTIMIZERS,
     SCHEDULES,
     Experiment,
@@ -77,15 +78,21 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
     schedule = c2.radio("Learning-rate schedule", SCHEDULES, SCHEDULES.index(t.lr_schedule),
                         format_func=SCHEDULE_NAMES.get, key=k("schedule"))
     average = c2.checkbox(
-        "Average the weights", bool(t.weight_average) and family != "numpy-mlp", key=k("average"),
+        "Average weights", bool(t.weight_average) and family != "numpy-mlp", key=k("average"),
         disabled=family == "numpy-mlp",
         help=f"The model is a moving average of the weights over the last ~{AVERAGE_STEPS} steps "
         "(Polyak averaging): steadier, and usually more accurate, while the learning rate is "
         "high. PyTorch models only.")
-    batch_size = c3.number_input("Batch size", 1, MAX_BATCH, int(t.batch_size), key=k("batch"))
-    epochs = c3.number_input("Epochs", 1, MAX_EPOCHS, int(t.epochs), key=k("epochs"))
-    l2 = c4.number_input("L2 penalty", 0.0, 1.0, float(t.l2), 1e-4, format="%g", key=k("l2"))
-    seed = c4.number_input("Seed", 0, 2**31 - 1, int(t.seed), key=k("seed"))
+    # No bounds on the widgets: a number out of range is kept there and shown in red, and Start
+    # would quietly train the last valid one; unbounded, it reaches the config's checks,
+    # which say what is allowed and keep Start off.
+    batch_size = c3.number_input("Batch size", value=int(t.batch_size), step=1, key=k("batch"),
+                                 help=f"Images per step, 1 to {MAX_BATCH:,}.")
+    epochs = c3.number_input("Epochs", value=int(t.epochs), step=1, key=k("epochs"),
+                             help=f"Passes over the training set, 1 to {MAX_EPOCHS:,}.")
+    l2 = c4.number_input("L2 penalty", value=float(t.l2), step=1e-4, format="%g", key=k("l2"),
+                         help=f"Weight decay, 0 to {MAX_L2:g}.")
+    seed = c4.number_input("Seed", value=int(t.seed), step=1, key=k("seed"))
     augment = c4.checkbox("Augment", t.augment, key=k("augment"),
                           help="Small turns, slants, shifts, bends and redrawn pen strokes per "
                           "batch: what hand drawings look like.")

@@ -84,9 +84,16 @@ def live_panel(name: str, presenter: bool) -> None:
         st.warning(line) if h.status == "diverged" else st.error(f"Training failed: {line}")
     if h.warning:
         st.warning(h.warning)
-    acc = h.final_test_acc if h.final_test_acc is not None else next(
-        (a for a in reversed(h.probe_test_acc or h.test_acc) if a is not None), None)
-    facts = [f"test accuracy **{acc:.2%}**" if acc is not None else "test accuracy —",
+    full = h.final_test_acc if h.final_test_acc is not None else next(
+        (a for a in reversed(h.test_acc) if a is not None), None)
+    live = next((a for a in reversed(h.probe_test_acc) if a is not None), None)
+    if live is not None and (h.active or full is None):  # the live subset's newest, said as such
+        accuracy = f"live test accuracy **{live:.2%}** (a subset of the test set)"
+    elif full is not None:
+        accuracy = f"test accuracy **{full:.2%}**"
+    else:
+        accuracy = "test accuracy —"
+    facts = [accuracy,
              f"{h.images_per_s:,.0f} images/s", f"elapsed {clock(h.elapsed)}"]
     st.markdown(" · ".join(facts))
     loss, accuracy = curves(name, h, presenter, 300 if presenter else 290)
@@ -144,12 +151,19 @@ def after_panel(name: str) -> None:
     if info is None or not info.ok:
         return
     c1, c2, c3 = st.columns([2, 2, 2])
-    label = c1.text_input("Run name", info.label, key=f"rename_{name}", max_chars=60)
-    if label.strip() and label.strip() != info.label:
-        try:
-            rename_run(info.path, label, by=state.changed_by())
-        except (DigitLabError, OSError) as e:
-            st.error(str(e))
+    key = f"rename_{name}"
+
+    def rename() -> None:  # a callback: the sidebar, drawn before this panel, shows the new name
+        label = st.session_state[key].strip()
+        if label and label != info.label:
+            try:
+                rename_run(info.path, label, by=state.changed_by())
+            except (DigitLabError, OSError) as e:
+                st.session_state[f"{key}_error"] = str(e)
+
+    c1.text_input("Run name", info.label, key=key, max_chars=60, on_change=rename)
+    if f"{key}_error" in st.session_state:
+        c1.error(st.session_state.pop(f"{key}_error"))
     more = c2.number_input("More epochs", 1, 1000, 1, key=f"more_{name}")
     if c2.button("Continue training", key=f"continue_{name}", icon=":material/play_arrow:"):
         try:

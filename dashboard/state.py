@@ -263,17 +263,25 @@ def my_run_names() -> list[str]:
 
 
 def run_label(info: RunInfo) -> str:
-    """One line for pickers: 'S4-2 · mnist · finished 98.4 %'; on a class server another
-    person's run names them ('Ada's S4-2 · ...') and a published one is pinned (📌)."""
+    """One line for pickers and lists: 'S4-2 · mnist · finished · test 98.4 %', 'S4-3 · mnist
+    · running 47 % · test 97.9 %' (the last full test); on a class server another person's
+    run names them ('Ada's S4-2 · ...') and a published one is pinned (📌). A run this server
+    trains is described from memory: its folder lags behind by up to a checkpoint."""
     acc = info.meta.get("test_acc")
     if acc is None:
         acc = info.meta.get("last_test_acc")
-    tail = f" {acc:.1%}" if isinstance(acc, (int, float)) else ""
+    status = info.status
+    job = runner().job(info.name)
+    if job is not None:
+        status, progress, live_acc = job.brief()
+        status = status if progress is None else f"{status} {progress:.0%}"
+        acc = acc if live_acc is None else live_acc
+    tail = f" · test {acc:.1%}" if isinstance(acc, (int, float)) else ""
     label = info.label
     if class_mode() and info.person and info.owner != owner():
         label = f"{info.person}'s {label}"
     pin = "📌 " if info.published else ""
-    return f"{pin}{label} · {info.meta.get('dataset', '?')} · {info.status}{tail}"
+    return f"{pin}{label} · {info.meta.get('dataset', '?')} · {status}{tail}"
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
@@ -300,29 +308,51 @@ def run_data(run):
 
 
 @st.cache_resource(show_spinner=False)
-def ready_made():
-    """The model that ships with Digit Lab (None if it is not installed or damaged)."""
-    from digits_core.errors import RunError
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _ready_made():
     from digits_core.pretrained import load_ready_made
 
+    return load_ready_made()
+
+
+def ready_made():
+    """The model that ships with Digit Lab (None if it is not installed or damaged); read and
+    checked once per server."""
+    from digits_core.errors import RunError
+
     try:
-        return load_ready_made()
+        return _ready_made()
     except RunError:
         return None
 
 
-def pick_run(label: str = "Model", *, include_running: bool = False) -> RunInfo | None:
+READY_MADE = ":ready-made:"  # the ready-made model's entry in a picker (no run folder has a colon)
+
+
+def pick_run(label: str = "Model", *, include_running: bool = False,
+             ready_made: str | None = None) -> RunInfo | None:
     """A picker over the runs: this person's (newest first), then those published to the
     class, then everyone else's. It opens on their newest run (or, with none, the newest
     published one) unless they chose another in this session; the choice follows them
-    across pages."""
+    across pages.
+
+    With `ready_made` (its label) the shipped model is a choice too: last on a one-person
+    server (every run there is theirs, from this tab or an older one), and on a class server
+    after the person's own and the published runs, so that where they have none the picker
+    opens on it rather than on another student's run. Returns None for it (and when there is
+    nothing to pick)."""
     infos = [i for i in all_runs() if i.ok or (include_running and i.status in ("running", "loading"))]
-    if not infos:
-        return None
     s = session()
     me = owner()
     infos.sort(key=lambda i: 0 if (me and i.owner == me) else 1 if i.published else 2)  # stable: newest first
     names = [i.name for i in infos]
+    labels = {i.name: run_label(i) for i in infos}
+    if ready_made is not None:
+        ahead = sum(1 for i in infos if (me and i.owner == me) or i.published) if class_mode() else len(infos)
+        names.insert(ahead, READY_MADE)
+        labels[READY_MADE] = ready_made
+    if not infos:
+        return None
     default = s.chosen_run if s.chosen_run in names else names[0]
     by_name = {i.name: i for i in infos}
     key = f"pick_run_{default}"  # a new default (a newer run) re-seeds the picker
@@ -331,8 +361,8 @@ def pick_run(label: str = "Model", *, include_running: bool = False) -> RunInfo 
         s.chosen_run = st.session_state[key]
 
     choice = st.selectbox(label, names, index=names.index(default), key=key, on_change=chosen,
-                          format_func={n: run_label(i) for n, i in by_name.items()}.get)
-    return by_name[choice]
+                          format_func=labels.get)
+    return by_name.get(choice)
 
 
 def started(name: str) -> None:
@@ -341,6 +371,7 @@ def started(name: str) -> None:
 
 
 __all__ = [
+    "READY_MADE",
     "Session",
     "all_runs",
     "changed_by",

@@ -34,6 +34,7 @@ MAX_LAYERS = 8
 MAX_CHANNELS = 256
 MAX_EPOCHS = 1000
 MAX_BATCH = 8192
+MAX_L2 = 1.0  # an L2 penalty over this only shrinks every weight to zero
 MAX_PARAMS = 20_000_000
 MAX_SEED = 2**32 - 1  # what NumPy's and torch's generators accept alike
 MAX_TEXT = 4096  # characters of any text setting (a name, a folder)
@@ -162,8 +163,8 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be > 0 (and sane), got {self.lr}")
         if not 0 < self.augment_strength <= 2:
             raise ConfigError(f"augment_strength must be in (0, 2], got {self.augment_strength}")
-        if self.l2 < 0:
-            raise ConfigError(f"L2 must be >= 0, got {self.l2}")
+        if not 0 <= self.l2 <= MAX_L2:
+            raise ConfigError(f"L2 must be 0..{MAX_L2:g}, got {self.l2:g}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):

@@ -146,6 +146,16 @@ class WatchedJob:
                 h.message = f"waiting for a free training slot ({pos} in queue)"
         return h
 
+    def brief(self) -> tuple[str, float | None, float | None]:
+        """(status, progress while it is active else None, the newest full-test accuracy or
+        None): a one-line description without copying the whole history."""
+        with self._lock:
+            h = self._history
+            progress = h.progress if h.active and h.total_steps else None
+            acc = h.final_test_acc if h.final_test_acc is not None else next(
+                (a for a in reversed(h.test_acc) if a is not None), None)
+            return h.status, progress, acc
+
     @property
     def done(self) -> bool:
         return not self.snapshot().active

@@ -44,8 +44,9 @@ def start(experiment) -> None:
         ss["start_error"] = str(e)
 
 
-# Folded away while a run is live, so progress, Stop and both curves fit one screen.
-settings = st.expander("Settings for a new run" if live else "Settings", expanded=not live)
+# Folded away once a run is shown (live or ended), so its status, Stop and both curves fit
+# one screen, and an ending run keeps its result in view; Start says what it would train.
+settings = st.expander("Settings for a new run" if mine else "Settings", expanded=not mine)
 with settings:
     st.selectbox("Fill everything from a preset", list(ALL), index=None, key="preset_pick",
                  placeholder="Choose a preset…", on_change=load_preset,
@@ -82,6 +83,11 @@ left.button("Start training", type="primary", key="start", on_click=start, args=
             disabled=bool(error), icon=":material/play_arrow:")
 if "start_error" in ss:
     right.error(ss.pop("start_error"))
+elif mine and not error:
+    t = new.train
+    right.caption(f"Start trains **{new.name}**: {new.model.family}, {new.data.dataset}, "
+                  f"{t.epochs} epoch{'s' if t.epochs != 1 else ''}, batch {t.batch_size}, "
+                  f"{t.optimizer} lr {t.lr:g} (open the settings above to change it).")
 if not mine:
     st.info("Nothing trained in this session yet: press **Start training**.")
     prefetch_plotly()  # the live charts come at once after Start

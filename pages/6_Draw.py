@@ -8,7 +8,13 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from dashboard import state
-from dashboard.draw import inline_image, model_caption, probability_bars, reading_text
+from dashboard.draw import (
+    inline_image,
+    model_caption,
+    probability_bars,
+    reading_text,
+    ready_made_label,
+)
 from dashboard.sketchpad import sketchpad
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
@@ -20,7 +26,9 @@ CANVAS = 280  # pixels a side: ten canvas pixels per MNIST pixel
 ss = st.session_state
 
 st.title("Draw")
-info = state.pick_run("Model that reads your drawing")
+ready = state.ready_made()
+info = state.pick_run("Model that reads your drawing",
+                      ready_made=None if ready is None else ready_made_label(ready))
 run = None
 if info is not None:
     try:
@@ -28,7 +36,7 @@ if info is not None:
     except DigitLabError as e:
         st.error(str(e))
 if run is None:
-    run = state.ready_made()
+    run = ready
     if run is None:
         st.info(state.NO_MODEL)
         st.stop()
@@ -48,8 +56,8 @@ def drawing() -> None:
             f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
             f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
             type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
-        if "draw_upload_error" in ss:
-            st.error(ss["draw_upload_error"])
+        if "draw_upload_error" in ss:  # once: the next stroke or upload clears it
+            st.error(ss.pop("draw_upload_error"))
     if upload is not None:
         try:
             rgba = load_upload(upload)

@@ -307,6 +307,7 @@ def test_draw_accepts_an_uploaded_image_and_refuses_garbage(run):
     at.session_state["draw_canvas"] = _canvas_state(rgba)
     at.run()
     assert [m.label for m in at.metric] == ["Prediction"]
+    assert not at.error  # the refusal was said once: a new drawing clears it
 
 
 def test_pages_render_a_cnn_run():
@@ -361,3 +362,17 @@ def test_a_drawing_too_large_is_refused_before_it_is_decoded():
     assert decode_data_url(None) is None and decode_data_url("") is None
     rgba = _drawn_digit()
     np.testing.assert_array_equal(decode_data_url(_canvas_state(rgba)["drawing"]), rgba)
+
+
+def test_draw_keeps_the_ready_made_model_as_a_choice_beside_the_runs(run):
+    """On a one-person server the newest run reads the drawing; the model that ships with
+    Digit Lab is the picker's last choice, and picking it reads with it."""
+    from dashboard import state
+
+    at = _app("6_Draw.py", run)
+    _ok(at)
+    picker = next(s for s in at.selectbox if s.label == "Model that reads your drawing")
+    assert picker.value == run.path.name and picker.options[-1].startswith("ready-made MNIST CNN")
+    picker.set_value(state.READY_MADE).run()
+    _ok(at)
+    assert any("ready-made model that ships with Digit Lab" in c.value for c in at.caption)

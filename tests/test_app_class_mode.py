@@ -182,3 +182,22 @@ def test_my_runs_follow_my_name_to_another_tab():
     assert stranger.session_state["train_view"] is None  # not Bob's
     runner.stop(name)
     runner.job(name).wait(10)
+
+
+def test_draw_opens_on_the_ready_made_model_rather_than_another_students_run(run_of):
+    """A student with no run of their own draws on the model that ships with Digit Lab,
+    not on whatever a classmate trained last; their own run, once they have one, comes first,
+    and the ready-made model stays a choice."""
+    run_of("Ada", "ada-cnn")
+    bob = on_page(join("Bob"), "pages/6_Draw.py")
+    picker = next(s for s in bob.selectbox if s.label == "Model that reads your drawing")
+    assert picker.value == state.READY_MADE
+    assert picker.options[0].startswith("ready-made MNIST CNN") and picker.options[1].startswith("Ada's ada-cnn")
+    assert any("ready-made model that ships with Digit Lab" in c.value for c in bob.caption)
+
+    mine = run_of("Bob", "bob-mlp")
+    bob.run()
+    picker = next(s for s in bob.selectbox if s.label == "Model that reads your drawing")
+    assert picker.value == mine.name
+    assert [o.split(" · ")[0] for o in picker.options] == [
+        "bob-mlp", "ready-made MNIST CNN (ships with Digit Lab)", "Ada's ada-cnn"]

@@ -211,11 +211,17 @@ def test_train_page_trains_and_the_run_is_kept_as_it_trains(app, isolated):
     assert len(folders) == 1 and (folders[0] / "meta.json").is_file()  # a folder from the start
     name = wait_for_run(app, ("finished",))
     assert any("Finished 3 epochs" in s.value for s in app.success)
-    assert any("test accuracy **" in m.value for m in app.markdown)
+    assert any(m.value.startswith("test accuracy **") for m in app.markdown)  # the full test set's
     app.switch_page("pages/7_Runs.py").run()
     assert not app.exception
     table = app.dataframe[0].value
     assert table["status"].tolist() == ["finished"] and table["run"].tolist() == [name]
+    app.switch_page("pages/3_Train.py").run()
+    app.text_input(key=f"rename_{name}").input("Ada's first MLP").run()  # renamed in its callback
+    assert not app.exception and not app.error
+    info = next(i for i in state.all_runs() if i.name == name)
+    assert info.label == "Ada's first MLP"
+    assert state.run_label(info).startswith("Ada's first MLP · digits · finished · test ")
 
 
 def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
@@ -225,6 +231,15 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     app.number_input(key=key(app, "epochs")).set_value(1000).run()
     app.button(key="start").click().run()
     name = wait_for_run(app, ("running",))
+    while state.runner().history(name).step == 0:
+        time.sleep(0.01)
+    label = state.run_label(next(i for i in state.all_runs() if i.name == name))
+    app.run()  # the live panel, as its next poll draws it
+    while state.runner().history(name).step == 0 or not state.runner().history(name).probe_test_acc:
+        time.sleep(0.01)
+    app.run()
+    assert any(m.value.startswith("live test accuracy **") and "subset" in m.value for m in app.markdown)
+    assert " · digits · running " in label and label.endswith("%"), label  # its progress, from memory
     # The run belongs to the server: it keeps training while another page is shown.
     app.switch_page("pages/2_Data.py").run()
     app.switch_page("pages/3_Train.py").run()
@@ -235,6 +250,7 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     assert "stopped by the user" in state.runner().history(name).message
     assert any("Stopped" in i.value for i in app.info)
     assert app.button(key=f"continue_{name}")  # a stopped run keeps its model and can go on
+    assert " · stopped · test " in state.run_label(next(i for i in state.all_runs() if i.name == name))
 
 
 def test_a_queued_run_shows_its_place_then_runs_when_a_slot_frees(app, monkeypatch):
@@ -269,6 +285,23 @@ def test_bad_hidden_widths_show_an_error_and_disable_start(app, widths, message)
     assert not app.exception
     assert any(message in e.value for e in app.error)
     assert app.button(key="start").disabled
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("epochs", 0, "epochs must be 1..1000, got 0"), ("batch", 99999, "batch size must be 1..8192"),
+     ("l2", 5.0, "L2 must be 0..1"), ("seed", -1, "seed must be")],
+)
+def test_numbers_out_of_range_show_an_error_and_disable_start(app, field, value, message):
+    """The widgets take any number (a bounded one would keep an out-of-range entry to itself,
+    and Start would train its last valid value): the config's checks say what is allowed."""
+    on_page(app, "pages/3_Train.py")
+    app.number_input(key=key(app, field)).set_value(value).run()
+    assert not app.exception
+    assert any(message in e.value for e in app.error), [e.value for e in app.error]
+    assert app.button(key="start").disabled
+    app.number_input(key=key(app, field)).set_value({"epochs": 2, "batch": 32, "l2": 0.0, "seed": 1}[field]).run()
+    assert not app.error and not app.button(key="start").disabled
 
 
 def test_runs_page_lists_broken_runs_opens_and_deletes(app, isolated, saved_run):

@@ -242,8 +242,16 @@ class App:
         return path
 
     # --- training
+    def open_settings(self) -> None:
+        """Unfold the Train page's settings (folded once a run is shown), if they are there."""
+        summary = self.main().locator('[data-testid="stExpander"] summary', has_text="Settings")
+        if summary.count() and summary.first.locator("xpath=..").get_attribute("open") is None:
+            summary.first.click()
+            self.wait_idle()
+
     def fill(self, label: str, value) -> None:
         """Type `value` into the text or number box labelled `label` and commit it (Enter)."""
+        self.open_settings()
         box = self.main().locator(f'input[aria-label="{label}"]')
         box.fill(str(value))
         box.press("Enter")
@@ -253,11 +261,14 @@ class App:
 
     def form(self, field: str):
         """The Train form's widget for `field` (its key carries the form's version)."""
+        self.open_settings()
         return self.main().locator(f'[class*="st-key-train_{field}_v"]')
 
     def pick(self, key: str, option: str) -> None:
         """Choose `option` (its exact text) in the selectbox with widget key `key`."""
         self.wait_idle()
+        if key == "preset_pick":
+            self.open_settings()
         choice = self.page.get_by_role("option", name=option, exact=True)
         for _ in range(3):  # a rerun (a run that just ended) can close the list as it opens
             self.main().locator(f".st-key-{key}").get_by_role("combobox").click()
@@ -285,6 +296,7 @@ class App:
 
     def start_training(self, epochs: int) -> float:
         """On the Train page: the default NumPy MLP on the bundled digits, `epochs` epochs."""
+        self.open_settings()
         self.main().get_by_text("NumPy MLP (from scratch)", exact=True).click()
         self.wait_idle()
         self.set_number("Epochs", epochs)
