@@ -76,7 +76,9 @@ class Classifier(ABC):
                 f"model expects images (N, {self.image_shape[0]}, {self.image_shape[1]}), "
                 f"got {x.shape}"
             )
-        parts = [fn(x[i : i + EVAL_CHUNK]) for i in range(0, max(len(x), 1), EVAL_CHUNK)]
+        if len(x) <= EVAL_CHUNK:  # a drawing, a probe: one call (the canvas latency)
+            return np.asarray(fn(x), dtype=np.float32)
+        parts = [fn(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)]
         return np.concatenate(parts).astype(np.float32, copy=False)
 
 
