@@ -308,20 +308,13 @@ def run_data(run):
 
 
 @st.cache_resource(show_spinner=False)
-@st.cache_resource(max_entries=1, show_spinner=False)
-def _ready_made():
+def ready_made():
+    """The model that ships with Digit Lab (None if it is not installed or damaged)."""
+    from digits_core.errors import RunError
     from digits_core.pretrained import load_ready_made
 
-    return load_ready_made()
-
-
-def ready_made():
-    """The model that ships with Digit Lab (None if it is not installed or damaged); read and
-    checked once per server."""
-    from digits_core.errors import RunError
-
     try:
-        return _ready_made()
+        return load_ready_made()
     except RunError:
         return None
 
