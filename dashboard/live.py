@@ -88,12 +88,12 @@ def live_panel(name: str, presenter: bool) -> None:
         (a for a in reversed(h.test_acc) if a is not None), None)
     live = next((a for a in reversed(h.probe_test_acc) if a is not None), None)
     if live is not None and (h.active or full is None):  # the live subset's newest, said as such
-        accuracy = f"live test accuracy **{live:.2%}** (a subset of the test set)"
+        said = f"live test accuracy **{live:.2%}** (a subset of the test set)"
     elif full is not None:
-        accuracy = f"test accuracy **{full:.2%}**"
+        said = f"test accuracy **{full:.2%}**"
     else:
-        accuracy = "test accuracy —"
-    facts = [accuracy,
+        said = "test accuracy —"
+    facts = [said,
              f"{h.images_per_s:,.0f} images/s", f"elapsed {clock(h.elapsed)}"]
     st.markdown(" · ".join(facts))
     loss, accuracy = curves(name, h, presenter, 300 if presenter else 290)
