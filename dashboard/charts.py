@@ -130,6 +130,7 @@ def figure(data: list[dict], layout: dict) -> go.Figure:
 def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[go.Figure, go.Figure]:
     """Loss and accuracy of several runs: (label, History) each, one colour per run."""
     loss, acc = go.Figure(), go.Figure()
+    accs = []
     for i, (label, h) in enumerate(curves):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         x = _epoch_x(h.steps, h.steps_per_epoch or max(1, len(h.steps) // max(len(h.epochs), 1)))
@@ -138,12 +139,15 @@ def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[
             loss.add_scatter(x=sx, y=sy, mode="lines", name=label, line=dict(color=colour, width=2.5))
         full = [(e, a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
         if full:
+            accs += [a for _, a in full]
             acc.add_scatter(x=[e for e, _ in full], y=[a for _, a in full], mode="lines+markers",
                             name=label, line=dict(color=colour, width=2.5))
     loss.update_xaxes(title="epoch")
     loss.update_yaxes(title="loss (smoothed)", rangemode="tozero")
     acc.update_xaxes(title="epoch")
     acc.update_yaxes(title="test accuracy", tickformat=".1%")
+    if accs:  # within 0..100 %: Plotly would spread one run's one point over -50..150 %
+        acc.update_yaxes(range=[max(0.0, min(accs) - 0.02), min(1.005, max(accs) + 0.01)])
     return style(loss, "Training loss", presenter, 380), style(acc, "Test accuracy", presenter, 380)
 
 

@@ -148,3 +148,15 @@ def test_a_crowded_server_is_looked_at_less_often_but_a_starting_run_never():
     assert polling.watchers() == 3
     polling._seen["old"] = polling.time.monotonic() - 60  # left a minute ago
     assert polling.watchers() == 3 and "old" not in polling._seen
+
+
+def test_compared_accuracy_stays_within_0_and_100_percent():
+    """One run of one epoch is one point: the axis is drawn around it, never past 100 %."""
+    from dashboard.charts import overlay
+
+    one = History(steps=[1, 2], loss=[2.3, 2.1], steps_per_epoch=2, epochs=[1], test_acc=[0.909])
+    low, high = overlay([("default-cnn-1", one)])[1].layout.yaxis.range
+    assert 0.85 <= low < 0.909 < high <= 1.005
+    two = History(steps=[1, 2], loss=[2.3, 2.1], steps_per_epoch=2, epochs=[1, 2], test_acc=[0.1, 0.999])
+    low, high = overlay([("a", one), ("b", two)])[1].layout.yaxis.range
+    assert low == 0.08 and high == 1.005
