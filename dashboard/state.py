@@ -50,6 +50,7 @@ class Session:
     person: str = ""  # class mode: the person's name as shown (from the login or typed)
     owner: str = ""  # class mode: what their runs carry (`serving.owner_key`)
     teacher: bool = False  # class mode: may publish runs to the class
+    subsets: dict[str, int | None] = field(default_factory=dict)  # dataset -> training subset chosen on the Data page
 
 
 # ------------------------------------------------------------------ process-wide
@@ -167,14 +168,17 @@ def set_experiment(exp: Experiment, *, keep_mnist_dir: bool = True) -> None:
     """Replace the experiment being edited (a preset, a run's settings): every form widget
     shows it on the next render. The person's data choices survive where the new
     experiment trains on the same dataset: the MNIST folder, and a training subset
-    chosen on the Data page (a class demo on 6,000 images stays one)."""
+    chosen on the Data page for that dataset (a class demo on 6,000 images stays one, also
+    after a digits preset in between)."""
     s = session()
     new = copy.deepcopy(exp)
     mine = s.experiment.data
     if keep_mnist_dir and new.data.dataset == "mnist" and new.data.mnist_dir is None:
         new.data.mnist_dir = mine.mnist_dir or remembered_mnist_dir()
-    if keep_mnist_dir and new.data.dataset == mine.dataset and new.data.train_size is None:
-        new.data.train_size = mine.train_size
+    if keep_mnist_dir and new.data.train_size is None:  # the subset last chosen for this dataset,
+        # also across a preset on the other one (a digits preset between two MNIST ones)
+        new.data.train_size = mine.train_size if new.data.dataset == mine.dataset else \
+            s.subsets.get(new.data.dataset)
     s.experiment = new
     s.form_version += 1
 
@@ -195,6 +199,7 @@ def set_data_config(cfg: DataConfig) -> None:
     if cfg != s.experiment.data:
         s.experiment = copy.deepcopy(s.experiment)
         s.experiment.data = copy.deepcopy(cfg)
+    s.subsets[cfg.dataset] = cfg.train_size
     if cfg.mnist_dir and cfg.mnist_dir != remembered_mnist_dir():
         _write_settings({"mnist_dir": cfg.mnist_dir})
 

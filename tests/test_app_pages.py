@@ -166,6 +166,24 @@ def test_a_custom_mnist_folder_is_known_to_every_page_and_remembered(app, isolat
     assert session_of(fresh).experiment.data.mnist_dir == str(folder)
 
 
+def test_an_mnist_subset_outlives_a_digits_preset_in_between(app, isolated):
+    """A class demo on 150 MNIST images, then a digits preset, then an MNIST one again: the
+    MNIST preset trains on the 150 again (a subset is remembered per dataset)."""
+    folder = fake_mnist(isolated / "my-mnist")
+    on_page(app, "pages/2_Data.py")
+    app.radio(key="data_dataset").set_value("mnist").run()
+    app.text_input(key="data_mnist_dir").input(str(folder)).run()
+    app.number_input(key="data_train_size").set_value(150).run()
+    assert session_of(app).experiment.data.train_size == 150
+    app.switch_page("pages/3_Train.py").run()
+    app.selectbox(key="preset_pick").select("S1a").run()
+    assert session_of(app).experiment.data.dataset == "digits"
+    assert session_of(app).experiment.data.train_size is None  # digits: its own subset (none)
+    app.selectbox(key="preset_pick").select("default-cnn").run()
+    data = session_of(app).experiment.data
+    assert (data.dataset, data.train_size, data.mnist_dir) == ("mnist", 150, str(folder))
+
+
 def test_every_preset_fills_the_form_exactly_and_edits_keep_it(app):
     on_page(app, "pages/3_Train.py")
     app.number_input(key=key(app, "epochs")).set_value(7).run()
