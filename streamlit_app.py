@@ -46,19 +46,13 @@ with st.sidebar:
     st.subheader("Your runs")
     busy = bool(state.runner().active(state.owner()))
     st.fragment(run_every=polling.crowded(2.0, polling.watchers()) if busy else None)(my_runs)(busy)
+    state.show_data_line(st.empty())  # the Data page writes it again when it changes the data
+    st.caption("Runs are saved as they train; see them all on the Runs page.")
+    if session.presenter:  # last in the sidebar: turning it on moves nothing on the page (a new
+        # element above the page would remount its components: the Draw page's pad)
+        st.markdown("<style>html { font-size: 20px; } h1 { font-size: 2.2rem !important; }"
+                    "[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>",
+                    unsafe_allow_html=True)
 
-try:
-    page.run()
-finally:  # also after a page's st.stop()
-    with st.sidebar:
-        # After the page: the Data page changes what this says in the same run.
-        data = state.data_config()
-        st.caption(f"Data: **{data.dataset}**, split {data.split}, "
-                   f"{'all' if data.train_size is None else f'{data.train_size:,}'} training images")
-        st.caption("Runs are saved as they train; see them all on the Runs page.")
-        if session.presenter:  # last in the sidebar: turning it on moves nothing on the page (a
-            # new element above the page would remount its components: the Draw page's pad)
-            st.markdown("<style>html { font-size: 20px; } h1 { font-size: 2.2rem !important; }"
-                        "[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>",
-                        unsafe_allow_html=True)
+page.run()
 warm.after_first_page()  # once per server: what later pages and a first job import

@@ -192,6 +192,20 @@ def data_config() -> DataConfig:
     return experiment().data
 
 
+def show_data_line(slot=None) -> None:
+    """The sidebar's line about the data, in `slot` (an st.empty the app shell draws before
+    the page); called again without one by the Data page once it changed the data, so the
+    line is right in the same run."""
+    if slot is not None:
+        st.session_state["_data_line"] = slot
+    slot = st.session_state.get("_data_line")
+    if slot is None:  # a page run on its own (tests): no shell, no sidebar line
+        return
+    data = data_config()
+    slot.caption(f"Data: **{data.dataset}**, split {data.split}, "
+                 f"{'all' if data.train_size is None else f'{data.train_size:,}'} training images")
+
+
 def set_data_config(cfg: DataConfig) -> None:
     """The Data page's choice; the experiment follows it. An accepted MNIST folder is
     remembered for the next session too."""
@@ -392,6 +406,7 @@ __all__ = [
     "runs_dir",
     "session",
     "set_data_config",
+    "show_data_line",
     "set_experiment",
     "sid",
     "started",

@@ -103,6 +103,7 @@ except DigitLabError as e:
     st.error(str(e))
     st.stop()
 state.set_data_config(new)
+state.show_data_line()
 
 h, w = s.image_shape
 st.success(

@@ -30,7 +30,7 @@ running = info.name in state.runner().active()
 frames = state.runner().frames(info.name)
 if frames is not None and len(frames["steps"]):
     st.subheader("As it learned" if not running else "As it learns (live)")
-    st.caption("The last hidden layer of 500 fixed test points, re-embedded while it trained"
+    st.caption(f"The last hidden layer of {len(frames['labels']):,} fixed test points, re-embedded while it trained"
                + (" (t-SNE from the previous frame, so points move smoothly)." if len(frames["tsne"])
                   else " (PCA). Tick 'Live t-SNE' on the Train page for a t-SNE.")
                + " Crosses are the points it reads wrong; the slider replays the frames.")

@@ -109,10 +109,11 @@ if info.status == "broken":
     st.error(f"This run is broken: {info.reason}. It can only be deleted.")
 else:
     c1, c2, c3 = st.columns(3)
-    c1.button("Open on Evaluate, Embedding and Draw", key="runs_open", on_click=open_run,
-              args=(name,), icon=":material/open_in_new:", disabled=not info.ok)
+    c1.button("Open on the analysis pages", key="runs_open", on_click=open_run,
+              args=(name,), icon=":material/open_in_new:", disabled=not info.ok, width="stretch",
+              help="Evaluate, Embedding and Draw show this run from now on.")
     c2.button("Train again with these settings", key="runs_again_btn", on_click=train_again,
-              args=(name,), icon=":material/replay:", disabled=not info.ok)
+              args=(name,), icon=":material/replay:", disabled=not info.ok, width="stretch")
     if mine and info.ok and info.status not in ("running", "loading", "queued", "stopping"):
         more = c3.number_input("More epochs", 1, 1000, 1, key=f"runs_more_{name}")
         if c3.button("Continue training", key="runs_continue", icon=":material/play_arrow:"):
