@@ -55,6 +55,11 @@ def _join() -> None:
     if code and not is_teacher(code=code):
         st.session_state["join_error"] = "that teacher code is not right; leave it empty to join as a student"
         return
+    if state.in_use_elsewhere(owner_key(name)):  # two Bens in one class: not one person's runs
+        st.session_state["join_error"] = (
+            f"someone has joined as {name} and is here right now. If that is you in another tab, "
+            f"go on in that one; otherwise add an initial, e.g. {name} K.")
+        return
     _take(name, code)
 
 

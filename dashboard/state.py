@@ -86,6 +86,21 @@ def _owner_alive(owner: str) -> bool:
     return any(rt.is_active_session(t) for t in tabs)
 
 
+def in_use_elsewhere(owner: str) -> bool:
+    """Whether a browser tab other than this one is open as `owner` (a class server's name
+    already taken by someone at another computer, or this person in another tab)."""
+    from streamlit import runtime
+
+    if not owner or not runtime.exists():
+        return False
+    ctx = st.runtime.scriptrunner.get_script_run_ctx()
+    me = ctx.session_id if ctx is not None else None
+    rt = runtime.get_instance()
+    with _lock:
+        tabs = set(_tabs().get(owner, ())) - {me}
+    return any(rt.is_active_session(t) for t in tabs)
+
+
 def runner() -> JobRunner:
     """The server's one JobRunner: at most $DIGITLAB_MAX_JOBS (2) train at once, at most
     $DIGITLAB_JOBS_PER_SESSION (2) for one person; a person's runs stop (and are saved)
@@ -390,6 +405,7 @@ __all__ = [
     "class_mode",
     "data_config",
     "experiment",
+    "in_use_elsewhere",
     "load",
     "may_change",
     "mnist_dir",

@@ -93,3 +93,18 @@ def test_a_class_joins_by_name_and_reads_each_others_runs(people, class_server):
     assert f"📌 Ada's {run.name}" in shown, shown
     assert re.search(r"[?&]name=Carl(&|$)", carl.page.url), carl.page.url  # kept across pages
     carl.assert_no_errors()
+
+
+def test_a_name_someone_is_using_right_now_is_not_given_to_a_second_person(people):
+    """Two Bens in one class: the second is told the name is in use and to add an initial,
+    instead of quietly sharing the first one's runs; with the initial they join."""
+    first = people()
+    join(first, "Ben")
+    second = people()
+    second.heading("Join the class").wait_for()
+    second.main().locator('input[aria-label="Your name"]').fill("ben")
+    second.main().get_by_role("button", name="Join").click()
+    second.main().get_by_text("someone has joined as ben and is here right now").wait_for()
+    assert "name=" not in second.page.url
+    join(second, "Ben K.")
+    second.page.locator('[data-testid="stSidebar"]').get_by_text("You are Ben K.").wait_for()
