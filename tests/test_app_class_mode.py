@@ -127,10 +127,13 @@ def test_others_runs_are_read_only_and_mine_are_not(run_of):
     assert ada.is_dir()
 
     mine = run_of("Bob", "bob-mlp")
+    run_of("Ada", "ada-newer")
+    fresh = on_page(visit(name="Bob", sid=bob.session_state["sid"]), "pages/7_Runs.py")
+    assert fresh.selectbox(key="runs_pick").value == mine.name  # his own, not Ada's newer one
     bob.run()
     bob.selectbox(key="runs_pick").set_value(mine.name).run()
     assert "runs_continue" in [b.key for b in bob.button]
-    assert list(bob.dataframe[0].value["yours"]) == ["✓", ""]
+    assert list(bob.dataframe[0].value["yours"]) == ["", "✓", ""]
     bob.checkbox(key=f"runs_sure_{mine.name}").check().run()
     bob.button(key="runs_delete").click().run()
     assert not bob.exception and not mine.exists() and ada.is_dir()
