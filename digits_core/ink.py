@@ -101,16 +101,28 @@ def ink_map(image: np.ndarray) -> np.ndarray:
             lum = x @ np.array([0.299, 0.587, 0.114], np.float32)
         else:
             lum = x.reshape(x.shape[:2])
-        bg = float(np.median(_border(lum)))
-        if bg >= 0.5:
-            ink = (bg - lum) / max(bg, 1e-3)
-        else:
-            ink = (lum - bg) / max(1.0 - bg, 1e-3)
+        ink = _off_background(lum, float(np.median(_border(lum))))
     ink = np.clip(ink, 0.0, 1.0)
-    marks = ink[ink > 0.1]
+    marks = ink[ink > MARK]
     top = float(np.percentile(marks, 90)) if marks.size else 0.0
-    if top < 0.2:
+    if top < 2 * MARK:
         return np.zeros(ink.shape, np.float32)
+    return _stretched(ink, top)
+
+
+MARK = 0.1  # ink this faint is not a mark; the strongest marks must reach twice it
+
+
+def _off_background(lum, bg: float):
+    """Ink as the luminance difference from the background level `bg`, light-on-dark or
+    dark-on-light alike (not yet clipped to 0..1)."""
+    if bg >= 0.5:
+        return (bg - lum) / max(bg, 1e-3)
+    return (lum - bg) / max(1.0 - bg, 1e-3)
+
+
+def _stretched(ink, top: float):
+    """Ink 0..1 stretched so `top` (the strong marks' level) reads 1 and a fifth of it 0."""
     floor = 0.2 * top
     return np.clip((ink - floor) / (top - floor), 0.0, 1.0).astype(np.float32)
 
@@ -126,19 +138,13 @@ def _grey_ink_map(x: np.ndarray) -> np.ndarray:
     counts. (The canvas latency: a third of ink_map's time.)
     """
     levels = _GREY_LEVELS
-    bg = float(np.median(levels[_border(x)]))
-    if bg >= 0.5:
-        ink = (bg - levels) / max(bg, 1e-3)
-    else:
-        ink = (levels - bg) / max(1.0 - bg, 1e-3)
-    ink = np.clip(ink, 0.0, 1.0)
+    ink = np.clip(_off_background(levels, float(np.median(levels[_border(x)]))), 0.0, 1.0)
     counts = np.bincount(x.ravel(), minlength=256)
-    marked = (ink > 0.1) & (counts > 0)
+    marked = (ink > MARK) & (counts > 0)
     top = _percentile_90(ink[marked], counts[marked]) if marked.any() else 0.0
-    if top < 0.2:
+    if top < 2 * MARK:
         return np.zeros(x.shape, np.float32)
-    floor = 0.2 * top
-    return np.take(np.clip((ink - floor) / (top - floor), 0.0, 1.0).astype(np.float32), x)
+    return np.take(_stretched(ink, top), x)
 
 
 def _percentile_90(values: np.ndarray, counts: np.ndarray) -> float:
