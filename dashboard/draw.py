@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboard.pictures import png_data_url
+from dashboard.state import test_tail
 
 SURE = 0.70  # below this, the second choice is shown too
 
@@ -26,9 +27,8 @@ def model_caption(run) -> str:
 
 def ready_made_label(run) -> str:
     """The ready-made model's line in the Draw page's picker, like a run's there."""
-    acc = run.meta.get("test_acc")
-    tail = f" · test {acc:.1%}" if isinstance(acc, (int, float)) else ""
-    return f"ready-made MNIST CNN (ships with Digit Lab) · {run.experiment.data.dataset}{tail}"
+    return (f"ready-made MNIST CNN (ships with Digit Lab) · {run.experiment.data.dataset}"
+            f"{test_tail(run.meta.get('test_acc'))}")
 
 
 def reading_text(prediction) -> tuple[str, str]:

@@ -84,8 +84,7 @@ def live_panel(name: str, presenter: bool) -> None:
         st.warning(line) if h.status == "diverged" else st.error(f"Training failed: {line}")
     if h.warning:
         st.warning(h.warning)
-    full = h.final_test_acc if h.final_test_acc is not None else next(
-        (a for a in reversed(h.test_acc) if a is not None), None)
+    full = h.newest_test_acc
     live = next((a for a in reversed(h.probe_test_acc) if a is not None), None)
     if live is not None and (h.active or full is None):  # the live subset's newest, said as such
         said = f"live test accuracy **{live:.2%}** (a subset of the test set)"

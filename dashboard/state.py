@@ -310,12 +310,16 @@ def run_label(info: RunInfo) -> str:
         status, progress, live_acc = job.brief()
         status = status if progress is None else f"{status} {progress:.0%}"
         acc = acc if live_acc is None else live_acc
-    tail = f" · test {acc:.1%}" if isinstance(acc, (int, float)) else ""
     label = info.label
     if class_mode() and info.person and info.owner != owner():
         label = f"{info.person}'s {label}"
     pin = "📌 " if info.published else ""
-    return f"{pin}{label} · {info.meta.get('dataset', '?')} · {status}{tail}"
+    return f"{pin}{label} · {info.meta.get('dataset', '?')} · {status}{test_tail(acc)}"
+
+
+def test_tail(acc) -> str:
+    """' · test 98.4 %' for a run's line, '' while it has no test accuracy."""
+    return f" · test {acc:.1%}" if isinstance(acc, (int, float)) else ""
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
@@ -426,5 +430,6 @@ __all__ = [
     "show_data_line",
     "sid",
     "started",
+    "test_tail",
     "update_experiment",
 ]

@@ -66,6 +66,13 @@ class History:
     def active(self) -> bool:
         return self.status in ACTIVE
 
+    @property
+    def newest_test_acc(self) -> float | None:
+        """The final test accuracy, else the last epoch end's (the full test set); None yet."""
+        if self.final_test_acc is not None:
+            return self.final_test_acc
+        return next((a for a in reversed(self.test_acc) if a is not None), None)
+
     def apply(self, ev: Step | Epoch | Done) -> None:
         if isinstance(ev, Step):
             self.steps.append(ev.step)
@@ -151,10 +158,7 @@ class WatchedJob:
         None): a one-line description without copying the whole history."""
         with self._lock:
             h = self._history
-            progress = h.progress if h.active and h.total_steps else None
-            acc = h.final_test_acc if h.final_test_acc is not None else next(
-                (a for a in reversed(h.test_acc) if a is not None), None)
-            return h.status, progress, acc
+            return h.status, h.progress if h.active and h.total_steps else None, h.newest_test_acc
 
     @property
     def done(self) -> bool:

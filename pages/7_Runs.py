@@ -64,7 +64,8 @@ if chosen:
 st.subheader("One run")
 labels = {n: state.run_label(i) for n, i in by_name.items()}
 names = list(by_name)  # newest first; it opens on this person's newest (a class: not the teacher's)
-mine_first = next((n for n in names if n in set(state.my_run_names())), names[0])
+own = set(state.my_run_names())
+mine_first = next((n for n in names if n in own), names[0])
 name = st.selectbox("Run", names, index=names.index(mine_first), key="runs_pick", format_func=labels.get)
 info = by_name[name]
 
