@@ -136,11 +136,9 @@ class TorchLearner:
         return x[torch.from_numpy(np.asarray(idx)).to(x.device)]
 
     def augment(self, xb, yb, idx, strength):
-        import torch
-
         from .augment import augment_batch
 
-        centres = None if self._centres is None else self._centres[torch.from_numpy(np.asarray(idx)).to(xb.device)]
+        centres = None if self._centres is None else self.take(self._centres, idx)
         return augment_batch(xb.unsqueeze(1), self._generator, strength=strength, labels=yb,
                              centres=centres, pen=self.tc.augment_pen).squeeze(1)
 
