@@ -74,31 +74,31 @@ def _sessions() -> dict[str, Session]:
 _lock = threading.Lock()
 
 
-def _owner_alive(owner: str) -> bool:
+def _open_tabs(owner: str) -> set[str] | None:
+    """The Streamlit sessions (browser tabs) open as `owner`; None without a runtime (AppTest)."""
     from streamlit import runtime
 
-    # No runtime (AppTest): nobody to ask, so never stop a job.
     if not runtime.exists():
-        return True
+        return None
     rt = runtime.get_instance()
     with _lock:
         tabs = set(_tabs().get(owner, ()))
-    return any(rt.is_active_session(t) for t in tabs)
+    return {t for t in tabs if rt.is_active_session(t)}
+
+
+def _owner_alive(owner: str) -> bool:
+    tabs = _open_tabs(owner)
+    return True if tabs is None else bool(tabs)  # no runtime: nobody to ask, never stop a job
 
 
 def in_use_elsewhere(owner: str) -> bool:
     """Whether a browser tab other than this one is open as `owner` (a class server's name
     already taken by someone at another computer, or this person in another tab)."""
-    from streamlit import runtime
-
-    if not owner or not runtime.exists():
+    tabs = _open_tabs(owner) if owner else None
+    if not tabs:
         return False
     ctx = st.runtime.scriptrunner.get_script_run_ctx()
-    me = ctx.session_id if ctx is not None else None
-    rt = runtime.get_instance()
-    with _lock:
-        tabs = set(_tabs().get(owner, ())) - {me}
-    return any(rt.is_active_session(t) for t in tabs)
+    return bool(tabs - {ctx.session_id if ctx is not None else None})
 
 
 def runner() -> JobRunner:
