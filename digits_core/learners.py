@@ -201,8 +201,10 @@ class TorchLearner:
 
 
 def _float_tensors(module) -> list:
-    """A module's parameters and floating-point buffers (BatchNorm's statistics), in order."""
-    return [p.data for p in module.parameters()] + [b for b in module.buffers() if b.is_floating_point()]
+    """A module's parameters and floating-point buffers (BatchNorm's statistics), in order.
+    Detached, not `.data`: a detached tensor shares its parameter's version counter, so a
+    change made through it shows (`TorchClassifier` rebuilds its NumPy pass on one)."""
+    return [p.detach() for p in module.parameters()] + [b for b in module.buffers() if b.is_floating_point()]
 
 
 def make_learner(model: Classifier, tc: TrainConfig) -> Learner:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import ModelConfig, conv_shapes
 from .errors import ConfigError
+from .few_forward import FEW, FewForward, Unsupported
 from .models import Classifier
 
 SMALL_BATCH = 64  # at or below this many images, inference runs on the calling thread alone
@@ -327,6 +328,8 @@ class TorchClassifier(Classifier):
             self.module.to(memory_format=torch.channels_last)
             self.module.channels_last = True
         self.module.eval()
+        self._tensors = [*self.module.parameters(), *self.module.buffers()]
+        self._few = None  # (the weights' versions, their FewForward)
 
     def _run(self, x, fn):
         import torch
@@ -338,7 +341,23 @@ class TorchClassifier(Classifier):
             return fn(t).float().cpu().numpy()
 
     def _logits(self, x):
+        if len(x) <= FEW and self.device == "cpu":
+            few = self._few_forward()
+            if few is not None:
+                return few(x)
         return self._run(x, self.module)
+
+    def _few_forward(self) -> FewForward | None:
+        """The NumPy replay of the network for a few images (`few_forward`), rebuilt when any
+        weight or statistic has changed since (an optimiser step or a load bumps a tensor's
+        version); None for a network it cannot replay."""
+        version = tuple(t._version for t in self._tensors)
+        if self._few is None or self._few[0] != version:
+            try:
+                self._few = (version, FewForward(self.module, self.image_shape))
+            except Unsupported:
+                self._few = (version, None)
+        return self._few[1]
 
     def _features(self, x):
         return self._run(x, self.module.features)
