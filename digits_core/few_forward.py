@@ -44,8 +44,13 @@ class FewForward:
             elif isinstance(layer, nn.MaxPool2d):
                 shape = self._pool(layer, shape)
             elif isinstance(layer, nn.BatchNorm2d):
-                scale = _f32(layer.weight) / np.sqrt(_f32(layer.running_var) + np.float32(layer.eps))
-                shift = _f32(layer.bias) - _f32(layer.running_mean) * scale
+                if layer.running_mean is None or layer.running_var is None:
+                    raise Unsupported("a BatchNorm without running statistics")
+                c = len(layer.running_mean)
+                gain = np.ones(c, np.float32) if layer.weight is None else _f32(layer.weight)
+                bias = np.zeros(c, np.float32) if layer.bias is None else _f32(layer.bias)
+                scale = gain / np.sqrt(_f32(layer.running_var) + np.float32(layer.eps))
+                shift = bias - _f32(layer.running_mean) * scale
                 self.steps.append(lambda a, s=scale, b=shift: a * s + b)  # channels last
             elif isinstance(layer, nn.ReLU):
                 self.steps.append(lambda a: np.maximum(a, np.float32(0)))

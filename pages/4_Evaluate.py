@@ -105,7 +105,7 @@ if not examples:
 else:
     st.caption(f"{len(examples)} of {int(report.confusion[true, pred])} images ({kind}).")
     st.image(
-        [display_image(e.image, ev.max_value) for e in examples],
+        [display_image(e.image, ev.max_value, frame=4) for e in examples],  # a grey edge apart
         caption=[e.caption for e in examples], output_format="PNG",
     )
     with st.expander("Full probability vectors"):

@@ -7,6 +7,7 @@ from digits_core.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
 from digits_core.images import display_image
 from digits_core.errors import DigitLabError
 from dashboard import state
+from dashboard.frames import DIGIT_COLOURS
 from dashboard.live import embedding_panel
 from dashboard.polling import crowded, watchers
 
@@ -82,7 +83,7 @@ fig = px.scatter(
     category_orders={"true": DIGITS, "status": ["correct", "misclassified"]},
     hover_data={"x": False, "y": False, "status": False, "predicted": True,
                 "confidence": ":.0%", "test image": True},
-    custom_data=["point"], height=620, color_discrete_sequence=px.colors.qualitative.D3,
+    custom_data=["point"], height=620, color_discrete_sequence=DIGIT_COLOURS,  # as in the frames above
 )
 fig.update_traces(marker=dict(size=6, opacity=0.8))
 fig.update_traces(marker=dict(size=10, line=dict(color="black", width=1.5)),
@@ -101,5 +102,5 @@ if not points:
     points = [] if choice is None else [choice]
 examples = [result.example(k) for k in points[:24]]
 if examples:
-    st.image([display_image(e.image, result.max_value) for e in examples],
+    st.image([display_image(e.image, result.max_value, frame=4) for e in examples],
              caption=[f"#{e.index}: {e.caption}" for e in examples], output_format="PNG")

@@ -123,3 +123,17 @@ def test_more_than_a_few_images_go_through_torch():
     model = build_model(ModelConfig(family="torch-mlp", hidden=[8]), (8, 8), seed=0, device="cpu")
     model.forward(images(FEW + 1, (8, 8), 0))
     assert model._few is None  # never built: a batch is torch's work
+
+
+def test_batchnorm_without_affine_weights_is_replayed_and_without_statistics_refused():
+    cfg = ModelConfig(family="cnn", hidden=[], conv=[ConvBlock(4, 3, 1, True, 2)])
+    model = build_model(cfg, (8, 8), seed=0, device="cpu")
+    bn = torch.nn.BatchNorm2d(4, affine=False)
+    bn.running_mean.normal_(0, 0.5)
+    bn.running_var.uniform_(0.5, 2.0)
+    model.module.conv[1] = bn.eval()
+    x = images(2, (8, 8), 1)
+    np.testing.assert_allclose(FewForward(model.module, (8, 8))(x), torch_logits(model, x), rtol=1e-4, atol=1e-5)
+    model.module.conv[1] = torch.nn.BatchNorm2d(4, track_running_stats=False)
+    with pytest.raises(Unsupported, match="running statistics"):
+        FewForward(model.module, (8, 8))
