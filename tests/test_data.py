@@ -97,3 +97,20 @@ def test_mnist_official_split_and_subset(mnist_dir):
     d = load_dataset(DataConfig(dataset="mnist", split="official", mnist_dir=str(mnist_dir), train_size=1000))
     assert d.images_train.shape == (1000, 28, 28) and d.images_test.shape == (10000, 28, 28)
     assert d.x_train.max() == 1.0 and d.image_shape == (28, 28)
+
+
+@pytest.mark.parametrize("mode", ["raw", "unit", "standardize"])
+def test_the_normaliser_gives_the_formula_in_a_new_array_and_leaves_its_input_alone(mode):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 6, 6)).astype(np.uint8)
+    n = Normalizer.fit(mode, 255.0, images)
+    for given in (images, images.astype(np.float32), images[:, ::-1]):  # uint8, float32, a strided view
+        before = given.copy()
+        x = n(given)
+        want = np.asarray(given, np.float32)
+        if mode != "raw":
+            want = want / np.float32(255.0)
+        if mode == "standardize":
+            want = (want - n.mean) / n.std
+        assert x.dtype == np.float32 and x.flags.c_contiguous and np.array_equal(x, want)
+        assert np.array_equal(given, before)  # normalised in a copy, never in place
