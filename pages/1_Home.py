@@ -8,6 +8,7 @@ from digits_core.mnist import mnist_available
 from digits_core.presets import CLASSIC, FAST, PRESETS
 from dashboard import state
 from dashboard.pictures import digit_grid_html
+from dashboard.prefetch import prefetch_plotly_soon
 
 st.title("Digit Lab")
 st.write(
@@ -58,3 +59,5 @@ with right:
     with st.expander("The classic systems (S1a to S5)", expanded=True):
         for name in CLASSIC:
             preset_button(PRESETS[name], f"preset_{name}")
+
+prefetch_plotly_soon()  # the Train page's charts, loaded while the person reads this one

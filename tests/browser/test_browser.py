@@ -125,6 +125,25 @@ def test_draw_a_digit_and_read_the_prediction(shared_app):
     prompt.wait_for(timeout=LONG)
 
 
+def test_home_loads_the_chart_library_after_it_is_drawn_then_stops(app):
+    """The Home page draws no chart, but asks for Plotly a moment after it is up (a hidden
+    chart), so the Train page's first live chart does not wait for it; the fragment that
+    asks runs once: the page is quiet afterwards."""
+    hidden = app.page.locator(".st-key-plotly_prefetch .js-plotly-plot")
+    hidden.wait_for(state="attached", timeout=LONG)
+    assert not hidden.is_visible()
+    assert app.page.evaluate("() => typeof window.Plotly !== 'undefined' || "
+                             "!!document.querySelector('.st-key-plotly_prefetch .main-svg')")
+    app.wait_idle()
+    states = set()
+    deadline = time.monotonic() + 3.0  # three of the fragment's periods: no run
+    while time.monotonic() < deadline:
+        states.add(app.script_state())
+        time.sleep(0.02)
+    assert states <= {"notRunning"}, states
+    app.assert_no_errors()
+
+
 PAGES = ["Home", "Data", "Train", "Evaluate", "Embedding", "Draw", "Runs"]
 
 
