@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-average", type=float,
                    help="the model is a moving average of the trained weights with this decay per step, "
                    "e.g. 0.98 (0 = off; PyTorch models)")
+    t.add_argument("--label-smoothing", type=float,
+                   help="cross-entropy against targets with this share spread over all ten digits, "
+                   "fading to 0 by 70 %% of the run, e.g. 0.1 (0 = off; PyTorch models)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=DEVICES)
     t.add_argument("--split", choices=SPLITS)
@@ -139,7 +142,7 @@ def experiment_from_args(a: argparse.Namespace) -> Experiment:
         (d, ["split", "test_fraction", "train_size", "normalization", "mnist_dir"]),
         (m, ["hidden", "conv", "activation", "init", "dropout"]),
         (t, ["loss", "optimizer", "lr", "batch_size", "epochs", "l2", "augment", "augment_pen", "lr_schedule", "warmup",
-             "weight_average", "seed", "device"]),
+             "weight_average", "label_smoothing", "seed", "device"]),
     ):
         for n in names:
             v = getattr(a, n, None)

@@ -35,6 +35,8 @@ MAX_CHANNELS = 256
 MAX_EPOCHS = 1000
 MAX_BATCH = 8192
 MAX_L2 = 1.0  # an L2 penalty over this only shrinks every weight to zero
+MAX_SMOOTHING = 0.5  # label smoothing over this teaches the other digits as much as the right one
+SMOOTHING_UNTIL = 0.7  # share of the run over which label smoothing fades to 0 (train.smoothing_at)
 MAX_PARAMS = 20_000_000
 MAX_SEED = 2**32 - 1  # what NumPy's and torch's generators accept alike
 MAX_TEXT = 4096  # characters of any text setting (a name, a folder)
@@ -142,6 +144,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | onecycle (warm up, then cosine down to ~0)
     warmup: float = 0.15  # onecycle: share of the run the learning rate warms up over
     weight_average: float = 0.0  # torch families: the model is a moving average of the trained weights with this decay per step (0 = off)
+    label_smoothing: float = 0.0  # torch families, cross-entropy: this share of each target spread over all ten digits at the start, fading to 0 by SMOOTHING_UNTIL of the run (0 = off)
     seed: int = 0  # seeds initialisation, batch order, dropout and augmentation
     device: str = "auto"  # auto | cpu | cuda (torch families only)
     eval_test_every_epoch: bool = True  # measure test accuracy after every epoch
@@ -173,6 +176,10 @@ class TrainConfig:
             raise ConfigError(f"warmup must be a share of the run in [0, 1), got {self.warmup}")
         if not 0 <= self.weight_average < 1:
             raise ConfigError(f"weight_average must be in [0, 1), got {self.weight_average}")
+        if not 0 <= self.label_smoothing <= MAX_SMOOTHING:
+            raise ConfigError(f"label smoothing must be 0..{MAX_SMOOTHING:g}, got {self.label_smoothing:g}")
+        if self.label_smoothing and self.loss != "cross-entropy":
+            raise ConfigError("label smoothing is for the cross-entropy loss")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
@@ -197,6 +204,8 @@ class Experiment:
             )
         if self.model.family == "numpy-mlp" and self.train.weight_average:
             raise ConfigError("weight averaging is for the PyTorch models; the NumPy MLP trains its weights as they are")
+        if self.model.family == "numpy-mlp" and self.train.label_smoothing:
+            raise ConfigError("label smoothing is for the PyTorch models; the NumPy MLP learns the labels as they are")
         if self.model.family == "numpy-mlp" and self.train.device == "cuda":
             raise ConfigError("the NumPy MLP runs on the CPU only")
 

@@ -32,8 +32,9 @@ class Learner(Protocol):
         """A randomly distorted copy of a prepared batch (rows `idx` of the training set),
         whose labels some distortions need (see `augment.augment_batch`)."""
 
-    def step(self, xb: Any, yb: Any, lr: float) -> tuple[float, int]:
-        """One optimiser step on a batch; returns (loss, number of correct predictions)."""
+    def step(self, xb: Any, yb: Any, lr: float, smoothing: float = 0.0) -> tuple[float, int]:
+        """One optimiser step on a batch, against targets smoothed by `smoothing` (cross-
+        entropy; the NumPy learner is never given one); returns (loss, number correct)."""
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The optimiser's state as named arrays (empty for plain SGD)."""
@@ -68,7 +69,7 @@ class NumpyLearner:
         return augment_batch(t, self._generator, strength=strength, labels=labels,
                              pen=self.tc.augment_pen).reshape(len(xb), -1).numpy()
 
-    def step(self, xb, yb, lr):
+    def step(self, xb, yb, lr, smoothing=0.0):
         net, tc = self.model.net, self.tc
         net.train(True)
         loss, logits = net.loss_and_grads(xb, yb, tc.loss, tc.l2, tc.loss_reduction)
@@ -145,12 +146,12 @@ class TorchLearner:
         return augment_batch(xb.unsqueeze(1), self._generator, strength=strength, labels=yb,
                              centres=centres, pen=self.tc.augment_pen).squeeze(1)
 
-    def loss(self, logits, yb):
+    def loss(self, logits, yb, smoothing: float = 0.0):
         import torch.nn.functional as F
 
         tc = self.tc
         if tc.loss == "cross-entropy":
-            value = F.cross_entropy(logits, yb, reduction=tc.loss_reduction)
+            value = F.cross_entropy(logits, yb, reduction=tc.loss_reduction, label_smoothing=smoothing)
         else:
             onehot = F.one_hot(yb, 10).to(logits.dtype)
             value = F.mse_loss(logits.softmax(1), onehot, reduction=tc.loss_reduction)
@@ -158,14 +159,14 @@ class TorchLearner:
             value = value + 0.5 * tc.l2 * sum((w * w).sum() for w in self._decay)
         return value
 
-    def step(self, xb, yb, lr):
+    def step(self, xb, yb, lr, smoothing=0.0):
         import torch
 
         self.module.train()
         for group in self.opt.param_groups:
             group["lr"] = lr
         logits = self.module(xb)
-        value = self.loss(logits, yb)
+        value = self.loss(logits, yb, smoothing)
         self.opt.zero_grad(set_to_none=True)
         value.backward()
         self.opt.step()

@@ -419,3 +419,21 @@ def test_served_to_a_class_the_data_page_offers_folders_and_shows_no_server_path
     shown = " ".join(str(e.value) for kind in ("markdown", "caption", "code", "success", "warning",
                                                 "error", "info") for e in app.get(kind))
     assert str(isolated) not in shown and "/root" not in shown and "/home" not in shown
+
+
+def test_label_smoothing_is_a_number_for_the_torch_models_only(app):
+    on_page(app, "pages/3_Train.py")
+    app.selectbox(key="preset_pick").select("default-cnn").run()
+    box = app.number_input(key=key(app, "smoothing"))
+    assert box.value == 0.1 and not box.disabled
+    box.set_value(0.2).run()
+    assert session_of(app).experiment.train.label_smoothing == 0.2
+    app.number_input(key=key(app, "smoothing")).set_value(0.9).run()
+    assert any("label smoothing must be 0..0.5" in e.value for e in app.error), [e.value for e in app.error]
+    assert app.button(key="start").disabled
+    app.number_input(key=key(app, "smoothing")).set_value(0.1).run()
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    assert app.number_input(key=key(app, "smoothing")).disabled
+    assert session_of(app).experiment.train.label_smoothing == 0.0
+    assert not app.exception  # (MNIST is not here: that error stays; none about smoothing)
+    assert not any("label smoothing must" in e.value for e in app.error), [e.value for e in app.error]
