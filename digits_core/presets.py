@@ -231,17 +231,20 @@ DEFAULT_CNN = Preset(
 BEST_CNN = Preset(
     "best", "MNIST best CNN (10 minutes)",
     "the most accurate MNIST CNN this project trains in about ten minutes on a 2-core CPU: "
-    "conv 32 5x5 + conv 64 3x3 pooled before BatchNorm, fc 256, Adam (0.7, 0.9) one-cycle "
-    "at 0.006, weights averaged, the default CNN's augmentation; 15 epochs",
+    "conv 32 5x5 + conv 64 3x3 pooled before BatchNorm, fc 256 with dropout 0.3, Adam "
+    "(0.7, 0.9) one-cycle at 0.006, weights averaged, label smoothing fading out, the "
+    "default CNN's augmentation without the canvas pen (MNIST's own kinds of variation); "
+    "25 epochs",
     Experiment(
         data=DataConfig(dataset="mnist", split="official"),
         model=ModelConfig(
-            family="cnn", hidden=[256], pool_first=True,
+            family="cnn", hidden=[256], pool_first=True, dropout=0.3,
             conv=[ConvBlock(32, 5, 0, True, 2), ConvBlock(64, 3, 0, True, 2)],
         ),
         train=TrainConfig(
-            epochs=15, batch_size=128, lr=6e-3, optimizer="adam", adam_betas=[0.7, 0.9],
-            lr_schedule="onecycle", weight_average=0.98, augment=True, augment_strength=0.5,
+            epochs=25, batch_size=128, lr=6e-3, optimizer="adam", adam_betas=[0.7, 0.9],
+            lr_schedule="onecycle", weight_average=0.98, label_smoothing=0.1, augment=True,
+            augment_strength=0.5, augment_pen=False,
         ),
         name="best",
     ),
