@@ -94,9 +94,10 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
                              help=f"Passes over the training set, 1 to {MAX_EPOCHS:,}.")
     l2 = c4.number_input("L2 penalty", value=float(t.l2), step=1e-4, format="%g", key=k("l2"),
                          help=f"Weight decay, 0 to {MAX_L2:g}.")
+    smooths = family != "numpy-mlp" and loss == "cross-entropy"  # what label smoothing applies to
     smoothing = c4.number_input(
-        "Label smoothing", value=float(t.label_smoothing) if family != "numpy-mlp" else 0.0, step=0.05,
-        format="%g", key=k("smoothing"), disabled=family == "numpy-mlp" or loss != "cross-entropy",
+        "Label smoothing", value=float(t.label_smoothing) if smooths else 0.0, step=0.05,
+        format="%g", key=k("smoothing"), disabled=not smooths,
         help=f"Targets of 1 - s on the right digit and s spread over all ten, fading to hard "
         f"targets by {SMOOTHING_UNTIL:.0%} of the run: a regulariser early, and the final model "
         f"is still sure of what it reads. 0 to {MAX_SMOOTHING:g}; PyTorch models, cross-entropy.")
@@ -125,7 +126,7 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
             batch_size=int(batch_size), epochs=int(epochs), l2=float(l2), seed=int(seed),
             augment=augment, live_embedding=live,
             weight_average=(t.weight_average or WEIGHT_AVERAGE) if average and family != "numpy-mlp" else 0.0,
-            label_smoothing=float(smoothing) if family != "numpy-mlp" and loss == "cross-entropy" else 0.0,
+            label_smoothing=float(smoothing) if smooths else 0.0,
         ),
         name=exp.name,
     )

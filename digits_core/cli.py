@@ -22,6 +22,7 @@ from .config import (
     NORMALIZATIONS,
     OPTIMIZERS,
     SCHEDULES,
+    SMOOTHING_UNTIL,
     SPLITS,
     ConvBlock,
     Experiment,
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "e.g. 0.98 (0 = off; PyTorch models)")
     t.add_argument("--label-smoothing", type=float,
                    help="cross-entropy against targets with this share spread over all ten digits, "
-                   "fading to 0 by 70 %% of the run, e.g. 0.1 (0 = off; PyTorch models)")
+                   f"fading to 0 by {100 * SMOOTHING_UNTIL:.0f} %% of the run, e.g. 0.1 (0 = off; PyTorch models)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=DEVICES)
     t.add_argument("--split", choices=SPLITS)

@@ -73,7 +73,6 @@ class FewForward:
                 shape = (len(w),)
             else:
                 raise Unsupported(type(layer).__name__)
-        self.image_shape = tuple(image_shape)
         self.flat_input = conv is None
 
     def _conv(self, layer, shape):
