@@ -194,7 +194,8 @@ def worker_of(tmp_path, name) -> int:
 def test_a_killed_worker_interrupts_only_its_run_and_is_replaced(tmp_path, pool):
     runner = JobRunner(tmp_path, executor=pool)
     a, b = runner.start(exp(), owner="ann"), runner.start(exp(lr=0.02), owner="bob")
-    assert wait_for(lambda: (tmp_path / a / "history.json").exists() and runner.history(b).step > 0, 60)
+    # a checkpoint on disk (the history renames into place before the weights do)
+    assert wait_for(lambda: inspect_run(tmp_path / a).ok and runner.history(b).step > 0, 60)
     victim = worker_of(tmp_path, a)
     assert victim in pool.pids() and victim != os.getpid() and pool.worker_pid(a) == victim
     os.kill(victim, signal.SIGKILL)
@@ -241,8 +242,8 @@ def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        # history.json is written after the weights: the first checkpoint is then whole
-        assert wait_for(lambda: any((p / "history.json").exists() for p in out.glob("*")), timeout=60)
+        # the first checkpoint is whole once its weights are in place (they rename after the history)
+        assert wait_for(lambda: any(inspect_run(p).ok for p in out.glob("*")), timeout=60)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
