@@ -1,9 +1,17 @@
 """Shared fixtures. Everything here is seeded and small; full-MNIST work is marked `slow`."""
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from repo_paths import SHARED_MNIST
+
+# Property tests draw the same examples on every run (a test run that passes here passes in
+# CI); HYPOTHESIS_PROFILE=explore draws new ones at every run, to look for failures.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")
