@@ -357,6 +357,41 @@ def ready_made():
         return None
 
 
+LABELS_KEPT = 500  # labels remembered per picker (a run's label changes as it trains)
+
+
+def keep_choice(key: str, labels: dict[str, str]) -> None:
+    """Call right before drawing the picker with widget key `key` whose options are the keys
+    of `labels` (option -> the label shown): a choice survives its label changing.
+
+    The browser sends a picker's choice back as the label it shows, and Streamlit reads a
+    label that is no longer among the options as no choice: a run picked while it trained
+    ("S4-2 · mnist · running 47 %") fell back to the default at the next rerun once its
+    label moved on, and the Train page then showed another run; and the browser went on
+    showing the old label. Every label drawn for `key` is remembered with its option, a
+    choice that comes back as an old label is turned back into its option (for a
+    multiselect, each of them), and the choice is written back, so the browser shows its
+    label as it is now."""
+    ss = st.session_state
+    seen: dict[str, str] = ss.setdefault(f"_labels_{key}", {})
+    value = ss.get(key)
+
+    def option(v):
+        return seen.get(v, v) if isinstance(v, str) and v not in labels else v
+
+    # Written back even when unchanged: the browser shows the label it was last sent, so
+    # the choice it shows must be sent again for its new status to show.
+    if isinstance(value, list):
+        ss[key] = [v for v in dict.fromkeys(option(v) for v in value) if v in labels]
+    elif value is not None and option(value) in labels:
+        ss[key] = option(value)
+    for name, label in labels.items():
+        seen.pop(label, None)  # newest last: the oldest go first
+        seen[label] = name
+    while len(seen) > LABELS_KEPT:
+        seen.pop(next(iter(seen)))
+
+
 READY_MADE = ":ready-made:"  # the ready-made model's entry in a picker (no run folder has a colon)
 
 
@@ -391,6 +426,7 @@ def pick_run(label: str = "Model", *, include_running: bool = False,
     def chosen() -> None:
         s.chosen_run = st.session_state[key]
 
+    keep_choice(key, {n: labels[n] for n in names})
     choice = st.selectbox(label, names, index=names.index(default), key=key, on_change=chosen,
                           format_func=labels.get)
     return by_name.get(choice)
@@ -410,6 +446,7 @@ __all__ = [
     "data_config",
     "experiment",
     "in_use_elsewhere",
+    "keep_choice",
     "load",
     "may_change",
     "mnist_dir",

@@ -23,6 +23,8 @@ session = state.session()
 runner = state.runner()
 mine = state.my_run_names()
 live = [n for n in mine if n in runner.active(state.owner())]
+labels = {i.name: state.run_label(i) for i in state.all_runs() if i.name in mine}
+state.keep_choice("train_view", {n: labels.get(n, n) for n in reversed(mine)})
 if ss.get("train_view") not in mine:
     ss["train_view"] = (live or mine or [None])[-1]
 
@@ -94,7 +96,6 @@ if not mine:
     st.stop()
 
 if len(mine) > 1:
-    labels = {i.name: state.run_label(i) for i in state.all_runs() if i.name in mine}
     right.selectbox("Run shown", list(reversed(mine)), key="train_view", label_visibility="collapsed",
                     format_func=lambda n: labels.get(n, n))
 view = ss["train_view"]

@@ -374,6 +374,41 @@ def test_pick_run_opens_on_the_newest_run_unless_one_was_chosen(isolated, saved_
     assert third.exists()
 
 
+def moving_labels_page():
+    import streamlit as st
+
+    from dashboard import state
+
+    n = st.session_state["n"] = st.session_state.get("n", 0) + 1
+    labels = {"a": "a · finished", "b": f"b · running {n} %", "c": "c · finished"}
+    for key in ("pick", "many"):  # what Streamlit hands over for a label it no longer shows
+        if f"sent_{key}" in st.session_state:
+            st.session_state[key] = st.session_state.pop(f"sent_{key}")
+    state.keep_choice("pick", labels)
+    state.keep_choice("many", labels)
+    one = st.selectbox("pick", list(labels), key="pick", format_func=labels.get)
+    many = st.multiselect("many", list(labels), key="many", format_func=labels.get)
+    st.write(f"picked {one} {many}")
+
+
+def test_a_choice_survives_its_label_changing():
+    """The browser sends a picker's choice back as the label it showed when it was chosen
+    (a real browser: tests/browser/test_journeys.py); AppTest sends the value, so the page
+    writes the old label into the picker's state, as Streamlit hands it over when it no
+    longer matches any option."""
+    at = AppTest.from_function(moving_labels_page, default_timeout=30).run()
+    at.selectbox(key="pick").select("b")
+    at.multiselect(key="many").select("b").select("c")
+    at.run()
+    assert at.markdown[0].value == "picked b ['b', 'c']"
+    at.session_state["sent_pick"] = "b · running 2 %"  # shown at run 2; this is run 3
+    at.session_state["sent_many"] = ["b · running 2 %", "c · finished", "gone · finished"]
+    at.run()
+    assert at.markdown[0].value == "picked b ['b', 'c']"
+    assert at.selectbox(key="pick").value == "b" and at.session_state["pick"] == "b"
+    assert len(at.session_state["_labels_pick"]) == 5  # a, c and b's label at each run
+
+
 def test_a_reload_finds_the_same_session_and_its_running_run(app):
     on_page(app, "pages/3_Train.py")
     app.radio(key=key(app, "family")).set_value("numpy-mlp").run()

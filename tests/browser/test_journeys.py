@@ -171,6 +171,36 @@ def test_a_double_click_on_start_is_one_run(app, server):
     assert [p for p in server.run_dirs() if p not in before] == [run]
 
 
+def test_stopping_the_run_shown_keeps_it_shown_while_another_trains(app, server):
+    """Two runs train; Stop the one shown: the page goes on showing it, stopped, and its
+    picker names it with its new status; the same for the other, picked in the list.
+
+    A picker's choice comes back from the browser as the label it showed when chosen
+    ("... · running 3 % · ..."); once the label had moved on it matched no option, and the
+    page fell back to the other run: a Stop showed the run still training, and a second
+    Stop showed the first run's result under the second one's name."""
+    app.nav("Train")
+    first, _ = start_long_digits_run(app, server)
+    second, _ = start_long_digits_run(app, server)
+    app.page.wait_for_timeout(1500)  # both labels move on ("running 1 %", "2 %", ...)
+    picker = app.main().locator(".st-key-train_view")
+    for run in (second, first):
+        label = read_json(run / "meta.json")["label"]
+        if run == first:  # pick it: the option whose label names it
+            picker.get_by_role("combobox").click()
+            app.page.get_by_role("option").filter(has_text=f"{label} · ").first.click()
+            app.wait_idle()
+            app.wait_running()
+        stop_and_time(app, run)
+        app.page.wait_for_timeout(1000)  # the other run's next polls: the page must not move
+        app.wait_idle()
+        assert f"{label} · digits · stopped" in box_text(picker), box_text(picker)
+        assert app.main().locator(f".st-key-stop_{run.name}").count() == 0
+        steps = read_json(run / "meta.json")["steps_done"]  # its own result, not the other's
+        assert app.status_alert().filter(has_text=f"Stopped by the user after {steps:,} steps").count() == 1
+    app.assert_no_errors()
+
+
 # ------------------------------------------------------------------ 5. Stop
 
 
