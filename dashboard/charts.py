@@ -128,26 +128,44 @@ def figure(data: list[dict], layout: dict) -> go.Figure:
 
 
 def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[go.Figure, go.Figure]:
-    """Loss and accuracy of several runs: (label, History) each, one colour per run."""
+    """Loss and accuracy of several runs: (label, History) each, one colour per run.
+
+    The accuracy is each epoch's full test, and a run stopped between two epochs ends with
+    the test it got at its Stop (where it was stopped). A diverged run's loss leaves the
+    chart rather than flattening every other run's curve to the floor."""
     loss, acc = go.Figure(), go.Figure()
-    accs = []
+    accs, highs = [], []
     for i, (label, h) in enumerate(curves):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
-        x = _epoch_x(h.steps, h.steps_per_epoch or max(1, len(h.steps) // max(len(h.epochs), 1)))
+        per_epoch = h.steps_per_epoch or max(1, len(h.steps) // max(len(h.epochs), 1))
+        diverged = h.status == "diverged"
+        name = f"{label} (diverged)" if diverged else label
+        x = _epoch_x(h.steps, per_epoch)
         if len(x):
             sx, sy = decimate(x, smooth(h.loss))
-            loss.add_scatter(x=sx, y=sy, mode="lines", name=label, line=dict(color=colour, width=2.5))
-        full = [(e, a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
+            loss.add_scatter(x=sx, y=sy, mode="lines", name=name, line=dict(color=colour, width=2.5))
+            if not diverged and len(sy):
+                highs.append(float(np.max(sy)))
+        full = [(float(e), a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
+        end = h.step / per_epoch if h.step else None
+        if h.final_test_acc is not None and end is not None and (not full or end > full[-1][0] + 1e-6):
+            full.append((end, h.final_test_acc))  # measured at its Stop, between two epochs
         if full:
             accs += [a for _, a in full]
             acc.add_scatter(x=[e for e, _ in full], y=[a for _, a in full], mode="lines+markers",
-                            name=label, line=dict(color=colour, width=2.5))
+                            name=name, line=dict(color=colour, width=2.5))
     loss.update_xaxes(title="epoch")
     loss.update_yaxes(title="loss (smoothed)", rangemode="tozero")
+    if highs and len(highs) < len([c for c in curves if len(c[1].steps)]):
+        loss.update_yaxes(range=[0, 1.1 * max(highs)])  # the diverged runs go off the top
     acc.update_xaxes(title="epoch")
     acc.update_yaxes(title="test accuracy", tickformat=".1%")
     if accs:  # within 0..100 %: Plotly would spread one run's one point over -50..150 %
         acc.update_yaxes(range=[max(0.0, min(accs) - 0.02), min(1.005, max(accs) + 0.01)])
+    else:
+        acc.update_yaxes(range=[0, 1])
+        acc.add_annotation(text="no test accuracy yet: none of these runs<br>ended an epoch or was tested",
+                           x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
     return style(loss, "Training loss", presenter, 380), style(acc, "Test accuracy", presenter, 380)
 
 

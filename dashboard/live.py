@@ -163,8 +163,13 @@ def after_panel(name: str) -> None:
     c1.text_input("Run name", info.label, key=key, max_chars=60, on_change=rename)
     if f"{key}_error" in st.session_state:
         c1.error(st.session_state.pop(f"{key}_error"))
-    more = c2.number_input("More epochs", 1, 1000, 1, key=f"more_{name}")
-    if c2.button("Continue training", key=f"continue_{name}", icon=":material/play_arrow:"):
+    if info.status == "diverged":  # more epochs from broken weights would blow up again
+        c2.caption("A diverged run is not continued: start a new one with a smaller learning "
+                   "rate (the settings above).")
+        more = None
+    else:
+        more = c2.number_input("More epochs", 1, 1000, 1, key=f"more_{name}")
+    if more is not None and c2.button("Continue training", key=f"continue_{name}", icon=":material/play_arrow:"):
         try:
             state.runner().continue_run(name, int(more), owner=state.owner())
             st.session_state["train_view"] = name

@@ -429,7 +429,11 @@ def pick_run(label: str = "Model", *, include_running: bool = False,
     keep_choice(key, {n: labels[n] for n in names})
     choice = st.selectbox(label, names, index=names.index(default), key=key, on_change=chosen,
                           format_func=labels.get)
-    return by_name.get(choice)
+    info = by_name.get(choice)
+    if info is not None and info.status == "diverged":
+        st.warning("This run diverged (its loss blew up), so its model reads digits about as well "
+                   "as a guess. Train it again with a smaller learning rate.", icon=":material/warning:")
+    return info
 
 
 def started(name: str) -> None:

@@ -217,6 +217,9 @@ class JobRunner:
         run = load_run(self.runs_dir / name)
         if self.own_runs_only:
             check_owner(run.meta, owner, "continue")
+        if run.meta.get("status") == "diverged":
+            raise RunError(f"{name} diverged: its weights are broken, and more epochs at the same "
+                           "learning rate would blow up again. Train a new run with a smaller one.")
         exp = run.experiment
         exp.train.epochs = len(run.history.epochs) + epochs
         preflight(exp)

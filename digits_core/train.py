@@ -219,7 +219,7 @@ def train(
             loss, ok = learner.step(xb, yb, lr_at(tc, step, total), smoothing_at(tc, step, total))
             step += 1
             blown = divergence.after_step(loss)
-            if blown:
+            if blown and not math.isfinite(loss):  # a NaN or infinite loss is not drawn
                 yield done("diverged", divergence.message(blown, step_offset + step))
                 return
             loss_sum, correct, seen = loss_sum + loss, correct + ok, seen + len(idx)
@@ -229,6 +229,9 @@ def train(
             eta = elapsed / step * (total - step)
             yield Step(step_offset + step, epoch, loss, correct / seen, ips, elapsed, eta,
                        step_offset + total, per_epoch)
+            if blown:  # the step that exploded is on the loss chart, as the message says
+                yield done("diverged", divergence.message(blown, step_offset + step))
+                return
         train_loss = loss_sum / per_epoch
         blown = divergence.after_epoch(train_loss)
         if blown:

@@ -119,7 +119,9 @@ else:
               help="Evaluate, Embedding and Draw show this run from now on.")
     c2.button("Train again with these settings", key="runs_again_btn", on_click=train_again,
               args=(name,), icon=":material/replay:", disabled=not info.ok, width="stretch")
-    if mine and info.ok and info.status not in ("running", "loading", "queued", "stopping"):
+    if mine and info.status == "diverged":
+        c3.caption("A diverged run is not continued: train again with a smaller learning rate.")
+    elif mine and info.ok and info.status not in ("running", "loading", "queued", "stopping"):
         more = c3.number_input("More epochs", 1, 1000, 1, key=f"runs_more_{name}")
         if c3.button("Continue training", key="runs_continue", icon=":material/play_arrow:"):
             try:

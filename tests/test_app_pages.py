@@ -472,3 +472,26 @@ def test_label_smoothing_is_a_number_for_the_torch_models_only(app):
     assert session_of(app).experiment.train.label_smoothing == 0.0
     assert not app.exception  # (MNIST is not here: that error stays; none about smoothing)
     assert not any("label smoothing must" in e.value for e in app.error), [e.value for e in app.error]
+
+
+def test_a_diverged_run_is_not_continued_and_its_model_is_flagged(app):
+    """Its loss blew up: the Train page offers no Continue (the runner refuses it too) and
+    says what to do; the analysis pages warn that its model reads like a guess."""
+    from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from digits_core.errors import RunError
+
+    on_page(app, "pages/3_Train.py")
+    runner = state.runner()
+    exp = Experiment(DataConfig(), ModelConfig(family="numpy-mlp", hidden=[32]),
+                     TrainConfig(epochs=3, lr=1.0, optimizer="sgd", loss_reduction="sum"), name="hot")
+    name = runner.start(exp, owner=app.session_state["sid"])
+    assert runner.job(name).wait(30) and runner.history(name).status == "diverged"
+    app.run()
+    assert not app.exception and app.session_state["train_view"] == name
+    assert not [b for b in app.button if b.key == f"continue_{name}"]
+    assert any("not continued" in c.value for c in app.caption)
+    with pytest.raises(RunError, match="diverged"):
+        runner.continue_run(name, 1, owner=app.session_state["sid"])
+    app.switch_page("pages/4_Evaluate.py").run()
+    assert not app.exception
+    assert any("diverged" in w.value for w in app.warning)

@@ -160,3 +160,27 @@ def test_compared_accuracy_stays_within_0_and_100_percent():
     two = History(steps=[1, 2], loss=[2.3, 2.1], steps_per_epoch=2, epochs=[1, 2], test_acc=[0.1, 0.999])
     low, high = overlay([("a", one), ("b", two)])[1].layout.yaxis.range
     assert low == 0.08 and high == 1.005
+
+
+def test_compared_runs_show_a_stop_between_epochs_and_keep_a_diverged_loss_off_the_scale():
+    """A run stopped before its first epoch ended has one test, taken at its Stop: a point
+    where it stopped. Runs with no test at all: an empty 0-100 % axis that says why. A
+    diverged run's loss goes off the top instead of flattening the others to the floor."""
+    from dashboard.charts import overlay
+
+    stopped = History(steps=[1, 2, 3], loss=[2.3, 1.0, 0.8], steps_per_epoch=10, step=3,
+                      status="stopped", final_test_acc=0.9838)
+    acc = overlay([("best-2", stopped)])[1]
+    [trace] = acc.data
+    assert list(trace.x) == [0.3] and list(trace.y) == [0.9838]
+    diverged = History(steps=[1, 2, 3], loss=[3.6, 60.0, 974.0], steps_per_epoch=10, step=3,
+                       status="diverged")
+    loss, acc = overlay([("S1b-2", diverged), ("best-2", stopped)])
+    assert loss.data[0].name == "S1b-2 (diverged)"
+    low, high = loss.layout.yaxis.range
+    assert low == 0 and 2.3 <= high < 3.6  # best-2's curve fills the chart
+    assert [t.name for t in acc.data] == ["best-2"]
+    none = overlay([("S1b-2", diverged)])[1]
+    assert not none.data and list(none.layout.yaxis.range) == [0, 1]
+    assert "no test accuracy yet" in none.layout.annotations[0].text
+    assert overlay([("S1b-2", diverged)])[0].layout.yaxis.range is None  # alone: its own scale

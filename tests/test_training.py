@@ -71,6 +71,15 @@ def test_divergence_is_stopped_with_a_reason():
     assert all(np.isfinite(h.loss))  # the garbage step itself is not recorded
 
 
+def test_a_loss_that_explodes_is_drawn_as_its_message_says():
+    """A finite loss far above the start ends the run, and that step's loss is on the chart."""
+    h = run_experiment(exp("numpy-mlp", lr=1.0, optimizer="sgd", loss_reduction="sum")).snapshot()
+    assert h.status == "diverged" and "exploded to" in h.message, h.message
+    said = float(h.message.split("exploded to ")[1].split(" ")[0])
+    assert h.loss[-1] == pytest.approx(said, rel=1e-2) and h.loss[-1] > 10 * h.loss[0]
+    assert f"at step {h.step}." in h.message and h.steps[-1] == h.step
+
+
 def test_mse_softmax_and_l2_and_dropout_train():
     e = exp("torch-mlp", loss="mse-softmax", l2=1e-4, optimizer="momentum", lr=0.5)
     e.model.dropout = 0.2
