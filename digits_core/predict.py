@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .drawing import canvas_reading
+from .ink import ink_map
 from .runs import Run
 
 
@@ -19,6 +20,8 @@ class Prediction:
     views: np.ndarray | None = None  # (V, H, W): every view read (`drawing.canvas_views`), image first
 
 
+EMPTY = "draw a digit: the canvas is empty"
+TOO_SMALL = "that mark is too small to read: draw the digit larger, filling most of the pad"
 SURE_ALONE = 0.99  # a first view read this surely is the reading; below, every view is read
 
 
@@ -57,8 +60,10 @@ def predict_canvas(run: Run, rgba: np.ndarray) -> Prediction:
     `read_views` reads its views; the image shown is the first, the one `canvas_to_image`
     gives, and `views` are those read)."""
     got = canvas_reading(rgba, run.experiment.data.dataset)
-    if got is None:
-        return Prediction(None, None, None, "draw a digit: the canvas is empty")
+    if got is None:  # nothing, or only a dot or dust: which one is worth a look only here
+        if (ink_map(rgba) > 0.5).any():
+            return Prediction(None, None, None, TOO_SMALL)
+        return Prediction(None, None, None, EMPTY)
     first, more = got
     views = first[None]
     logp = _log_probs(run, views)  # (1, 10): the first view's reading, where most drawings stop

@@ -20,7 +20,7 @@ from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
 from digits_core.imagefile import MAX_UPLOAD_BYTES, load_upload
 from digits_core.images import display_image
-from digits_core.predict import predict_canvas
+from digits_core.predict import SURE_ALONE, TOO_SMALL, predict_canvas
 
 CANVAS = 280  # pixels a side: ten canvas pixels per MNIST pixel
 ss = st.session_state
@@ -76,7 +76,11 @@ def drawing() -> None:
         return
     with result_col:
         if prediction is None or prediction.digit is None:
-            st.info("Draw a digit on the canvas: the model's reading appears here.")
+            if prediction is not None and prediction.message == TOO_SMALL:
+                st.warning("That mark is too small to read: draw the digit larger, filling most "
+                           "of the pad.")
+            else:
+                st.info("Draw a digit on the canvas: the model's reading appears here.")
             return
         seen_col, metric_col = st.columns(2)
         headline, second = reading_text(prediction)
@@ -88,7 +92,8 @@ def drawing() -> None:
         top = MAX_VALUE[run.experiment.data.dataset]
         if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.predict)
             seen = [display_image(v, top, size=size, frame=4) for v, size in zip(prediction.views, (112, 56))]
-            caption = f"what the model sees ({h}x{w}): unsure, it also read the drawing narrowed"
+            caption = (f"what the model sees ({h}x{w}); right, the drawing narrowed, read too because "
+                       f"the first alone was under {SURE_ALONE:.0%} sure")
         else:
             seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)

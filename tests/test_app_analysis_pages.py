@@ -376,3 +376,22 @@ def test_draw_keeps_the_ready_made_model_as_a_choice_beside_the_runs(run):
     picker.set_value(state.READY_MADE).run()
     _ok(at)
     assert any("ready-made model that ships with Digit Lab" in c.value for c in at.caption)
+
+
+def test_draw_says_a_dot_is_too_small_and_an_empty_pad_is_empty(run):
+    """A click of the pen (a dot) is not a digit: the page asks for a larger one, where an
+    empty pad asks for a digit."""
+    dot = np.zeros((280, 280, 4), np.uint8)
+    dot[..., 3] = 255
+    dot[136:144, 136:144, :3] = 255  # an 8 px dot in the middle
+    assert predict_canvas(run, dot).message.startswith("that mark is too small")
+    blank = np.zeros((280, 280, 4), np.uint8)
+    blank[..., 3] = 255
+    assert "canvas is empty" in predict_canvas(run, blank).message
+    at = _app("6_Draw.py", run)
+    _keep_model(at)
+    at.session_state["draw_canvas"] = _canvas_state(dot)
+    at.run()
+    _ok(at)
+    assert not at.metric and not at.info
+    assert any("too small to read" in w.value for w in at.warning)
