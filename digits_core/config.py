@@ -62,7 +62,8 @@ class DataConfig:
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         if self.train_size is not None and self.train_size < 10:
-            raise ConfigError(f"train_size must be at least 10 images, got {self.train_size}")
+            raise ConfigError(f"training images (train_size): at least 10, got {self.train_size} "
+                              "(leave it out, or 0 on the Data page, for all of them)")
         _seed(self.seed)
 
 

@@ -102,6 +102,10 @@ try:
 except DigitLabError as e:
     st.error(str(e))
     st.stop()
+if new.train_size is not None and s.n_train < new.train_size:  # more than there are: all of them
+    st.info(f"This split has {s.n_train:,} training images, fewer than the {new.train_size:,} asked "
+            "for: all of them are used.")
+    new.train_size = None
 state.set_data_config(new)
 state.show_data_line()
 

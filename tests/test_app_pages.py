@@ -128,6 +128,12 @@ def test_data_page_stores_the_sessions_data_settings(app):
     cfg = session_of(app).experiment.data
     assert (cfg.dataset, cfg.train_size, cfg.split) == ("digits", 500, "ordered")
     assert "500 training and 360 test images" in app.success[0].value
+    app.number_input(key="data_train_size").set_value(5000).run()  # more than the 1,437 there are
+    assert not app.exception and not app.error
+    assert session_of(app).experiment.data.train_size is None  # all, as the page and sidebar say
+    assert "1,437 training images, fewer than the 5,000 asked for" in app.info[0].value
+    assert "1,437 training and 360 test images" in app.success[0].value
+    assert any("all training images" in c.value for c in app.sidebar.caption)
 
 
 def test_data_page_says_plainly_that_mnist_is_missing(app, isolated):
