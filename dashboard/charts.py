@@ -73,9 +73,10 @@ def loss_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
                  "line": {"color": "#9ecae1", "width": 1}, "hoverinfo": "skip"},
                 {"type": "scatter", "x": sx, "y": sy, "mode": "lines", "name": "smoothed",
                  "line": {"color": TRAIN_COLOUR, "width": 3}}]
-    return figure(data, layout_for("Training loss", presenter, height,
-                                 {"title": {"text": "epoch"}, "rangemode": "tozero"},
-                                 {"title": {"text": "loss"}, "rangemode": "tozero"}))
+    return figure(data, inside_legend(layout_for("Training loss", presenter, height,
+                                               {"title": {"text": "epoch"}, "rangemode": "tozero"},
+                                               {"title": {"text": "loss"}, "rangemode": "tozero"}),
+                                    presenter, top=True))
 
 
 def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
@@ -98,10 +99,23 @@ def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
                                 "symbol": "diamond"}})
     values = [*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)]
     low = min(values) if values else 0.0
-    return figure(data, layout_for("Accuracy", presenter, height,
-                                 {"title": {"text": "epoch"}, "rangemode": "tozero"},
-                                 {"title": {"text": "accuracy"}, "tickformat": ".0%",
-                                  "range": [max(0.0, low - 0.03), 1.005]}))
+    return figure(data, inside_legend(layout_for("Accuracy", presenter, height,
+                                               {"title": {"text": "epoch"}, "rangemode": "tozero"},
+                                               {"title": {"text": "accuracy"}, "tickformat": ".0%",
+                                                "range": [max(0.0, low - 0.03), 1.005]}),
+                                    presenter, top=False))
+
+
+def inside_legend(layout: dict, presenter: bool, *, top: bool) -> dict:
+    """In presenter mode the legend goes inside the plot, in the corner the curves leave
+    empty (a falling loss: top right; a rising accuracy: bottom right): at a projector's
+    text size it wrapped above the plot onto the curves and pushed the charts off a
+    720 px screen."""
+    if presenter:
+        layout["legend"] = {**layout["legend"], "orientation": "v", "x": 0.99, "xanchor": "right",
+                            "y": 0.98 if top else 0.04, "yanchor": "top" if top else "bottom",
+                            "bgcolor": "rgba(255,255,255,0.85)"}
+    return layout
 
 
 def layout_for(title: str, presenter: bool, height: int, xaxis: dict, yaxis: dict) -> dict:

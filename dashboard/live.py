@@ -95,7 +95,7 @@ def live_panel(name: str, presenter: bool) -> None:
     facts = [said,
              f"{h.images_per_s:,.0f} images/s", f"elapsed {clock(h.elapsed)}"]
     st.markdown(" · ".join(facts))
-    loss, accuracy = curves(name, h, presenter, 300 if presenter else 290)
+    loss, accuracy = curves(name, h, presenter, 250 if presenter else 290)  # presenter: +60
     left, right = st.columns(2)
     left.plotly_chart(loss, key=f"loss_{name}")
     right.plotly_chart(accuracy, key=f"acc_{name}")

@@ -85,7 +85,7 @@ left.button("Start training", type="primary", key="start", on_click=start, args=
             disabled=bool(error), icon=":material/play_arrow:")
 if "start_error" in ss:
     right.error(ss.pop("start_error"))
-elif mine and not error:
+elif mine and not error and not session.presenter:  # a projector needs the room for the run
     t = new.train
     right.caption(f"Start trains **{new.name}**: {new.model.family}, {new.data.dataset}, "
                   f"{t.epochs} epoch{'s' if t.epochs != 1 else ''}, batch {t.batch_size}, "

@@ -18,7 +18,7 @@ def evaluation(name: str, updated: float, _run):
     return evaluate_run(_run, state.run_data(_run))
 
 
-def confusion_figure(confusion, columns: list[str]) -> go.Figure:
+def confusion_figure(confusion, columns: list[str], presenter: bool = False) -> go.Figure:
     """Annotated heatmap, true rows top to bottom. Plotly cannot select heatmap cells, so an
     invisible marker sits on every cell: clicking a cell selects its marker."""
     cells = [(t, p) for t in range(confusion.shape[0]) for p in range(confusion.shape[1])]
@@ -32,11 +32,15 @@ def confusion_figure(confusion, columns: list[str]) -> go.Figure:
         marker=dict(symbol="square", size=28, opacity=0), showlegend=False,
         hovertemplate="true %{y}, predicted %{x}: %{text} images<extra></extra>",
     )
+    size = 18 if presenter else 13  # the cells' counts, the digits and the titles
     fig.update_layout(
-        xaxis=dict(title="predicted", type="category", side="top"),
-        yaxis=dict(title="true", type="category", autorange="reversed"),
-        height=480, margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title=dict(text="predicted", font=dict(size=size)), type="category", side="top",
+                   tickfont=dict(size=size)),
+        yaxis=dict(title=dict(text="true", font=dict(size=size)), type="category", autorange="reversed",
+                   tickfont=dict(size=size)),
+        height=560 if presenter else 480, margin=dict(l=10, r=10, t=50 if presenter else 40, b=10),
     )
+    fig.update_traces(textfont=dict(size=size), selector=dict(type="heatmap"))
     return fig
 
 
@@ -88,7 +92,7 @@ st.subheader("Confusion matrix")
 st.caption("Rows are the true digits, columns the predicted ones. Click a cell (or pick it "
            "below) to see its images.")
 st.plotly_chart(
-    confusion_figure(report.confusion, DIGITS), key="confusion_chart",
+    confusion_figure(report.confusion, DIGITS, state.session().presenter), key="confusion_chart",
     on_select=select_cell, selection_mode="points",
 )
 default = most_confused(report.confusion) or (0, 0)
@@ -120,7 +124,7 @@ if uses_strict_rule(run):
     st.subheader("Confusion matrix, strict rule")
     st.caption("The last column counts the images the strict rule refuses to classify.")
     st.plotly_chart(
-        confusion_figure(ev.strict_confusion, DIGITS + ["none"]), key="strict_chart"
+        confusion_figure(ev.strict_confusion, DIGITS + ["none"], state.session().presenter), key="strict_chart"
     )
 
 st.subheader("First-layer weights")

@@ -395,3 +395,4 @@ def test_draw_says_a_dot_is_too_small_and_an_empty_pad_is_empty(run):
     _ok(at)
     assert not at.metric and not at.info
     assert any("too small to read" in w.value for w in at.warning)
+

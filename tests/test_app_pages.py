@@ -501,3 +501,22 @@ def test_a_diverged_run_is_not_continued_and_its_model_is_flagged(app):
     app.switch_page("pages/4_Evaluate.py").run()
     assert not app.exception
     assert any("diverged" in w.value for w in app.warning)
+
+
+def test_the_confusion_matrix_is_legible_at_a_projector(app, isolated, saved_run):
+    """Presenter mode: the counts in the cells, the digits and the axis titles at 18 px."""
+    saved_run(isolated / "runs")
+
+    def sizes() -> set:
+        [chart] = [c for c in app.get("plotly_chart") if c.proto.id.endswith("-confusion_chart")]
+        spec = json.loads(chart.proto.spec)
+        layout = spec["layout"]
+        return {spec["data"][0]["textfont"]["size"],
+                *(layout[a]["tickfont"]["size"] for a in ("xaxis", "yaxis")),
+                *(layout[a]["title"]["font"]["size"] for a in ("xaxis", "yaxis"))}
+
+    on_page(app, "pages/4_Evaluate.py")
+    assert sizes() == {13}
+    app.toggle(key="presenter").set_value(True).run()
+    assert not app.exception
+    assert sizes() == {18}

@@ -499,17 +499,29 @@ def test_s4_shows_its_live_t_sne_and_replays_it(mnist_app, mnist_dir, server, ti
 
 def test_the_running_train_page_fits_a_projector(app, server, timings):
     """At 1280x720 the running Train page shows the progress bar, Stop and both charts inside
-    the viewport without scrolling; in presenter mode the charts' tick labels are >= 16 px."""
+    the viewport without scrolling, with the picker of a second run above them, and so does
+    presenter mode, where the charts' tick labels are >= 16 px."""
     app.nav("Train")
+    first, _ = start_long_digits_run(app, server)
+    stop_and_time(app, first)  # a second run: the page shows the run picker too
     run, pressed = start_long_digits_run(app, server)
     app.main().locator(f".st-key-acc_{run.name} .main-svg").first.wait_for(timeout=LONG)
-    app.main().evaluate("el => { el.scrollTop = 0; }")
-    for selector in ('[data-testid="stProgress"]', f".st-key-stop_{run.name}",
-                     f".st-key-loss_{run.name}", f".st-key-acc_{run.name}"):
-        box = app.main().locator(selector).first.bounding_box()
-        assert box and box["y"] >= 0 and box["x"] >= 0, (selector, box)
-        assert box["y"] + box["height"] <= VIEWPORT["height"], (selector, box)
-        assert box["x"] + box["width"] <= VIEWPORT["width"], (selector, box)
+    summary = app.main().locator('[data-testid="stExpander"] summary', has_text="Settings").first
+    if summary.locator("xpath=..").get_attribute("open") is not None:
+        summary.click()  # folded again, as the page had it before the test opened it
+        app.wait_idle()
+
+    def all_in_view() -> None:
+        app.main().evaluate("el => { el.scrollTop = 0; }")
+        for selector in ('[data-testid="stProgress"]', f".st-key-stop_{run.name}",
+                         f".st-key-loss_{run.name}", f".st-key-acc_{run.name}"):
+            box = app.main().locator(selector).first.bounding_box()
+            assert box and box["y"] >= 0 and box["x"] >= 0, (selector, box)
+            assert box["y"] + box["height"] <= VIEWPORT["height"], (selector, box)
+            assert box["x"] + box["width"] <= VIEWPORT["width"], (selector, box)
+
+    assert app.main().locator(".st-key-train_view").count() == 1
+    all_in_view()
     # (No wait_idle while it polls in presenter mode: on a busy machine its reruns overlap.)
     app.page.locator(".st-key-presenter label").click()
     app.page.wait_for_function(
@@ -524,6 +536,11 @@ def test_the_running_train_page_fits_a_projector(app, server, timings):
                       return f && f.xaxis && f.yaxis && [f.xaxis.tickfont.size, f.yaxis.tickfont.size]; }""",
             arg=key, timeout=LONG).json_value()
         assert min(sizes) >= 16, (key, sizes)
+    app.page.wait_for_function(  # the presenter charts are taller: wait until they are drawn so
+        """k => { const el = document.querySelector(`.st-key-${k} .js-plotly-plot`);
+                  return el && el._fullLayout && el._fullLayout.height >= 300; }""",
+        arg=f"acc_{run.name}", timeout=LONG)
+    all_in_view()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     app.page.screenshot(path=str(SCREENSHOTS / "train_presenter.png"))  # what the room sees
     timings["projector_test_start_to_stop_s"] = round(time.perf_counter() - pressed, 2)
