@@ -159,30 +159,35 @@ class TrainConfig:
         _choice("sampling", self.sampling, SAMPLINGS)
         _choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
+        problems = []  # every number out of range at once: a form shows them together
         if not 1 <= self.epochs <= MAX_EPOCHS:
-            raise ConfigError(f"epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
+            problems.append(f"epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
         if not 1 <= self.batch_size <= MAX_BATCH:
-            raise ConfigError(f"batch size must be 1..{MAX_BATCH}, got {self.batch_size}")
+            problems.append(f"batch size must be 1..{MAX_BATCH}, got {self.batch_size}")
         if not self.lr > 0 or self.lr > 100:
-            raise ConfigError(f"learning rate must be > 0 (and sane), got {self.lr}")
+            problems.append(f"learning rate must be > 0 (and sane), got {self.lr}")
         if not 0 < self.augment_strength <= 2:
-            raise ConfigError(f"augment_strength must be in (0, 2], got {self.augment_strength}")
+            problems.append(f"augment_strength must be in (0, 2], got {self.augment_strength}")
         if not 0 <= self.l2 <= MAX_L2:
-            raise ConfigError(f"L2 must be 0..{MAX_L2:g}, got {self.l2:g}")
+            problems.append(f"L2 must be 0..{MAX_L2:g}, got {self.l2:g}")
         if not 0 <= self.momentum < 1:
-            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
-            raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
+            problems.append(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
         if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup must be a share of the run in [0, 1), got {self.warmup}")
+            problems.append(f"warmup must be a share of the run in [0, 1), got {self.warmup}")
         if not 0 <= self.weight_average < 1:
-            raise ConfigError(f"weight_average must be in [0, 1), got {self.weight_average}")
+            problems.append(f"weight_average must be in [0, 1), got {self.weight_average}")
         if not 0 <= self.label_smoothing <= MAX_SMOOTHING:
-            raise ConfigError(f"label smoothing must be 0..{MAX_SMOOTHING:g}, got {self.label_smoothing:g}")
+            problems.append(f"label smoothing must be 0..{MAX_SMOOTHING:g}, got {self.label_smoothing:g}")
         if self.label_smoothing and self.loss != "cross-entropy":
-            raise ConfigError("label smoothing is for the cross-entropy loss")
+            problems.append("label smoothing is for the cross-entropy loss")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+            problems.append(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+        if problems:
+            error = ConfigError("; ".join(problems))
+            error.problems = problems  # one line each, for a form
+            raise error
 
 
 @dataclass

@@ -62,12 +62,13 @@ with settings:
     new, error = experiment_form(exp, session.form_version)
     new.name = state.preset_name(new)
     state.update_experiment(new)
-    n_params = None
-    if error is None:
-        try:
-            n_params = preflight(new)
-        except ConfigError as e:
-            error = str(e)
+    n_params, problems = None, [error] if error else []
+    try:  # the widths' problem (the form kept the last good ones) and the others, together
+        n_params = preflight(new)
+    except ConfigError as e:
+        problems += getattr(e, "problems", None) or [str(e)]
+    if problems:
+        n_params, error = None, problems[0] if len(problems) == 1 else "\n".join(f"- {p}" for p in problems)
     if error is None and new.data.dataset == "mnist":
         ok, message = mnist_available(new.data.mnist_dir)
         if not ok:

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from digits_core.config import ConvBlock, conv_blocks, conv_rows, conv_shapes, parse_widths
+from digits_core.config import ConvBlock, TrainConfig, conv_blocks, conv_rows, conv_shapes, parse_widths
 from digits_core.errors import ConfigError
 
 
@@ -41,3 +41,12 @@ def test_conv_shapes_follow_each_convolution_and_pooling():
     assert conv_shapes(blocks, (28, 28)) == [(32, 24, 24), (32, 12, 12), (48, 10, 10), (48, 5, 5)]
     with pytest.raises(ConfigError, match="nothing"):
         conv_shapes([ConvBlock(8, 3, 0, False, 2)] * 3, (8, 8))
+
+
+def test_every_number_out_of_range_is_named_at_once():
+    """A form shows them together (the Train page): one ConfigError, every problem in it."""
+    tc = TrainConfig(epochs=0, batch_size=0, l2=5.0)
+    with pytest.raises(ConfigError) as got:
+        tc.validate()
+    assert [p.split(" must")[0] for p in got.value.problems] == ["epochs", "batch size", "L2"]
+    assert str(got.value) == "; ".join(got.value.problems)
