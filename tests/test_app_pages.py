@@ -535,3 +535,18 @@ def test_the_confusion_matrix_is_legible_at_a_projector(app, isolated, saved_run
     app.toggle(key="presenter").set_value(True).run()
     assert not app.exception
     assert sizes() == {18}
+
+
+def test_evaluate_opens_each_model_on_its_own_most_confused_cell(app, isolated, saved_run):
+    """A cell picked for one model does not stay picked for the next one chosen."""
+    first = saved_run(isolated / "runs")
+    second = saved_run(isolated / "runs")
+    on_page(app, "pages/4_Evaluate.py")
+    worst = (app.selectbox(key="cell_true").value, app.selectbox(key="cell_pred").value)
+    assert worst[0] != worst[1]  # a mistake: the model's most confused pair
+    app.selectbox(key="cell_true").select(0)
+    app.selectbox(key="cell_pred").select(0).run()
+    assert (app.selectbox(key="cell_true").value, app.selectbox(key="cell_pred").value) == (0, 0)
+    app.selectbox(key=f"pick_run_{second.name}").select(first.name).run()
+    assert not app.exception
+    assert (app.selectbox(key="cell_true").value, app.selectbox(key="cell_pred").value) == worst
