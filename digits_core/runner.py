@@ -35,7 +35,7 @@ from .jobs import History, TrainingJob, release_memory
 from .models import EVAL_CHUNK, count_params
 from .readers import read_history
 from .recorder import RunRecorder
-from .runs import check_owner, inspect_run, load_run, read_snapshots
+from .runs import check_owner, delete_run, inspect_run, load_run, read_snapshots
 
 
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
@@ -230,6 +230,20 @@ class JobRunner:
             self._add(job, owner, json.dumps(exp.to_dict(), sort_keys=True))
         job.start()
         return name
+
+    def delete(self, name: str, by: str | None = None) -> None:
+        """Delete the run folder `name` (`runs.delete_run`: not while it trains, and with `by`
+        only its owner's) and forget its ended job: the pages list a person's runs from both,
+        and a job remembered after its folder went kept the run on the Train page (and its
+        name taken twice, by the next run given the freed name). Raises RunError."""
+        with self._lock:
+            job = self._jobs.get(name)
+            if job is not None and not job.done:
+                raise RunError(f"{name} is still training; stop it first")
+            delete_run(self.runs_dir / name, self.runs_dir, by=by)
+            for d in (self._jobs, self._owner, self._started, self._ended):
+                d.pop(name, None)
+            self._settled += 1
 
     def stop(self, name: str) -> None:
         job = self.job(name)

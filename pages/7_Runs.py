@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.charts import overlay
 from digits_core.errors import DigitLabError, RunError
-from digits_core.runs import delete_run, publish_run
+from digits_core.runs import publish_run
 
 ss = st.session_state
 session = state.session()
@@ -88,7 +88,7 @@ def train_again(name: str) -> None:
 
 def delete(name: str) -> None:
     try:
-        delete_run(by_name[name].path, state.runs_dir(), by=state.changed_by())
+        state.runner().delete(name, by=state.changed_by())
     except (RunError, OSError) as e:
         ss["runs_error"] = str(e)
         return

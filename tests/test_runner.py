@@ -310,3 +310,26 @@ def test_a_pool_started_under_streamlit_run_does_not_rerun_the_app(tmp_path, mon
         assert runner.history(name).status == "finished", runner.history(name).message
     finally:
         pool.close()
+
+
+def test_a_deleted_run_is_forgotten_and_its_name_is_free(tmp_path):
+    """Deleting an ended run removes its folder and the runner's memory of it: the pages
+    list a person's runs from both, and the next run given the freed name is a new one."""
+    from digits_core.errors import RunError
+
+    runner = JobRunner(tmp_path)
+    a = runner.start(exp(), owner="ann")
+    assert wait_for(lambda: runner.history(a).step > 0, 60)
+    with pytest.raises(RunError, match="still training"):
+        runner.delete(a, by="ann")
+    runner.stop(a)
+    assert runner.job(a).wait(30)
+    with pytest.raises(RunError):
+        runner.delete(a, by="bob")  # not theirs
+    runner.delete(a, by="ann")
+    assert not (tmp_path / a).exists() and runner.job(a) is None and a not in runner.owned("ann")
+    b = runner.start(exp(epochs=1), owner="ann")
+    assert b == a  # the freed name, for a new run
+    assert runner.job(b).wait(30) and runner.history(b).status == "finished"
+    with pytest.raises(RunError, match="not a run folder"):
+        runner.delete("../elsewhere")
