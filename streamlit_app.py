@@ -8,6 +8,9 @@ import streamlit as st
 from dashboard import people, polling, state, warm
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
+# Pickers whose choice a person expects to find again after visiting another page: the run
+# shown on Train, the runs compared and the one run on Runs, the cell picked on Evaluate.
+KEPT_ACROSS_PAGES = ("train_view", "runs_compare", "runs_pick", "cell_true", "cell_pred")
 
 pages = [
     st.Page("pages/1_Home.py", title="Home", icon=":material/home:", default=True),
@@ -58,5 +61,10 @@ with st.sidebar:
                     "{ padding-top: 1.25rem; }</style>",
                     unsafe_allow_html=True)
 
+# Widget state is dropped on pages that do not draw the widget: these choices are kept
+# (written back as plain values) so that a person coming back finds them as they left them.
+for key in KEPT_ACROSS_PAGES:
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
 page.run()
 warm.after_first_page()  # once per server: what later pages and a first job import

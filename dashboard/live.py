@@ -176,8 +176,11 @@ def after_panel(name: str) -> None:
             st.rerun()
         except DigitLabError as e:
             st.error(str(e))
-    c3.page_link("pages/4_Evaluate.py", label="Evaluate it", icon=":material/fact_check:")
-    c3.page_link("pages/6_Draw.py", label="Draw with it", icon=":material/draw:")
+    for label, page, icon in (("Evaluate it", "pages/4_Evaluate.py", ":material/fact_check:"),
+                              ("Draw with it", "pages/6_Draw.py", ":material/draw:")):
+        if c3.button(label, key=f"{page}_{name}", icon=icon, type="tertiary"):
+            state.session().chosen_run = name  # the analysis pages open on this run
+            st.switch_page(page)
 
 
 __all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "pace", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]

@@ -385,6 +385,8 @@ def keep_choice(key: str, labels: dict[str, str]) -> None:
         ss[key] = [v for v in dict.fromkeys(option(v) for v in value) if v in labels]
     elif value is not None and option(value) in labels:
         ss[key] = option(value)
+    elif value is not None:  # a run deleted meanwhile: the picker opens on its default
+        del ss[key]
     for name, label in labels.items():
         seen.pop(label, None)  # newest last: the oldest go first
         seen[label] = name
@@ -436,6 +438,12 @@ def pick_run(label: str = "Model", *, include_running: bool = False,
     return info
 
 
+def follow(key: str) -> None:
+    """A run picked in the picker with widget key `key` (the Train page's run shown, the
+    Runs page's one run) is the one the analysis pages show next."""
+    session().chosen_run = st.session_state.get(key)
+
+
 def started(name: str) -> None:
     """A run just started: the analysis pages follow it (the newest is the default)."""
     session().chosen_run = None
@@ -449,6 +457,7 @@ __all__ = [
     "class_mode",
     "data_config",
     "experiment",
+    "follow",
     "in_use_elsewhere",
     "keep_choice",
     "load",

@@ -98,7 +98,7 @@ if not mine:
 
 if len(mine) > 1:
     right.selectbox("Run shown", list(reversed(mine)), key="train_view", label_visibility="collapsed",
-                    format_func=lambda n: labels.get(n, n))
+                    format_func=lambda n: labels.get(n, n), on_change=state.follow, args=("train_view",))
 view = ss["train_view"]
 polling = runner.busy(view)  # also while a stopped run's test accuracy is being measured
 watching = pace(runner.history(view)) if polling else ""  # queued: seldom; starting: often

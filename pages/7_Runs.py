@@ -53,7 +53,8 @@ st.dataframe(table, hide_index=True, key="runs_table", width="stretch", column_c
 st.subheader("Compare")
 loadable = [i.name for i in infos if i.status != "broken"]
 state.keep_choice("runs_compare", {n: by_name[n].label for n in loadable})
-chosen = st.multiselect("Runs to overlay", loadable, default=loadable[:2], key="runs_compare",
+chosen = st.multiselect("Runs to overlay", loadable, key="runs_compare",
+                        default=None if "runs_compare" in ss else loadable[:2],
                         format_func=lambda n: by_name[n].label, placeholder="Choose runs…")
 if chosen:
     curves = [(by_name[n].label, state.runner().history(n)) for n in chosen]
@@ -68,7 +69,8 @@ names = list(by_name)  # newest first; it opens on this person's newest (a class
 own = set(state.my_run_names())
 mine_first = next((n for n in names if n in own), names[0])
 state.keep_choice("runs_pick", {n: labels[n] for n in names})
-name = st.selectbox("Run", names, index=names.index(mine_first), key="runs_pick", format_func=labels.get)
+name = st.selectbox("Run", names, index=None if "runs_pick" in ss else names.index(mine_first),
+                    key="runs_pick", format_func=labels.get)
 info = by_name[name]
 
 

@@ -550,3 +550,32 @@ def test_evaluate_opens_each_model_on_its_own_most_confused_cell(app, isolated, 
     app.selectbox(key=f"pick_run_{second.name}").select(first.name).run()
     assert not app.exception
     assert (app.selectbox(key="cell_true").value, app.selectbox(key="cell_pred").value) == worst
+
+
+def test_choices_are_found_again_after_another_page(app, isolated, saved_run):
+    """The run shown on Train, the runs compared on Runs and the cell picked on Evaluate are
+    as the person left them after a visit to another page (Streamlit drops the state of
+    widgets a page does not draw); the run picked on Train is the one Evaluate opens on."""
+    older, newer = saved_run(isolated / "runs"), saved_run(isolated / "runs")
+    on_page(app, "pages/3_Train.py")
+    for run in (older, newer):  # this person's runs: owned by this session
+        meta = json.loads((run / "meta.json").read_text())
+        meta["owner"] = app.session_state["sid"]
+        (run / "meta.json").write_text(json.dumps(meta))
+    app.run()
+    assert app.session_state["train_view"] == newer.name
+    app.selectbox(key="train_view").select(older.name).run()
+    app.switch_page("pages/2_Data.py").run()
+    app.switch_page("pages/3_Train.py").run()
+    assert not app.exception and app.selectbox(key="train_view").value == older.name
+    app.switch_page("pages/4_Evaluate.py").run()
+    assert app.selectbox(key=f"pick_run_{older.name}").value == older.name  # followed Train
+    app.selectbox(key="cell_true").select(2)
+    app.selectbox(key="cell_pred").select(7).run()
+    app.switch_page("pages/7_Runs.py").run()
+    app.multiselect(key="runs_compare").unselect(newer.name).run()
+    assert app.multiselect(key="runs_compare").value == [older.name]
+    app.switch_page("pages/4_Evaluate.py").run()
+    assert (app.selectbox(key="cell_true").value, app.selectbox(key="cell_pred").value) == (2, 7)
+    app.switch_page("pages/7_Runs.py").run()
+    assert not app.exception and app.multiselect(key="runs_compare").value == [older.name]
