@@ -77,7 +77,7 @@ def live_panel(name: str, presenter: bool) -> None:
         right.button("Stop", key=f"stop_{name}", on_click=runner.stop, args=(name,),
                      icon=":material/stop:", disabled=h.status == "stopping", width="stretch")
     elif h.status == "finished":
-        st.success(line)
+        st.warning(line) if "little better than a guess" in h.message else st.success(line)
     elif h.status in ("stopped", "interrupted"):
         st.info(line)
     else:

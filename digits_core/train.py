@@ -22,6 +22,7 @@ from .data import Dataset
 from .learners import Learner, make_learner
 from .models import EVAL_CHUNK, Classifier
 
+GUESS_LEVEL = 0.2  # a finished run under this test accuracy (ten digits: a guess is 10 %) says so
 DIVERGENCE_FACTOR = 20.0  # a batch loss this many times the loss at initialisation: blown up
 THROUGHPUT_WINDOW = 20  # steps the images/s figure is averaged over
 
@@ -246,7 +247,12 @@ def train(
         if tc.stop_at_loss is not None and train_loss < tc.stop_at_loss:
             yield done("finished", f"reached the target loss {tc.stop_at_loss} after {epoch} epochs", test_acc)
             return
-    yield done("finished", f"finished {plural(epoch_offset + tc.epochs, 'epoch')}", test_acc)
+    message = f"finished {plural(epoch_offset + tc.epochs, 'epoch')}"
+    if test_acc is not None and test_acc < GUESS_LEVEL:
+        message += (f", but it reads the test set little better than a guess ({test_acc:.1%}): with "
+                    f"a loss that jumped about, try a learning rate 10x smaller than {tc.lr:g}; with "
+                    "one that fell slowly, more epochs or a larger rate")
+    yield done("finished", message, test_acc)
 
 
 def plural(n: int, word: str) -> str:

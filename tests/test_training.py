@@ -322,3 +322,13 @@ def test_a_core_busy_elsewhere_is_not_given_to_a_thread_team():
     assert free_cores(BUSY_CORE + 0.05, 2) == free_cores(0.4, 2) == free_cores(1.2, 2) == 1
     assert free_cores(1.9, 2) == free_cores(7.0, 2) == 1
     assert free_cores(2.2, 8) == 6 and free_cores(2.4, 8) == 5 and free_cores(0.0, 8) == 8
+
+
+def test_a_run_that_ends_at_a_guess_says_so():
+    """Finished, but no better than a guess: the message says what to try (the Train page
+    shows it as a warning, not a success)."""
+    h = run_experiment(exp("numpy-mlp", epochs=1, lr=1e-7, optimizer="sgd")).snapshot()
+    assert h.status == "finished" and h.final_test_acc < 0.2
+    assert "little better than a guess" in h.message and "1e-07" in h.message
+    good = run_experiment(exp("numpy-mlp", epochs=2)).snapshot()
+    assert good.final_test_acc > 0.8 and good.message == "finished 2 epochs"
