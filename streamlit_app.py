@@ -10,6 +10,7 @@ from dashboard import people, polling, state, warm
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 # Pickers whose choice a person expects to find again after visiting another page: the run
 # shown on Train, the runs compared and the one run on Runs, the cell picked on Evaluate.
+SIDEBAR_RUNS = 6  # the newest of a person's runs listed in the sidebar
 KEPT_ACROSS_PAGES = ("train_view", "runs_compare", "runs_pick", "cell_true", "cell_pred")
 
 pages = [
@@ -31,13 +32,16 @@ def my_runs(busy: bool) -> None:
     if busy:
         polling.seen(state.sid())
     infos = {i.name: i for i in state.all_runs()}
-    names = [n for n in state.my_run_names() if n in infos][-6:]
+    every = [n for n in state.my_run_names() if n in infos]
+    names = every[-SIDEBAR_RUNS:]
     if not names:
         st.caption("No runs yet.")
         return
     runner = state.runner()
     for name in reversed(names):
         st.caption(state.run_label(infos[name]))
+    if len(every) > len(names):
+        st.caption(f"…and {len(every) - len(names)} older on the Runs page")
     if busy and not runner.active(state.owner()):
         st.rerun()  # the whole app, so this list stops polling
 

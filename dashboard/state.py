@@ -31,6 +31,7 @@ from pathlib import Path
 import streamlit as st
 
 from digits_core.config import DataConfig, Experiment, ModelConfig
+from digits_core.jobs import ACTIVE
 from digits_core.presets import ALL
 from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
 from digits_core.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
@@ -296,11 +297,14 @@ def my_run_names() -> list[str]:
     return names + [n for n in runner().owned(me) if n not in names]
 
 
-def run_label(info: RunInfo) -> str:
-    """One line for pickers and lists: 'S4-2 · mnist · finished · test 98.4 %', 'S4-3 · mnist
+def run_label(info: RunInfo, *, live: bool = True) -> str:
+    """One line for lists and pickers: 'S4-2 · mnist · finished · test 98.4 %', 'S4-3 · mnist
     · running 47 % · test 97.9 %' (the last full test); on a class server another person's
     run names them ('Ada's S4-2 · ...') and a published one is pinned (📌). A run this server
-    trains is described from memory: its folder lags behind by up to a checkpoint."""
+    trains is described from memory: its folder lags behind by up to a checkpoint.
+
+    `live=False` (a picker, drawn again only when the page is): a run that trains is just
+    'running', as its progress and accuracy would go stale on screen at once."""
     acc = info.meta.get("test_acc")
     if acc is None:
         acc = info.meta.get("last_test_acc")
@@ -308,8 +312,13 @@ def run_label(info: RunInfo) -> str:
     job = runner().job(info.name)
     if job is not None:
         status, progress, live_acc = job.brief()
-        status = status if progress is None else f"{status} {progress:.0%}"
-        acc = acc if live_acc is None else live_acc
+        if progress is not None and not live:
+            acc = None
+        else:
+            status = status if progress is None else f"{status} {progress:.0%}"
+            acc = acc if live_acc is None else live_acc
+    elif not live and status in ACTIVE:
+        acc = None
     label = info.label
     if class_mode() and info.person and info.owner != owner():
         label = f"{info.person}'s {label}"
@@ -414,7 +423,7 @@ def pick_run(label: str = "Model", *, include_running: bool = False,
     me = owner()
     infos.sort(key=lambda i: 0 if (me and i.owner == me) else 1 if i.published else 2)  # stable: newest first
     names = [i.name for i in infos]
-    labels = {i.name: run_label(i) for i in infos}
+    labels = {i.name: run_label(i, live=False) for i in infos}
     if ready_made is not None:
         ahead = sum(1 for i in infos if (me and i.owner == me) or i.published) if class_mode() else len(infos)
         names.insert(ahead, READY_MADE)

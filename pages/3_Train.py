@@ -23,7 +23,7 @@ session = state.session()
 runner = state.runner()
 mine = state.my_run_names()
 live = [n for n in mine if n in runner.active(state.owner())]
-labels = {i.name: state.run_label(i) for i in state.all_runs() if i.name in mine}
+labels = {i.name: state.run_label(i, live=False) for i in state.all_runs() if i.name in mine}
 state.keep_choice("train_view", {n: labels.get(n, n) for n in reversed(mine)})
 if ss.get("train_view") not in mine:
     ss["train_view"] = (live or mine or [None])[-1]

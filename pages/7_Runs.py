@@ -64,7 +64,7 @@ if chosen:
     right.plotly_chart(loss_fig, key="runs_loss")
 
 st.subheader("One run")
-labels = {n: state.run_label(i) for n, i in by_name.items()}
+labels = {n: state.run_label(i, live=False) for n, i in by_name.items()}
 names = list(by_name)  # newest first; it opens on this person's newest (a class: not the teacher's)
 own = set(state.my_run_names())
 mine_first = next((n for n in names if n in own), names[0])

@@ -257,13 +257,15 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     name = wait_for_run(app, ("running",))
     while state.runner().history(name).step == 0:
         time.sleep(0.01)
-    label = state.run_label(next(i for i in state.all_runs() if i.name == name))
+    info = next(i for i in state.all_runs() if i.name == name)
+    label, picker_label = state.run_label(info), state.run_label(info, live=False)
     app.run()  # the live panel, as its next poll draws it
     while state.runner().history(name).step == 0 or not state.runner().history(name).probe_test_acc:
         time.sleep(0.01)
     app.run()
     assert any(m.value.startswith("live test accuracy **") and "subset" in m.value for m in app.markdown)
     assert " · digits · running " in label and label.endswith("%"), label  # its progress, from memory
+    assert picker_label.endswith(" · digits · running"), picker_label  # a picker's would go stale
     # The run belongs to the server: it keeps training while another page is shown.
     app.switch_page("pages/2_Data.py").run()
     app.switch_page("pages/3_Train.py").run()
@@ -579,3 +581,16 @@ def test_choices_are_found_again_after_another_page(app, isolated, saved_run):
     assert (app.selectbox(key="cell_true").value, app.selectbox(key="cell_pred").value) == (2, 7)
     app.switch_page("pages/7_Runs.py").run()
     assert not app.exception and app.multiselect(key="runs_compare").value == [older.name]
+
+
+def test_the_sidebar_lists_the_newest_runs_and_counts_the_others(app, isolated, saved_run):
+    on_page(app, "pages/2_Data.py")
+    for _ in range(8):
+        run = saved_run(isolated / "runs")
+        meta = json.loads((run / "meta.json").read_text())
+        meta["owner"] = app.session_state["sid"]
+        (run / "meta.json").write_text(json.dumps(meta))
+    app.run()
+    captions = [c.value for c in app.sidebar.caption]
+    assert sum(" · digits · finished" in c for c in captions) == 6
+    assert "…and 2 older on the Runs page" in captions
