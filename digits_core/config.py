@@ -152,7 +152,6 @@ class TrainConfig:
     live_embedding: bool = False  # t-SNE frames of the last hidden layer as it trains (as S4 drew them)
 
     def validate(self) -> None:
-        _seed(self.seed)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("loss", self.loss, LOSSES)
         _choice("loss_reduction", self.loss_reduction, REDUCTIONS)
@@ -160,6 +159,8 @@ class TrainConfig:
         _choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
         problems = []  # every number out of range at once: a form shows them together
+        if not 0 <= self.seed <= MAX_SEED:
+            problems.append(f"seed must be 0..{MAX_SEED}, got {self.seed}")
         if not 1 <= self.epochs <= MAX_EPOCHS:
             problems.append(f"epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
         if not 1 <= self.batch_size <= MAX_BATCH:
@@ -201,8 +202,16 @@ class Experiment:
 
     def validate(self) -> None:
         self.data.validate()
-        self.model.validate()
-        self.train.validate()
+        problems = []  # the model's and the training's together: a form shows them at once
+        for part in (self.model, self.train):
+            try:
+                part.validate()
+            except ConfigError as e:
+                problems += getattr(e, "problems", None) or [str(e)]
+        if problems:
+            error = ConfigError("; ".join(problems))
+            error.problems = problems
+            raise error
         if self.train.augment and self.data.normalization == "standardize":
             raise ConfigError(
                 "augmentation shifts and turns the image, which needs a uniform background: "

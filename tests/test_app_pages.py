@@ -331,16 +331,19 @@ def test_numbers_out_of_range_show_an_error_and_disable_start(app, field, value,
 
 
 def test_every_problem_of_the_form_is_shown_at_once(app):
-    """Bad widths, 0 epochs and a batch of 0 together: three lines, not one at a time."""
+    """Bad widths, a negative seed, absurd epochs and a batch of 0 together: four lines, not
+    one round at a time."""
     on_page(app, "pages/3_Train.py")
     app.text_input(key=key(app, "hidden")).input("abc, -5")
     app.number_input(key=key(app, "epochs")).set_value(99999999)
-    app.number_input(key=key(app, "batch")).set_value(0).run()
+    app.number_input(key=key(app, "batch")).set_value(0)
+    app.number_input(key=key(app, "seed")).set_value(-7).run()
     assert not app.exception
     [error] = [e.value for e in app.error]
     lines = error.splitlines()
-    assert len(lines) == 3 and all(line.startswith("- ") for line in lines), error
-    assert "abc" in lines[0] and "epochs must be 1..1000" in lines[1] and "batch size must be" in lines[2]
+    assert len(lines) == 4 and all(line.startswith("- ") for line in lines), error
+    assert "abc" in lines[0] and "seed must be" in lines[1]
+    assert "epochs must be 1..1000" in lines[2] and "batch size must be" in lines[3]
     assert app.button(key="start").disabled
     assert app.metric[0].value == "—"  # no parameter count for settings that cannot train
 

@@ -50,3 +50,12 @@ def test_every_number_out_of_range_is_named_at_once():
         tc.validate()
     assert [p.split(" must")[0] for p in got.value.problems] == ["epochs", "batch size", "L2"]
     assert str(got.value) == "; ".join(got.value.problems)
+
+
+def test_the_model_and_training_problems_come_together():
+    from digits_core.config import Experiment, ModelConfig
+
+    e = Experiment(model=ModelConfig(dropout=1.5), train=TrainConfig(epochs=0, seed=-1))
+    with pytest.raises(ConfigError) as got:
+        e.validate()
+    assert [p.split(" must")[0] for p in got.value.problems] == ["dropout", "seed", "epochs"]
