@@ -8,9 +8,9 @@ import streamlit as st
 from dashboard import people, polling, state, warm
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
+SIDEBAR_RUNS = 6  # the newest of a person's runs listed in the sidebar
 # Pickers whose choice a person expects to find again after visiting another page: the run
 # shown on Train, the runs compared and the one run on Runs, the cell picked on Evaluate.
-SIDEBAR_RUNS = 6  # the newest of a person's runs listed in the sidebar
 KEPT_ACROSS_PAGES = ("train_view", "runs_compare", "runs_pick", "cell_true", "cell_pred")
 
 pages = [

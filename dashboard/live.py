@@ -176,9 +176,9 @@ def after_panel(name: str) -> None:
             st.rerun()
         except DigitLabError as e:
             st.error(str(e))
-    for label, page, icon in (("Evaluate it", "pages/4_Evaluate.py", ":material/fact_check:"),
-                              ("Draw with it", "pages/6_Draw.py", ":material/draw:")):
-        if c3.button(label, key=f"{page}_{name}", icon=icon, type="tertiary"):
+    for what, label, page, icon in (("evaluate", "Evaluate it", "pages/4_Evaluate.py", ":material/fact_check:"),
+                                    ("draw", "Draw with it", "pages/6_Draw.py", ":material/draw:")):
+        if c3.button(label, key=f"to_{what}_{name}", icon=icon, type="tertiary"):
             state.session().chosen_run = name  # the analysis pages open on this run
             st.switch_page(page)
 

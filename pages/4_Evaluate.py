@@ -99,8 +99,8 @@ default = most_confused(report.confusion) or (0, 0)
 ss = st.session_state
 if ss.get("cell_of") != info.name or "cell_true" not in ss or "cell_pred" not in ss:
     # a first look, or another model: open on its most confused cell
-    st.session_state["cell_true"], st.session_state["cell_pred"] = default
-    st.session_state["cell_of"] = info.name
+    ss["cell_true"], ss["cell_pred"] = default
+    ss["cell_of"] = info.name
 left, right = st.columns(2)
 true = left.selectbox("True digit", range(10), key="cell_true")
 pred = right.selectbox("Predicted digit", range(10), key="cell_pred")

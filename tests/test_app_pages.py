@@ -597,3 +597,18 @@ def test_the_sidebar_lists_the_newest_runs_and_counts_the_others(app, isolated, 
     captions = [c.value for c in app.sidebar.caption]
     assert sum(" · digits · finished" in c for c in captions) == 6
     assert "…and 2 older on the Runs page" in captions
+
+
+def test_evaluate_it_opens_the_run_shown_on_train(app, isolated, saved_run):
+    older, newer = saved_run(isolated / "runs"), saved_run(isolated / "runs")
+    on_page(app, "pages/3_Train.py")
+    for run in (older, newer):
+        meta = json.loads((run / "meta.json").read_text())
+        meta["owner"] = app.session_state["sid"]
+        (run / "meta.json").write_text(json.dumps(meta))
+    app.run()
+    app.selectbox(key="train_view").select(older.name).run()
+    session_of(app).chosen_run = None  # only the button decides here
+    app.button(key=f"to_evaluate_{older.name}").click().run()
+    assert not app.exception
+    assert app.selectbox(key=f"pick_run_{older.name}").value == older.name
