@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboard.pictures import png_data_url
 from dashboard.state import test_tail
+from digits_core.runs import saved_test_acc
 
 SURE = 0.70  # below this, the second choice is shown too
 
@@ -12,8 +13,7 @@ def model_caption(run) -> str:
     """'Read by S4-2: PyTorch CNN on MNIST, 98.7 % on its test set, 1 epoch, Adam lr 0.001.'"""
     exp, meta = run.experiment, run.meta
     family = {"numpy-mlp": "NumPy MLP", "torch-mlp": "PyTorch MLP", "cnn": "PyTorch CNN"}[exp.model.family]
-    acc = meta.get("test_acc")
-    acc = acc if isinstance(acc, (int, float)) else meta.get("last_test_acc")
+    acc = saved_test_acc(meta)
     parts = [f"Read by **{run.label}**: {family} on {exp.data.dataset}"]
     if isinstance(acc, (int, float)):
         parts.append(f"{acc:.1%} on its test set")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from digits_core.errors import DigitLabError
 from digits_core.runs import rename_run
+from digits_core.train import GUESS_LEVEL
 
 from . import state
 from .charts import accuracy_figure, loss_figure
@@ -77,7 +78,8 @@ def live_panel(name: str, presenter: bool) -> None:
         right.button("Stop", key=f"stop_{name}", on_click=runner.stop, args=(name,),
                      icon=":material/stop:", disabled=h.status == "stopping", width="stretch")
     elif h.status == "finished":
-        st.warning(line) if "little better than a guess" in h.message else st.success(line)
+        guess = h.final_test_acc is not None and h.final_test_acc < GUESS_LEVEL  # its message says so
+        st.warning(line) if guess else st.success(line)
     elif h.status in ("stopped", "interrupted"):
         st.info(line)
     else:
@@ -164,8 +166,7 @@ def after_panel(name: str) -> None:
     if f"{key}_error" in st.session_state:
         c1.error(st.session_state.pop(f"{key}_error"))
     if info.status == "diverged":  # more epochs from broken weights would blow up again
-        c2.caption("A diverged run is not continued: start a new one with a smaller learning "
-                   "rate (the settings above).")
+        c2.caption(f"{state.NOT_CONTINUED} (the settings above).")
         more = None
     else:
         more = c2.number_input("More epochs", 1, 1000, 1, key=f"more_{name}")

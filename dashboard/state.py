@@ -305,9 +305,7 @@ def run_label(info: RunInfo, *, live: bool = True) -> str:
 
     `live=False` (a picker, drawn again only when the page is): a run that trains is just
     'running', as its progress and accuracy would go stale on screen at once."""
-    acc = info.meta.get("test_acc")
-    if acc is None:
-        acc = info.meta.get("last_test_acc")
+    acc = info.test_acc
     status = info.status
     job = runner().job(info.name)
     if job is not None:
@@ -403,6 +401,7 @@ def keep_choice(key: str, labels: dict[str, str]) -> None:
         seen.pop(next(iter(seen)))
 
 
+NOT_CONTINUED = "A diverged run is not continued: train a new one with a smaller learning rate"
 READY_MADE = ":ready-made:"  # the ready-made model's entry in a picker (no run folder has a colon)
 
 
@@ -459,6 +458,7 @@ def started(name: str) -> None:
 
 
 __all__ = [
+    "NOT_CONTINUED",
     "READY_MADE",
     "Session",
     "all_runs",

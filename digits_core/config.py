@@ -185,10 +185,7 @@ class TrainConfig:
             problems.append("label smoothing is for the cross-entropy loss")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             problems.append(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
-        if problems:
-            error = ConfigError("; ".join(problems))
-            error.problems = problems  # one line each, for a form
-            raise error
+        _refuse(problems)
 
 
 @dataclass
@@ -208,10 +205,7 @@ class Experiment:
                 part.validate()
             except ConfigError as e:
                 problems += getattr(e, "problems", None) or [str(e)]
-        if problems:
-            error = ConfigError("; ".join(problems))
-            error.problems = problems
-            raise error
+        _refuse(problems)
         if self.train.augment and self.data.normalization == "standardize":
             raise ConfigError(
                 "augmentation shifts and turns the image, which needs a uniform background: "
@@ -353,6 +347,14 @@ def _typed(tp: Any, v: Any, where: str) -> Any:
 
 
 _show = show_value  # one picture of a value for every error message
+
+
+def _refuse(problems: list[str]) -> None:
+    """One ConfigError naming every problem (`problems`: one line each, for a form)."""
+    if problems:
+        error = ConfigError("; ".join(problems))
+        error.problems = problems
+        raise error
 
 
 def _seed(seed: int) -> None:

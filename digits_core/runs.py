@@ -46,6 +46,15 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("DIGITLAB_RUNS", "runs"))
 
 
+def saved_test_acc(meta: dict) -> float | None:
+    """A run's test accuracy as its meta.json records it: the final one, else the last full
+    test while it trained (a run stopped or interrupted midway), else None."""
+    for key in ("test_acc", "last_test_acc"):
+        if isinstance(meta.get(key), (int, float)):
+            return meta[key]
+    return None
+
+
 @dataclass
 class RunInfo:
     """What a listing knows of a run folder without loading its weights."""
@@ -72,6 +81,11 @@ class RunInfo:
     def person(self) -> str:
         """The name of the person whose run it is (class mode), else ""."""
         return str(self.meta.get("person") or "") if self.owner.startswith("@") else ""
+
+    @property
+    def test_acc(self) -> float | None:
+        """Its final test accuracy, else the last full test while it trained, else None."""
+        return saved_test_acc(self.meta)
 
     @property
     def published(self) -> bool:
@@ -314,6 +328,7 @@ __all__ = [
     "ACTIVE",
     "Run",
     "RunInfo",
+    "saved_test_acc",
     "check_owner",
     "default_runs_dir",
     "delete_run",

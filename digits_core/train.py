@@ -261,6 +261,7 @@ def plural(n: int, word: str) -> str:
 
 
 __all__ = [
+    "GUESS_LEVEL",
     "Done",
     "Epoch",
     "Step",

@@ -77,8 +77,7 @@ def drawing() -> None:
     with result_col:
         if prediction is None or prediction.digit is None:
             if prediction is not None and prediction.message == TOO_SMALL:
-                st.warning("That mark is too small to read: draw the digit larger, filling most "
-                           "of the pad.")
+                st.warning(f"{TOO_SMALL[:1].upper()}{TOO_SMALL[1:]}.")
             else:
                 st.info("Draw a digit on the canvas: the model's reading appears here.")
             return

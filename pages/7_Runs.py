@@ -2,13 +2,11 @@
 one on the analysis pages, train again with its settings, continue it, or delete it. On a
 class server others' runs are read-only and a teacher can publish a run to the class."""
 
-import time
-
-import pandas as pd
 import streamlit as st
 
 from dashboard import state
 from dashboard.charts import overlay
+from dashboard.run_table import COLUMNS, runs_table
 from digits_core.errors import DigitLabError, RunError
 from digits_core.runs import publish_run
 
@@ -22,33 +20,8 @@ if not infos:
 by_name = {i.name: i for i in infos}
 
 
-def acc_of(info) -> float | None:
-    acc = info.meta.get("test_acc")
-    return acc if isinstance(acc, (int, float)) else info.meta.get("last_test_acc")
-
-
-def when(t) -> str:
-    return time.strftime("%d %b %H:%M", time.localtime(t)) if isinstance(t, (int, float)) else ""
-
-
-table = pd.DataFrame([{
-    "run": ("📌 " if i.published else "") + i.label,
-    **({"by": i.person or "—"} if state.class_mode() else {}),
-    "model": i.meta.get("family", ""),
-    "data": i.meta.get("dataset", ""),
-    "accuracy": acc_of(i),
-    "epochs": i.meta.get("epochs_done"),
-    "time": f"{i.meta['elapsed']:.0f} s" if isinstance(i.meta.get("elapsed"), (int, float)) else "",
-    "started": when(i.meta.get("created")),
-    "status": i.status if i.status != "broken" else f"broken: {i.reason}",
-    "yours": "✓" if i.owner and i.owner == state.owner() else "",
-} for i in infos])
-st.dataframe(table, hide_index=True, key="runs_table", width="stretch", column_config={
-    "accuracy": st.column_config.NumberColumn(format="percent", width="small"),
-    "epochs": st.column_config.NumberColumn(width="small"),
-    "yours": st.column_config.TextColumn(width="small"),
-    "status": st.column_config.TextColumn(width="medium"),
-})
+st.dataframe(runs_table(infos), hide_index=True, key="runs_table", width="stretch",
+             column_config=COLUMNS)
 
 st.subheader("Compare")
 loadable = [i.name for i in infos if i.status != "broken"]
@@ -122,7 +95,7 @@ else:
     c2.button("Train again with these settings", key="runs_again_btn", on_click=train_again,
               args=(name,), icon=":material/replay:", disabled=not info.ok, width="stretch")
     if mine and info.status == "diverged":
-        c3.caption("A diverged run is not continued: train again with a smaller learning rate.")
+        c3.caption(f"{state.NOT_CONTINUED}.")
     elif mine and info.ok and info.status not in ("running", "loading", "queued", "stopping"):
         more = c3.number_input("More epochs", 1, 1000, 1, key=f"runs_more_{name}")
         if c3.button("Continue training", key="runs_continue", icon=":material/play_arrow:"):

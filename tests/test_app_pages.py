@@ -557,16 +557,21 @@ def test_evaluate_opens_each_model_on_its_own_most_confused_cell(app, isolated, 
     assert (app.selectbox(key="cell_true").value, app.selectbox(key="cell_pred").value) == worst
 
 
+def own(app: AppTest, *runs: Path) -> None:
+    """Make saved runs this session's person's (as if they had started them)."""
+    for run in runs:
+        meta = json.loads((run / "meta.json").read_text())
+        meta["owner"] = app.session_state["sid"]
+        (run / "meta.json").write_text(json.dumps(meta))
+
+
 def test_choices_are_found_again_after_another_page(app, isolated, saved_run):
     """The run shown on Train, the runs compared on Runs and the cell picked on Evaluate are
     as the person left them after a visit to another page (Streamlit drops the state of
     widgets a page does not draw); the run picked on Train is the one Evaluate opens on."""
     older, newer = saved_run(isolated / "runs"), saved_run(isolated / "runs")
     on_page(app, "pages/3_Train.py")
-    for run in (older, newer):  # this person's runs: owned by this session
-        meta = json.loads((run / "meta.json").read_text())
-        meta["owner"] = app.session_state["sid"]
-        (run / "meta.json").write_text(json.dumps(meta))
+    own(app, older, newer)
     app.run()
     assert app.session_state["train_view"] == newer.name
     app.selectbox(key="train_view").select(older.name).run()
@@ -588,11 +593,7 @@ def test_choices_are_found_again_after_another_page(app, isolated, saved_run):
 
 def test_the_sidebar_lists_the_newest_runs_and_counts_the_others(app, isolated, saved_run):
     on_page(app, "pages/2_Data.py")
-    for _ in range(8):
-        run = saved_run(isolated / "runs")
-        meta = json.loads((run / "meta.json").read_text())
-        meta["owner"] = app.session_state["sid"]
-        (run / "meta.json").write_text(json.dumps(meta))
+    own(app, *(saved_run(isolated / "runs") for _ in range(8)))
     app.run()
     captions = [c.value for c in app.sidebar.caption]
     assert sum(" · digits · finished" in c for c in captions) == 6
@@ -602,10 +603,7 @@ def test_the_sidebar_lists_the_newest_runs_and_counts_the_others(app, isolated, 
 def test_evaluate_it_opens_the_run_shown_on_train(app, isolated, saved_run):
     older, newer = saved_run(isolated / "runs"), saved_run(isolated / "runs")
     on_page(app, "pages/3_Train.py")
-    for run in (older, newer):
-        meta = json.loads((run / "meta.json").read_text())
-        meta["owner"] = app.session_state["sid"]
-        (run / "meta.json").write_text(json.dumps(meta))
+    own(app, older, newer)
     app.run()
     app.selectbox(key="train_view").select(older.name).run()
     session_of(app).chosen_run = None  # only the button decides here

@@ -225,3 +225,11 @@ def test_a_background_checkpoint_is_written_off_the_callers_thread_and_a_failure
     h.message = "then in the foreground"
     assert rec.checkpoint(tiny_job.model, h) and rec.error == ""
     assert load_run(rec.path).history.message == "then in the foreground"
+
+
+def test_a_runs_saved_test_accuracy_is_its_final_one_else_its_last_full_test():
+    from digits_core.runs import saved_test_acc
+
+    assert saved_test_acc({"test_acc": 0.98, "last_test_acc": 0.97}) == 0.98
+    assert saved_test_acc({"test_acc": None, "last_test_acc": 0.97}) == 0.97  # stopped midway
+    assert saved_test_acc({}) is None and saved_test_acc({"test_acc": "x"}) is None
