@@ -208,7 +208,8 @@ def train(
     def done(status: str, message: str, acc: float | None = None) -> Done:
         return Done(status, message, acc, time.perf_counter() - t0)
 
-    for epoch in range(epoch_offset + 1, epoch_offset + tc.epochs + 1):
+    last = epoch_offset + tc.epochs
+    for epoch in range(epoch_offset + 1, last + 1):
         loss_sum, correct, seen = 0.0, 0, 0
         for idx in batch_order(n, tc, rng):
             if stop.is_set():
@@ -238,7 +239,7 @@ def train(
         if blown:
             yield done("diverged", divergence.message(blown, step_offset + step))
             return
-        if tc.eval_test_every_epoch or epoch == tc.epochs:
+        if tc.eval_test_every_epoch or epoch == last:
             test_acc = accuracy(model, data.x_test, data.labels_test, stop)
             if test_acc is None:
                 yield done("stopped", f"stopped by the user after {plural(step_offset + step, 'step')}")
@@ -247,7 +248,7 @@ def train(
         if tc.stop_at_loss is not None and train_loss < tc.stop_at_loss:
             yield done("finished", f"reached the target loss {tc.stop_at_loss} after {epoch} epochs", test_acc)
             return
-    message = f"finished {plural(epoch_offset + tc.epochs, 'epoch')}"
+    message = f"finished {plural(last, 'epoch')}"
     if test_acc is not None and test_acc < GUESS_LEVEL:
         message += (f", but it reads the test set little better than a guess ({test_acc:.1%}): with "
                     f"a loss that jumped about, try a learning rate 10x smaller than {tc.lr:g}; with "

@@ -12,7 +12,8 @@ from digits_core.errors import ConfigError
 from digits_core.models import build_model, count_params
 from digits_core.jobs import TrainingJob, run_experiment
 from digits_core.runner import JobSlots
-from digits_core.train import Step, lr_at
+from digits_core.data import load_dataset
+from digits_core.train import Done, Epoch, Step, accuracy, lr_at, train
 
 CNN = [ConvBlock(16, 3, 1, True, 2)]
 
@@ -332,3 +333,19 @@ def test_a_run_that_ends_at_a_guess_says_so():
     assert "little better than a guess" in h.message and "1e-07" in h.message
     good = run_experiment(exp("numpy-mlp", epochs=2)).snapshot()
     assert good.final_test_acc > 0.8 and good.message == "finished 2 epochs"
+
+
+@pytest.mark.parametrize("already", [1, 2, 3])
+def test_a_continued_run_measures_the_test_set_after_its_own_last_epoch(already):
+    """With the test set measured only at the end, a run continued for 2 more epochs after
+    `already` measures it once, after its last epoch, and finishes with that accuracy."""
+    e = exp("numpy-mlp", epochs=2, eval_test_every_epoch=False)
+    data = load_dataset(e.data)
+    model = build_model(e.model, data.image_shape, seed=0)
+    events = list(train(model, data, e.train, step_offset=45 * already, epoch_offset=already))
+    epochs = [ev for ev in events if isinstance(ev, Epoch)]
+    assert [ev.epoch for ev in epochs] == [already + 1, already + 2]
+    assert epochs[0].test_acc is None
+    done = events[-1]
+    assert isinstance(done, Done) and done.status == "finished"
+    assert epochs[-1].test_acc == done.test_acc == accuracy(model, data.x_test, data.labels_test)
