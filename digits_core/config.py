@@ -38,6 +38,7 @@ MAX_L2 = 1.0  # an L2 penalty over this only shrinks every weight to zero
 MAX_SMOOTHING = 0.5  # label smoothing over this teaches the other digits as much as the right one
 SMOOTHING_UNTIL = 0.7  # share of the run over which label smoothing fades to 0 (train.smoothing_at)
 MAX_PARAMS = 20_000_000
+MAX_THREADS = 256
 MAX_SEED = 2**32 - 1  # what NumPy's and torch's generators accept alike
 MAX_TEXT = 4096  # characters of any text setting (a name, a folder)
 MAX_ITEMS = 64  # entries of any list setting read from outside (validate() caps them lower)
@@ -148,6 +149,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # torch families, cross-entropy: this share of each target spread over all ten digits at the start, fading to 0 by SMOOTHING_UNTIL of the run (0 = off)
     seed: int = 0  # seeds initialisation, batch order, dropout and augmentation
     device: str = "auto"  # auto | cpu | cuda (torch families only)
+    threads: int = 0  # torch families: CPU threads to train on; 0 = picked when the run starts (cores, runs, load) and recorded in its history
     eval_test_every_epoch: bool = True  # measure test accuracy after every epoch
     live_embedding: bool = False  # t-SNE frames of the last hidden layer as it trains (as S4 drew them)
 
@@ -161,6 +163,8 @@ class TrainConfig:
         problems = []  # every number out of range at once: a form shows them together
         if not 0 <= self.seed <= MAX_SEED:
             problems.append(f"seed must be 0..{MAX_SEED}, got {self.seed}")
+        if not 0 <= self.threads <= MAX_THREADS:
+            problems.append(f"threads must be 0 (picked at the start) to {MAX_THREADS}, got {self.threads}")
         if not 1 <= self.epochs <= MAX_EPOCHS:
             problems.append(f"epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
         if not 1 <= self.batch_size <= MAX_BATCH:

@@ -52,6 +52,7 @@ class History:
     total_steps: int = 0
     epoch: int = 0
     frames: int = 0  # embedding frames recorded so far
+    threads: int = 0  # torch threads it trains on, picked when it started (0: NumPy, or not yet)
     elapsed_before: float = 0.0  # seconds trained before this segment (a continued run)
     status: str = "queued"  # queued | loading | running | stopping | finished | stopped | diverged | failed
     message: str = ""
@@ -287,14 +288,15 @@ class TrainingJob(WatchedJob):
         if exp.model.family == "numpy-mlp":
             self._follow(events)
             return
-        with ThreadShare() as share:  # this thread's torch threads: its share of the cores
-            self._follow(events, share.adjust)
+        # This thread's torch threads, its share of the cores: picked once (a continued run
+        # keeps the count it recorded), so the curve does not follow the machine's load.
+        with ThreadShare(h.threads or tc.threads) as share:
+            self._set(threads=share.threads)
+            self._follow(events)
 
-    def _follow(self, events, between_steps=None) -> None:
+    def _follow(self, events) -> None:
         h = self._history
         for ev in events:
-            if between_steps is not None:
-                between_steps()
             with self._lock:
                 h.apply(ev)
             if isinstance(ev, Step):

@@ -81,6 +81,7 @@ class RunMeta:
     epochs_done: int = 0
     elapsed: float = 0.0  # seconds of training
     n_params: int = 0
+    threads: int = 0  # torch threads it trained on (History.threads; 0: NumPy)
     owner: str = ""  # who started it: a session id, '@name' in class mode, "" from the CLI
     person: str = ""  # that person's name as they typed it (class mode), else ""
     published: float = 0.0  # time.time() a teacher published it to the class (0: not published)

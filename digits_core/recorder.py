@@ -265,6 +265,7 @@ class RunRecorder:
             last_test_acc=next((a for a in reversed(h.test_acc) if a is not None), None),
             epochs_done=len(h.epochs),
             steps_done=h.step,
+            threads=h.threads,
             elapsed=h.elapsed,
             updated=time.time(),
         )

@@ -79,53 +79,48 @@ class ThreadShare:
 
     With torch's OpenMP backend the thread count belongs to the calling thread (a thread
     takes the count last set in the process when it first runs torch, and keeps it after:
-    measured with torch 2.13). A training thread enters the
-    share and calls `adjust()` between steps: it trains on `training_threads(runs)`
-    threads, but on fewer while other processes keep cores busy (what the machine spent
-    beyond this process over the last `WINDOW_S`, from /proc/stat), since a thread team
-    with a member waiting for a core stalls at every barrier. Pages and other runs keep
-    their own counts.
+    measured with torch 2.13). A training thread enters the share when its run starts and
+    gets `threads`: the count it was given (a continued run's recorded one, or a pinned
+    one), else `training_threads(runs)`, fewer while other processes keep cores busy (what
+    the machine spent beyond this process over the last `WINDOW_S`, from /proc/stat), since
+    a thread team with a member waiting for a core stalls at every barrier. The count is
+    picked once and kept to the run's end: a float sum split over another number of threads
+    rounds differently, so a count that followed the load would make the curve depend on
+    what else the machine did. Pages and other runs keep their own counts.
     """
 
-    WINDOW_S = 2.0  # how often the machine's load is looked at, and over how long
+    WINDOW_S = 2.0  # the machine's load is measured over at least half of this
 
     _lock = threading.Lock()
     _members = 0
     _last: tuple[float, float, float] | None = None  # (monotonic s, machine busy s, process cpu s)
     _others: float | None = None  # cores busy outside this process, last measured
 
-    def __init__(self):
-        self.threads: int | None = None
-        self._looked = 0.0
+    def __init__(self, threads: int = 0):
+        self.threads = threads  # 0: picked on entering
 
     def __enter__(self) -> ThreadShare:
         with ThreadShare._lock:
             ThreadShare._members += 1
-        self.adjust(force=True)
+            if not self.threads:
+                self.threads = self._pick()
+        import torch
+
+        torch.set_num_threads(self.threads)
         return self
 
     def __exit__(self, *exc) -> None:
         with ThreadShare._lock:
             ThreadShare._members -= 1
 
-    def adjust(self, force: bool = False) -> None:
-        """Re-set this thread's count if runs started or ended or the machine got busier
-        or quieter (cheap between looks: one clock read)."""
-        now = time.monotonic()
-        if not force and now - self._looked < self.WINDOW_S:
-            return
-        self._looked = now
-        with ThreadShare._lock:
-            n = training_threads(ThreadShare._members)
-            if not os.environ.get("DIGITLAB_THREADS"):
-                others = ThreadShare.look()
-                if others is not None:
-                    n = min(n, free_cores(others))
-        if n != self.threads:
-            import torch
-
-            torch.set_num_threads(n)
-            self.threads = n
+    @classmethod
+    def _pick(cls) -> int:
+        n = training_threads(cls._members)
+        if not os.environ.get("DIGITLAB_THREADS"):
+            others = cls.look()
+            if others is not None:
+                n = min(n, free_cores(others))
+        return n
 
     @classmethod
     def look(cls) -> float | None:

@@ -11,7 +11,7 @@ from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, T
 from digits_core.errors import ConfigError
 from digits_core.models import build_model, count_params
 from digits_core.jobs import TrainingJob, run_experiment
-from digits_core.runner import JobSlots
+from digits_core.runner import JobRunner, JobSlots
 from digits_core.data import load_dataset
 from digits_core.train import Done, Epoch, Step, accuracy, lr_at, train
 
@@ -40,8 +40,9 @@ def test_each_family_learns_the_digits(family):
 @pytest.mark.parametrize("family", ["numpy-mlp", "torch-mlp", "cnn"])
 def test_same_seed_same_curve(family):
     a = run_experiment(exp(family, epochs=2, augment=True)).snapshot()
-    b = run_experiment(exp(family, epochs=2, augment=True)).snapshot()
-    assert a.loss == b.loss and a.test_acc == b.test_acc
+    # a torch run's numbers depend on its thread count too: the second takes the first's
+    b = run_experiment(exp(family, epochs=2, augment=True, threads=a.threads)).snapshot()
+    assert a.loss == b.loss and a.test_acc == b.test_acc and a.threads == b.threads
     c = run_experiment(exp(family, epochs=2, seed=1, augment=True)).snapshot()
     assert c.loss != a.loss
 
@@ -250,30 +251,22 @@ def test_thread_share_sets_the_training_threads_count_and_no_other(monkeypatch):
     assert torch.get_num_threads() == 1
 
 
-def test_runs_in_one_process_split_the_cores(monkeypatch):
+def test_a_run_started_beside_another_in_this_process_takes_its_share(monkeypatch):
     from digits_core.torch_models import ThreadShare
 
     monkeypatch.delenv("DIGITLAB_THREADS", raising=False)
     cores = __import__("os").cpu_count()
-    counts, inside, leave = [], threading.Barrier(3), threading.Event()
+    seen = {}
 
-    def trainer():
+    def second():
         with ThreadShare() as share:
-            inside.wait()
-            share.adjust(force=True)  # both runs are in now
-            counts.append(share.threads)
-            leave.wait(30)
+            seen["second"] = share.threads
 
-    threads = [threading.Thread(target=trainer) for _ in range(2)]
-    for t in threads:
+    with ThreadShare() as first:
+        t = threading.Thread(target=second)
         t.start()
-    inside.wait()
-    while len(counts) < 2:
-        time.sleep(0.01)
-    leave.set()
-    for t in threads:
         t.join()
-    assert all(1 <= n <= max(1, cores // 2) for n in counts)
+    assert 1 <= seen["second"] <= max(1, cores // 2) and 1 <= first.threads <= cores
     assert ThreadShare._members == 0
 
 
@@ -349,3 +342,59 @@ def test_a_continued_run_measures_the_test_set_after_its_own_last_epoch(already)
     done = events[-1]
     assert isinstance(done, Done) and done.status == "finished"
     assert epochs[-1].test_acc == done.test_acc == accuracy(model, data.x_test, data.labels_test)
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs 2 cores to change")
+def test_a_run_keeps_its_thread_count_when_the_machine_gets_busy_midway(monkeypatch):
+    """The flake CI saw: another process got busy mid-run, the thread rule took the run's
+    torch threads from 2 to 1, and the same seed drew another curve (2.6744160 vs
+    2.6744163 at step 3). Here what /proc/stat says is the machine's: idle, then from step 3
+    of the second run every core busy elsewhere."""
+    import os
+
+    import torch
+
+    from digits_core import torch_models
+    from digits_core.torch_models import ThreadShare
+
+    monkeypatch.delenv("DIGITLAB_THREADS", raising=False)
+    machine = {"t": 0.0, "busy": 0.0, "others": 0.0}
+
+    def proc_stat():  # (now, CPU seconds the machine was busy, CPU seconds of this process)
+        machine["t"] += ThreadShare.WINDOW_S
+        machine["busy"] += machine["others"] * ThreadShare.WINDOW_S
+        return machine["t"], machine["busy"], 0.0
+
+    monkeypatch.setattr(torch_models, "_cpu_sample", proc_stat)
+    monkeypatch.setattr(ThreadShare, "_last", None)
+    monkeypatch.setattr(ThreadShare, "_others", None)
+    quiet = run_experiment(exp("cnn", epochs=2)).snapshot()
+    seen = []
+
+    def busy_from_step_3(ev):  # called in the training thread after each event
+        seen.append(torch.get_num_threads())
+        if isinstance(ev, Step) and ev.step == 3:
+            machine["others"] = float(os.cpu_count())
+            time.sleep(ThreadShare.WINDOW_S)  # the rule looks at the load at most this often
+
+    busy = run_experiment(exp("cnn", epochs=2), on_event=busy_from_step_3).snapshot()
+    assert busy.loss == quiet.loss and busy.test_acc == quiet.test_acc
+    assert set(seen) == {os.cpu_count()} and busy.threads == quiet.threads == os.cpu_count()
+
+
+def test_a_continued_run_trains_on_the_thread_count_it_recorded(tmp_path, monkeypatch):
+    """Started on 2 threads, continued where the rule would now give 1: it keeps 2, and
+    its folder says so."""
+    from digits_core.runs import load_run
+    from digits_core.readers import read_meta
+
+    monkeypatch.setenv("DIGITLAB_THREADS", "2")
+    runner = JobRunner(tmp_path)
+    name = runner.start(exp("cnn", epochs=1), owner="ann")
+    assert runner.job(name).wait(120) and load_run(tmp_path / name).history.threads == 2
+    monkeypatch.setenv("DIGITLAB_THREADS", "1")
+    runner.continue_run(name, 1, owner="ann")
+    assert runner.job(name).wait(120)
+    run = load_run(tmp_path / name)
+    assert run.history.status == "finished" and run.history.epochs == [1, 2]
+    assert run.history.threads == read_meta(tmp_path / name / "meta.json").threads == 2
