@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 MNIST_DIR ?= ../shared/data/mnist
 
-.PHONY: run serve-class test test-fast test-presets test-journeys test-slow test-ray bench bench-full bench-ui loadtest screenshots browser-deps clean
+.PHONY: run serve-class test lint-imports test-fast test-presets test-journeys test-slow test-ray bench bench-full bench-ui loadtest screenshots browser-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(VENV)/bin/streamlit run streamlit_app.py --server.port $(PORT)
 
-## Install everything (Chromium included) and run the whole test suite, browser tests too
-test: $(STAMP) browser-deps
+## Install everything (Chromium included), check the engine's import layers (pyproject.toml)
+## and run the whole test suite, browser tests too
+test: $(STAMP) browser-deps lint-imports
 	DIGITLAB_REQUIRE_BROWSER=1 $(PY) -m pytest
+
+## The engine's packages import one way only: the layer contracts in pyproject.toml
+lint-imports: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 ## Serve a class on the LAN: http://THIS-COMPUTER:$(PORT) for every device on the network.
 ## No absolute server path is shown and only the folders in $$DIGITLAB_DATA_DIRS (and the

@@ -38,13 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.data import Dataset, load_dataset, subset_indices
-from digits_core.jobs import TrainingJob, run_experiment
-from digits_core.learners import make_learner
-from digits_core.models import build_model
+from digits_core.data.datasets import Dataset, load_dataset, subset_indices
+from digits_core.training.jobs import TrainingJob, run_experiment
+from digits_core.training.learners import make_learner
+from digits_core.nn.models import build_model
 from digits_core.presets import FAST, default_cnn_experiment, get_preset
-from digits_core.torch_models import default_threads, setup_torch_threads
-from digits_core.train import Done, Epoch, Step, accuracy, batch_order, train
+from digits_core.threads import default_threads, setup_torch_threads
+from digits_core.training.train import Done, Epoch, Step, accuracy, batch_order, train
 
 GIB = 2**30
 REPO = Path(__file__).resolve().parents[1]  # where `python -m digits_core` runs from
@@ -384,7 +384,7 @@ def bench_job_overhead(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
     a bare loop over the same model, batches and final test evaluation: JOB_OVERHEAD_EPOCHS
     epochs of the NumPy MLP. One untimed pair first (imports, caches); then 2 * repeats + 1
     pairs, interleaved; the figure is the median of the pairs' ratios."""
-    from digits_core.recorder import RunRecorder
+    from digits_core.store.recorder import RunRecorder
 
     exp = Experiment(
         data=DataConfig(dataset="mnist", split="official", mnist_dir=mnist_dir),
@@ -467,7 +467,7 @@ def tsne_vs_sklearn(features: np.ndarray, *, seed: int = 0, repeats: int = 3) ->
     """
     from sklearn.manifold import TSNE, trustworthiness
 
-    from digits_core.embedding import embed
+    from digits_core.analysis.embedding import embed
 
     x = np.ascontiguousarray(features, dtype=np.float64)
     runs = {
@@ -490,7 +490,7 @@ def tsne_vs_sklearn(features: np.ndarray, *, seed: int = 0, repeats: int = 3) ->
 
 
 def bench_tsne(model, data: Dataset, plan: Plan) -> dict:
-    from digits_core.embedding import sample_points
+    from digits_core.analysis.embedding import sample_points
 
     idx = sample_points(data.labels_test, plan.tsne_points, seed=0)
     features = model.features(data.x_test[idx])
@@ -518,7 +518,7 @@ def canvases(data: Dataset, n: int = 16) -> list[np.ndarray]:
 
 def prediction_times(run, drawings: list[np.ndarray], n: int, gap: float) -> list[float]:
     """Milliseconds of `n` predict_canvas calls, `gap` seconds apart."""
-    from digits_core.predict import predict_canvas
+    from digits_core.analysis.predict import predict_canvas
 
     times = []
     for i in range(n):
@@ -530,7 +530,7 @@ def prediction_times(run, drawings: list[np.ndarray], n: int, gap: float) -> lis
 
 def stage_times(run, drawings: list[np.ndarray], n: int, gap: float) -> dict:
     """Where a prediction's time goes: canvas_to_image, then normaliser + model.probs (ms)."""
-    from digits_core.drawing import canvas_to_image
+    from digits_core.images.drawing import canvas_to_image
 
     pre, model = [], []
     for i in range(n):
@@ -549,8 +549,8 @@ def _percentiles(ms: list[float]) -> dict:
 
 def bench_canvas(model, data: Dataset, mnist_dir: str, plan: Plan) -> dict:
     """predict_canvas with the default CNN, idle and while a TrainingJob of it runs."""
-    from digits_core.jobs import History
-    from digits_core.runs import Run
+    from digits_core.store.history import History
+    from digits_core.store.runs import Run
 
     exp = with_data(default_cnn_experiment(1, 0), mnist_dir)
     run = Run(None, exp, History(), {}, model, data.normalizer, None)

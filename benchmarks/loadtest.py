@@ -237,7 +237,7 @@ def draw_latencies(page, url: str, strokes: int = 4, query: str = "") -> list[fl
 
 def run_statuses(runs: Path) -> dict[str, str]:
     sys.path.insert(0, str(REPO))
-    from digits_core.runs import list_runs
+    from digits_core.store.runs import list_runs
 
     return {i.name: i.status for i in list_runs(runs)}
 

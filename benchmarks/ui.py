@@ -63,7 +63,7 @@ GOALS = {  # key: (target, "lower"/"higher")
 def images_per_s(run_dir: Path) -> float:
     """Images trained per second of training time, from a run folder's history."""
     sys.path.insert(0, str(REPO))
-    from digits_core.runs import load_run
+    from digits_core.store.runs import load_run
 
     run = load_run(run_dir)
     h, tc = run.history, run.experiment.train
@@ -82,7 +82,7 @@ def dashboard_speed(trainer, runs: Path, before: set[str]) -> float:
     """Start the `fast` preset again on the trainer's page, wait for it to finish, and
     return its images per second of training time."""
     sys.path.insert(0, str(REPO))
-    from digits_core.runs import inspect_run
+    from digits_core.store.runs import inspect_run
 
     trainer.goto(trainer.url.split("?")[0].rsplit("/", 1)[0] + "/")
     wait_home_drawn(trainer)

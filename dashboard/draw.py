@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dashboard.pictures import png_data_url
 from dashboard.state import test_tail
-from digits_core.runs import saved_test_acc
+from digits_core.store.runs import saved_test_acc
 
 SURE = 0.70  # below this, the second choice is shown too
 

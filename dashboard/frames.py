@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from digits_core.images import first_layer_mosaic
+from digits_core.images.pictures import first_layer_mosaic
 
 from .charts import RUN_COLOURS, figure, layout_for
 

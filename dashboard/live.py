@@ -9,8 +9,8 @@ import threading
 import streamlit as st
 
 from digits_core.errors import DigitLabError
-from digits_core.runs import rename_run
-from digits_core.train import GUESS_LEVEL
+from digits_core.store.runs import rename_run
+from digits_core.training.train import GUESS_LEVEL
 
 from . import state
 from .charts import accuracy_figure, loss_figure

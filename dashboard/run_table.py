@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from digits_core.runs import RunInfo
+from digits_core.store.runs import RunInfo
 
 COLUMNS = {
     "accuracy": st.column_config.NumberColumn(format="percent", width="small"),

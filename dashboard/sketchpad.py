@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from digits_core.errors import DrawingError
-from digits_core.imagefile import load_image_file
+from digits_core.images.imagefile import load_image_file
 
 PNG_PREFIX = "data:image/png;base64,"
 MAX_PAD_SIDE = 1024  # pixels a side of a drawing the page accepts (the pad is 280)

@@ -31,11 +31,11 @@ from pathlib import Path
 import streamlit as st
 
 from digits_core.config import DataConfig, Experiment, ModelConfig
-from digits_core.jobs import ACTIVE
+from digits_core.store.history import ACTIVE
 from digits_core.presets import ALL
-from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
-from digits_core.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
-from digits_core.serving import class_mode
+from digits_core.serve.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
+from digits_core.store.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
+from digits_core.serve.serving import class_mode
 
 SID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -345,7 +345,7 @@ NO_MODEL = "No trained model yet: start one on the Train page (it is saved as it
 def run_data(run):
     """A run's own data split, read from the run's MNIST folder or, where that is gone,
     from this person's. Raises DataError."""
-    from digits_core.mnist import mnist_available
+    from digits_core.data.mnist import mnist_available
 
     own = run.experiment.data.mnist_dir
     keep = run.experiment.data.dataset != "mnist" or (own and mnist_available(own)[0])
@@ -356,7 +356,7 @@ def run_data(run):
 def ready_made():
     """The model that ships with Digit Lab (None if it is not installed or damaged)."""
     from digits_core.errors import RunError
-    from digits_core.pretrained import load_ready_made
+    from digits_core.store.pretrained import load_ready_made
 
     try:
         return load_ready_made()

@@ -13,12 +13,12 @@ import importlib
 import threading
 import time
 
-from digits_core.jobs import lower_thread_priority
-from digits_core.torch_models import warm_up
+from digits_core.serve.warmup import warm_up
+from digits_core.threads import lower_thread_priority
 
 DELAY_S = 2.0  # after the first script run ends: the browser is still drawing its page
 # What the pages import lazily beyond a training job's own modules (`warm_up`).
-PAGE_MODULES = ("digits_core.drawing", "digits_core.evaluate", "digits_core.embedding",
+PAGE_MODULES = ("digits_core.images.drawing", "digits_core.analysis.evaluate", "digits_core.analysis.embedding",
                 "scipy.signal", "pandas")
 
 _lock = threading.Lock()

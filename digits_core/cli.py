@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .config import (
+from digits_core.config import (
     ACTIVATIONS,
     DATASETS,
     DEVICES,
@@ -28,7 +28,7 @@ from .config import (
     Experiment,
     parse_widths,
 )
-from .errors import ConfigError, DigitLabError
+from digits_core.errors import ConfigError, DigitLabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def experiment_from_args(a: argparse.Namespace) -> Experiment:
     """The experiment a `train` command line asks for: a preset (or defaults) plus overrides."""
-    from .presets import default_cnn_model, get_preset
+    from digits_core.presets import default_cnn_model, get_preset
 
     if a.preset:
         exp = get_preset(a.preset).build()
@@ -135,7 +135,7 @@ def experiment_from_args(a: argparse.Namespace) -> Experiment:
         if a.model == "cnn":
             exp.model = default_cnn_model()
             if a.dataset == "mnist":
-                from .presets import default_cnn_experiment
+                from digits_core.presets import default_cnn_experiment
 
                 exp.train = default_cnn_experiment().train
     d, m, t = exp.data, exp.model, exp.train
@@ -167,11 +167,11 @@ def _bar(done: int, total: int, text: str) -> None:
 
 
 def cmd_train(a) -> int:
-    from .data import IMAGE_SHAPE
-    from .jobs import run_experiment
-    from .models import check_size
-    from .recorder import RunRecorder
-    from .train import Done, Epoch, Step
+    from digits_core.data.datasets import IMAGE_SHAPE
+    from digits_core.training.jobs import run_experiment
+    from digits_core.nn.shapes import check_size
+    from digits_core.store.recorder import RunRecorder
+    from digits_core.training.train import Done, Epoch, Step
 
     exp = experiment_from_args(a)
     check_size(exp.model, IMAGE_SHAPE[exp.data.dataset])
@@ -205,8 +205,8 @@ def cmd_train(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
-    from .evaluate import evaluate_probs
-    from .runs import load_run, run_dataset
+    from digits_core.analysis.evaluate import evaluate_probs
+    from digits_core.store.runs import load_run, run_dataset
 
     run = load_run(a.run)
     data = run_dataset(run, mnist_dir=a.mnist_dir)
@@ -222,10 +222,10 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    from .imagefile import load_image_file
-    from .predict import predict_canvas
-    from .pretrained import load_ready_made
-    from .runs import load_run
+    from digits_core.images.imagefile import load_image_file
+    from digits_core.analysis.predict import predict_canvas
+    from digits_core.store.pretrained import load_ready_made
+    from digits_core.store.runs import load_run
 
     run = load_run(a.run) if a.run else load_ready_made()
     if run is None:
@@ -246,7 +246,7 @@ def cmd_predict(a) -> int:
 
 
 def cmd_presets(a) -> int:
-    from .presets import ALL
+    from digits_core.presets import ALL
 
     for name, p in ALL.items():
         print(f"{name}\t{p.description}")
@@ -254,7 +254,7 @@ def cmd_presets(a) -> int:
 
 
 def cmd_runs(a) -> int:
-    from .runs import list_runs
+    from digits_core.store.runs import list_runs
 
     if not Path(a.runs_dir).is_dir():
         raise DigitLabError(f"{a.runs_dir}: no such runs folder")
@@ -271,7 +271,7 @@ def cmd_runs(a) -> int:
 
 
 def cmd_fetch(a) -> int:
-    from .mnist import fetch_mnist
+    from digits_core.data.mnist import fetch_mnist
 
     def progress(name, done, total):
         _bar(done, total, f"{name} {done / 1e6:.1f}/{total / 1e6:.1f} MB   ")

@@ -13,7 +13,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from .errors import ConfigError, show_value
+from digits_core.errors import ConfigError, show_value
 
 DATASETS = ("digits", "mnist")
 FAMILIES = ("numpy-mlp", "torch-mlp", "cnn")
@@ -254,27 +254,6 @@ def parse_widths(text: str) -> list[int]:
             )
         widths.append(int(part))
     return widths
-
-
-def conv_shapes(blocks: list[ConvBlock], image_shape: tuple[int, int]) -> list[tuple[int, int, int]]:
-    """(channels, height, width) after each conv block's convolution and after its pooling:
-    two entries per block, in order. The one place that knows a block's output size.
-
-    Raises ConfigError when the blocks shrink the image to nothing.
-    """
-    h, w = image_shape
-    shapes = []
-    for b in blocks:
-        h, w = h + 2 * b.padding - b.kernel + 1, w + 2 * b.padding - b.kernel + 1
-        shapes.append((b.channels, h, w))
-        h, w = h // b.pool, w // b.pool
-        shapes.append((b.channels, h, w))
-        if h < 1 or w < 1:
-            raise ConfigError(
-                f"the conv blocks shrink a {image_shape[0]}x{image_shape[1]} image to nothing; "
-                "use padding or less pooling"
-            )
-    return shapes
 
 
 CONV_COLUMNS = ("channels", "kernel", "padding", "batchnorm", "pool", "dropout")

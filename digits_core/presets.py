@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from .config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
-from .errors import ConfigError
+from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.errors import ConfigError
 
 
 @dataclass(frozen=True)

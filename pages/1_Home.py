@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from digits_core.images import class_mosaic
-from digits_core.data import load_digits
-from digits_core.mnist import mnist_available
+from digits_core.images.pictures import class_mosaic
+from digits_core.data.datasets import load_digits
+from digits_core.data.mnist import mnist_available
 from digits_core.presets import CLASSIC, FAST, PRESETS
 from dashboard import state
 from dashboard.pictures import digit_grid_html

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from digits_core.config import DataConfig
-from digits_core.data import DatasetSummary, dataset_summary, load_dataset
+from digits_core.data.datasets import DatasetSummary, dataset_summary, load_dataset
 from digits_core.errors import DigitLabError
 from dashboard import state
 from dashboard.mnist_panel import mnist_folder_input, mnist_here

@@ -4,9 +4,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from digits_core.errors import DigitLabError
-from digits_core.evaluate import cell_examples, evaluate_run, most_confused, uses_strict_rule
-from digits_core.images import display_image, first_layer_mosaic
-from digits_core.models import first_layer_weights
+from digits_core.analysis.evaluate import cell_examples, evaluate_run, most_confused, uses_strict_rule
+from digits_core.images.pictures import display_image, first_layer_mosaic
+from digits_core.nn.models import first_layer_weights
 from dashboard import state
 
 DIGITS = [str(d) for d in range(10)]

@@ -3,8 +3,8 @@
 import plotly.express as px
 import streamlit as st
 
-from digits_core.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
-from digits_core.images import display_image
+from digits_core.analysis.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
+from digits_core.images.pictures import display_image
 from digits_core.errors import DigitLabError
 from dashboard import state
 from dashboard.frames import DIGIT_COLOURS

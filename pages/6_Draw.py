@@ -16,11 +16,11 @@ from dashboard.draw import (
     ready_made_label,
 )
 from dashboard.sketchpad import sketchpad
-from digits_core.data import MAX_VALUE
+from digits_core.data.datasets import MAX_VALUE
 from digits_core.errors import DigitLabError
-from digits_core.imagefile import MAX_UPLOAD_BYTES, load_upload
-from digits_core.images import display_image
-from digits_core.predict import SURE_ALONE, TOO_SMALL, predict_canvas
+from digits_core.images.imagefile import MAX_UPLOAD_BYTES, load_upload
+from digits_core.images.pictures import display_image
+from digits_core.analysis.predict import SURE_ALONE, TOO_SMALL, predict_canvas
 
 CANVAS = 280  # pixels a side: ten canvas pixels per MNIST pixel
 ss = st.session_state
@@ -89,7 +89,7 @@ def drawing() -> None:
             metric_col.caption(second)
         h, w = prediction.image.shape
         top = MAX_VALUE[run.experiment.data.dataset]
-        if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.predict)
+        if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.analysis.predict)
             seen = [display_image(v, top, size=size, frame=4) for v, size in zip(prediction.views, (112, 56))]
             caption = (f"what the model sees ({h}x{w}); right, the drawing narrowed, read too because "
                        f"the first alone was under {SURE_ALONE:.0%} sure")

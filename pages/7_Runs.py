@@ -8,7 +8,7 @@ from dashboard import state
 from dashboard.charts import overlay
 from dashboard.run_table import COLUMNS, runs_table
 from digits_core.errors import DigitLabError, RunError
-from digits_core.runs import publish_run
+from digits_core.store.runs import publish_run
 
 ss = st.session_state
 session = state.session()

@@ -23,9 +23,9 @@ def main(mnist_dir: str) -> None:
     os.environ["DIGITLAB_RUNS"] = tempfile.mkdtemp()
     import torch
 
-    from digits_core import centre_cache
-    from digits_core.augment import augment_batch, centre_lines
-    from digits_core.jobs import run_experiment
+    from digits_core.training import centre_cache
+    from digits_core.images.augment import augment_batch, centre_lines
+    from digits_core.training.jobs import run_experiment
     from digits_core.presets import default_cnn_experiment, get_preset
 
     assert torch.cuda.is_available(), "no CUDA device"

@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from drawn_digits import make_drawn_set  # noqa: E402
 
-from digits_core.mnist import load_mnist  # noqa: E402
+from digits_core.data.mnist import load_mnist  # noqa: E402
 
 
 def contact_sheet(drawings, cols: int = 10, tile: int = 112) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from digits_core.embedding import embed, sample_points
+from digits_core.analysis.embedding import embed, sample_points
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -83,7 +83,7 @@ def _opentsne(
         from openTSNE import TSNE
         from threadpoolctl import threadpool_limits
 
-        from digits_core.embedding import principal_components
+        from digits_core.analysis.embedding import principal_components
 
         with threadpool_limits(threads):
             if pca_dims is not None and x.shape[1] > pca_dims:

@@ -83,7 +83,7 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(a.threads)
-    from digits_core import torch_models as models
+    from digits_core.nn import torch_models as models
 
     models._threads_done = True  # keep the thread count chosen here
     from dataclasses import replace

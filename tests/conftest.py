@@ -27,7 +27,7 @@ def tiny_job():
     """A NumPy MLP 64-32-10 trained 3 epochs on the bundled digits, once per test session:
     the ended job that tests of runs, pages and analysis share (read it, never change it)."""
     from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
-    from digits_core.jobs import run_experiment
+    from digits_core.training.jobs import run_experiment
 
     exp = Experiment(DataConfig(), ModelConfig(family="numpy-mlp", hidden=[32]), TrainConfig(epochs=3),
                      name="tiny")

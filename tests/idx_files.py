@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digits_core.idx import IMAGES_MAGIC, LABELS_MAGIC
-from digits_core.mnist import MNIST_FILES
+from digits_core.data.idx import IMAGES_MAGIC, LABELS_MAGIC
+from digits_core.data.mnist import MNIST_FILES
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:

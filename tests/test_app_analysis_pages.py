@@ -27,11 +27,11 @@ from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.evaluate import misclassified
-from digits_core.predict import predict_canvas
+from digits_core.analysis.evaluate import misclassified
+from digits_core.analysis.predict import predict_canvas
 from dashboard.state import NO_MODEL
-from digits_core.jobs import run_experiment
-from digits_core.runs import load_run, run_dataset, save_run
+from digits_core.training.jobs import run_experiment
+from digits_core.store.runs import load_run, run_dataset, save_run
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 TIMEOUT = 60
@@ -108,7 +108,7 @@ def test_draw_without_a_run_reads_with_the_ready_made_model():
     assert [m.label for m in at.metric] == ["Prediction"]
     # every view the model read is shown (a second, narrowed one when it was unsure)
     [seen] = [m.value for m in at.markdown if 'class="model-input"' in m.value]
-    from digits_core.pretrained import load_ready_made
+    from digits_core.store.pretrained import load_ready_made
 
     read = predict_canvas(load_ready_made(), _drawn_digit())
     assert seen.count("data:image/png;base64,") == len(read.views)

@@ -14,8 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
-from digits_core.runs import inspect_run, save_run
-from digits_core.serving import owner_key
+from digits_core.store.runs import inspect_run, save_run
+from digits_core.serve.serving import owner_key
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state
 from digits_core.presets import ALL, CLASSIC
-from digits_core.runs import save_run
+from digits_core.store.runs import save_run
 from idx_files import fake_mnist
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")

@@ -10,14 +10,14 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis.extra import numpy as hnp
 
-from digits_core import centre_cache
-from digits_core.augment import _upsample, augment_batch, centre_lines, thin_batch
+from digits_core.training import centre_cache
+from digits_core.images.augment import _upsample, augment_batch, centre_lines, thin_batch
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.data import Dataset, Normalizer
+from digits_core.data.datasets import Dataset, Normalizer
 from digits_core.errors import ConfigError
-from digits_core.learners import make_learner
-from digits_core.models import build_model
-from digits_core.train import train
+from digits_core.training.learners import make_learner
+from digits_core.nn.models import build_model
+from digits_core.training.train import train
 
 
 def zhang_suen(mask: np.ndarray) -> np.ndarray:
@@ -103,7 +103,7 @@ def test_centre_lines_are_found_once_and_kept_on_disk(inks, tmp_path, monkeypatc
 
     centre_cache.forget()
     calls = []
-    monkeypatch.setattr("digits_core.augment.thin_batch", lambda m: calls.append(m) or m)
+    monkeypatch.setattr("digits_core.images.augment.thin_batch", lambda m: calls.append(m) or m)
     assert torch.equal(centre_cache.centre_lines_of(inks), first)  # read back, not thinned
     assert calls == []
     other = inks.clone()
@@ -209,8 +209,8 @@ def test_the_numpy_mlp_refuses_weight_averaging():
 
 def test_without_the_pen_nothing_is_redrawn_or_flagged(inks, monkeypatch):
     calls = []
-    monkeypatch.setattr("digits_core.augment.thin_batch", lambda m: calls.append(m) or m)
-    monkeypatch.setattr("digits_core.augment.add_flag", lambda ink, r: calls.append(ink) or ink)
+    monkeypatch.setattr("digits_core.images.augment.thin_batch", lambda m: calls.append(m) or m)
+    monkeypatch.setattr("digits_core.images.augment.add_flag", lambda ink, r: calls.append(ink) or ink)
     ones = torch.ones(40, dtype=torch.long)
     plain = augment_batch(inks.unsqueeze(1), torch.Generator().manual_seed(2), strength=0.5, labels=ones,
                           pen=False)

@@ -32,11 +32,11 @@ SECTIONS = {
 def tiny_mnist(folder, n_train=600, n_test=300):
     """A few hundred MNIST digits as IDX files; drawn from the bundled digits if MNIST is absent."""
     if (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file():
-        from digits_core.mnist import load_mnist
+        from digits_core.data.mnist import load_mnist
 
         x_tr, y_tr, x_te, y_te = load_mnist(SHARED_MNIST)
     else:
-        from digits_core.data import load_digits
+        from digits_core.data.datasets import load_digits
 
         images, labels = load_digits()
         big = np.kron(images * (255 / 16), np.ones((3, 3))).round().astype(np.uint8)  # (N, 24, 24)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from dashboard.charts import accuracy_figure
-from digits_core.jobs import History
+from digits_core.store.history import History
 
 
 def test_epoch_end_diamonds_shrink_when_there_are_many():

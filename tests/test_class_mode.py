@@ -13,9 +13,9 @@ from waiting import wait_for
 
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError, RunError
-from digits_core.runner import JobRunner
-from digits_core.runs import delete_run, inspect_run, list_runs, publish_run, rename_run, save_run
-from digits_core.serving import class_mode, is_teacher, owner_key, person_name, served_publicly
+from digits_core.serve.runner import JobRunner
+from digits_core.store.runs import delete_run, inspect_run, list_runs, publish_run, rename_run, save_run
+from digits_core.serve.serving import class_mode, is_teacher, owner_key, person_name, served_publicly
 
 
 def test_class_mode_is_off_unless_the_operator_turns_it_on(monkeypatch):

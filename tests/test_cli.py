@@ -49,7 +49,7 @@ def test_train_prints_run_folder_last_and_evaluate_agrees(trained):
 def test_predict_reads_images_and_says_no_digit_for_blank(trained, tmp_path):
     out, r = trained
     run = r.stdout.strip().splitlines()[-1]
-    from digits_core.data import load_digits
+    from digits_core.data.datasets import load_digits
 
     images, labels = load_digits()
     paths = []

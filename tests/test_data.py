@@ -8,7 +8,7 @@ import pytest
 from repo_paths import REPO
 
 from digits_core.config import DataConfig
-from digits_core.data import Normalizer, load_dataset, load_digits, split_indices
+from digits_core.data.datasets import Normalizer, load_dataset, load_digits, split_indices
 from digits_core.errors import ConfigError, DataError
 
 
@@ -29,7 +29,7 @@ def test_load_digits_reads_sklearns_file_as_sklearn_does():
 
 
 def test_load_digits_does_not_import_sklearn():
-    code = ("import sys; from digits_core.data import load_digits; load_digits(); "
+    code = ("import sys; from digits_core.data.datasets import load_digits; load_digits(); "
             "print(sorted(m for m in ('sklearn', 'scipy', 'torch') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 0, r.stderr

@@ -1,4 +1,4 @@
-"""digits_core.drawing and digits_core.augment: canvas drawings -> model inputs, and the
+"""digits_core.images.drawing and digits_core.images.augment: canvas drawings -> model inputs, and the
 training-time distortions. Fast and deterministic: synthetic strokes, scikit-learn's
 bundled digits, no MNIST files."""
 
@@ -14,11 +14,11 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from scipy import ndimage
 
-from digits_core.augment import augment_batch
-from digits_core.drawing import MNIST_STROKE, canvas_to_image, stroke_width
+from digits_core.images.augment import augment_batch
+from digits_core.images.drawing import MNIST_STROKE, canvas_to_image, stroke_width
 from digits_core.errors import ConfigError, DrawingError
-from digits_core.imagefile import load_image_file
-from digits_core.ink import _percentile_90, ink_map
+from digits_core.images.imagefile import load_image_file
+from digits_core.images.ink import _percentile_90, ink_map
 
 STYLES = ("white-on-black", "white-on-transparent", "dark-on-transparent", "dark-on-white")
 
@@ -329,7 +329,7 @@ def test_augment_refuses_a_wrong_shape():
 
 
 def test_views_start_with_the_canvas_image_and_add_a_narrower_one():
-    from digits_core.drawing import NARROW, canvas_views
+    from digits_core.images.drawing import NARROW, canvas_views
 
     rgba = zero(140, 140, 200)
     views = canvas_views(rgba, "mnist")
@@ -344,7 +344,7 @@ def test_views_start_with_the_canvas_image_and_add_a_narrower_one():
 
 
 def test_views_of_an_empty_canvas_and_of_an_8x8_drawing():
-    from digits_core.drawing import canvas_views
+    from digits_core.images.drawing import canvas_views
 
     assert canvas_views(np.zeros((280, 280, 4), np.uint8), "mnist") is None
     rgba = seven(40, 60, 180)
@@ -356,9 +356,9 @@ def test_views_of_an_empty_canvas_and_of_an_8x8_drawing():
 def test_a_drawing_is_read_from_its_first_view_when_sure_else_from_every_view():
     from hard_drawn_digits import make_hard_set
 
-    from digits_core.drawing import canvas_views
-    from digits_core.predict import SURE_ALONE, predict_canvas, read_views
-    from digits_core.pretrained import load_ready_made
+    from digits_core.images.drawing import canvas_views
+    from digits_core.analysis.predict import SURE_ALONE, predict_canvas, read_views
+    from digits_core.store.pretrained import load_ready_made
 
     run = load_ready_made()
     drawings = [rgba for rgba, _, _ in make_hard_set(seed=5, n=60)]

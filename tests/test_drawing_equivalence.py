@@ -62,7 +62,7 @@ def cases() -> dict[str, np.ndarray]:
 
 def outputs() -> dict[str, np.ndarray]:
     """'<case>/<dataset>' -> canvas_to_image's output; an empty (0,) array for None."""
-    from digits_core.drawing import canvas_to_image
+    from digits_core.images.drawing import canvas_to_image
 
     res = {}
     for name, image in cases().items():
@@ -96,7 +96,7 @@ def test_the_pinned_outputs_are_real_readings(pinned):
 
 def test_a_changed_step_is_caught(pinned, monkeypatch):
     """Negative control: a one-grey-level change in how the canvas is halved shows."""
-    from digits_core import drawing
+    from digits_core.images import drawing
 
     halve = drawing._halve_canvas
 

@@ -1,4 +1,4 @@
-"""digits_core.embedding on a few hundred of the bundled digits (fast)."""
+"""digits_core.analysis.embedding on a few hundred of the bundled digits (fast)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 from threadpoolctl import threadpool_limits
 
-from digits_core.embedding import embed, principal_components, sample_points
+from digits_core.analysis.embedding import embed, principal_components, sample_points
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -1,4 +1,4 @@
-"""digits_core.evaluate against scikit-learn's metrics, plus hand-made edge cases."""
+"""digits_core.analysis.evaluate against scikit-learn's metrics, plus hand-made edge cases."""
 
 import warnings
 
@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from digits_core.evaluate import (
+from digits_core.analysis.evaluate import (
     Report,
     confusion_matrix,
     evaluate_probs,
     misclassified,
     strict_predictions,
 )
-from digits_core.images import first_layer_images
+from digits_core.images.pictures import first_layer_images
 
 
 def _random_probs(n: int, seed: int, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:

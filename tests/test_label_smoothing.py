@@ -10,11 +10,11 @@ import torch.nn.functional as F
 
 from digits_core.cli import build_parser, experiment_from_args
 from digits_core.config import SMOOTHING_UNTIL, ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.data import Dataset, Normalizer
+from digits_core.data.datasets import Dataset, Normalizer
 from digits_core.errors import ConfigError
-from digits_core.learners import make_learner
-from digits_core.models import build_model
-from digits_core.train import smoothing_at, train
+from digits_core.training.learners import make_learner
+from digits_core.nn.models import build_model
+from digits_core.training.train import smoothing_at, train
 
 
 def test_it_starts_at_its_value_and_fades_to_zero_by_the_set_share_of_the_run():

@@ -1,4 +1,4 @@
-"""digits_core.mnist: the strict IDX reader, the loader's checks and cache, and
+"""digits_core.data.mnist: the strict IDX reader, the loader's checks and cache, and
 fetch_mnist against throwaway local HTTP servers (no internet needed)."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digits_core import mnist
+from digits_core.data import mnist
 from digits_core.errors import DataError, DownloadError
-from digits_core.mnist import (
+from digits_core.data.mnist import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
     MNIST_FILES,

@@ -3,8 +3,8 @@
 import numpy as np
 
 from digits_core.config import DataConfig
-from digits_core.data import load_dataset
-from digits_core.monitor import PROBE_MIN_IMAGES, PROBE_SIZE_BUDGET, PROBE_START_IMAGES, Monitor
+from digits_core.data.datasets import load_dataset
+from digits_core.training.monitor import PROBE_MIN_IMAGES, PROBE_SIZE_BUDGET, PROBE_START_IMAGES, Monitor
 
 
 def test_a_costly_probe_shrinks_to_fit_its_budget_and_a_cheap_one_grows_back():
@@ -25,7 +25,7 @@ def test_a_costly_probe_shrinks_to_fit_its_budget_and_a_cheap_one_grows_back():
 
 
 def test_cadence_measures_by_steps_or_seconds_but_never_past_its_budget():
-    from digits_core.monitor import Cadence
+    from digits_core.training.monitor import Cadence
 
     c = Cadence(100, per_epoch=4, every_s=2.0, budget=0.1)  # every 25 steps or 2 s
     assert not c.due(24, 0.5) and c.due(25, 0.5)  # a quarter epoch...
@@ -41,8 +41,8 @@ def test_the_frame_before_training_spaces_the_first_frame_in_training():
     the first step comes, the frame cadence already holds its cost, so the first frame in
     training waits cost / budget; and the frames still come, each with its t-SNE."""
     from digits_core.config import Experiment, ModelConfig, TrainConfig
-    from digits_core.jobs import TrainingJob
-    from digits_core.train import Step
+    from digits_core.training.jobs import TrainingJob
+    from digits_core.training.train import Step
 
     data = load_dataset(DataConfig(dataset="digits"))
     seen = []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from digits_core.numpy_mlp import MLP, Optimizer, cross_entropy, mse_softmax, softmax
+from digits_core.nn.numpy_mlp import MLP, Optimizer, cross_entropy, mse_softmax, softmax
 
 ACTS = ["relu", "tanh", "sigmoid"]
 LOSSES = ["cross-entropy", "mse-softmax"]
@@ -65,7 +65,7 @@ def test_gradient_check_catches_a_wrong_gradient():
         t = np.eye(c)[y]
         return loss, 2 * (softmax(z) - t) / (n * c)
 
-    import digits_core.numpy_mlp as nm
+    import digits_core.nn.numpy_mlp as nm
 
     net = _net("relu")
     x, y = _batch()

@@ -6,7 +6,7 @@ MNIST ones behind `slow`. One learning test per family stays in the default suit
 import pytest
 
 from digits_core.presets import ALL, CLASSIC, PRESETS, get_preset
-from digits_core.jobs import run_experiment
+from digits_core.training.jobs import run_experiment
 
 DIGITS = [n for n in CLASSIC if PRESETS[n].experiment.data.dataset == "digits"] + ["fast"]
 MNIST = [n for n in CLASSIC if PRESETS[n].experiment.data.dataset == "mnist"] + ["default-cnn", "mnist-mlp"]

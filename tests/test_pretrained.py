@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from digits_core.errors import RunError
-from digits_core.predict import predict_canvas
-from digits_core.pretrained import READY_MADE, checksums, load_ready_made, verify
+from digits_core.analysis.predict import predict_canvas
+from digits_core.store.pretrained import READY_MADE, checksums, load_ready_made, verify
 from hard_drawn_digits import make_hard_set
 from repo_paths import REPO
 
@@ -65,7 +65,7 @@ def test_it_reads_the_hard_drawn_set(ready):
 
 
 def test_its_mnist_test_accuracy(ready, mnist_dir):
-    from digits_core.runs import run_dataset
+    from digits_core.store.runs import run_dataset
 
     data = run_dataset(ready, mnist_dir=str(mnist_dir))
     acc = float((ready.model.forward(data.x_test).argmax(1) == data.labels_test).mean())

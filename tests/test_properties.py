@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from digits_core import readers
+from digits_core.store import readers
 from digits_core.config import ConvBlock, Experiment, ModelConfig
-from digits_core.drawing import canvas_to_image
+from digits_core.images.drawing import canvas_to_image
 from digits_core.errors import DigitLabError
-from digits_core.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from digits_core.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from idx_files import idx_bytes
-from digits_core.imagefile import load_image_file
-from digits_core.jobs import History
+from digits_core.images.imagefile import load_image_file
+from digits_core.store.history import History
 
 TRIED: collections.Counter = collections.Counter()
 FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -199,8 +199,8 @@ def test_config_parser_loads_or_refuses(d):
 
 def _good_files(tmp_path_factory):
     from digits_core.config import DataConfig, TrainConfig
-    from digits_core.jobs import run_experiment
-    from digits_core.runs import save_run
+    from digits_core.training.jobs import run_experiment
+    from digits_core.store.runs import save_run
 
     root = tmp_path_factory.mktemp("good")
     out = {}

@@ -1,5 +1,5 @@
 """A run scored on its split, confusion cells, embeddings, pictures and uploads
-(digits_core.evaluate, .embedding, .images, .imagefile, .data)."""
+(digits_core.analysis.evaluate, .embedding, .images, .imagefile, .data)."""
 
 import copy
 import io
@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from digits_core.config import DataConfig
-from digits_core.data import dataset_summary, load_dataset
-from digits_core.embedding import embedding_for_run
+from digits_core.data.datasets import dataset_summary, load_dataset
+from digits_core.analysis.embedding import embedding_for_run
 from digits_core.errors import DrawingError
-from digits_core.evaluate import (
+from digits_core.analysis.evaluate import (
     cell_examples,
     cell_indices,
     evaluate_run,
@@ -20,8 +20,8 @@ from digits_core.evaluate import (
     most_confused,
     uses_strict_rule,
 )
-from digits_core.imagefile import load_upload
-from digits_core.images import (
+from digits_core.images.imagefile import load_upload
+from digits_core.images.pictures import (
     class_mosaic,
     display_image,
     diverging_rgb,
@@ -29,8 +29,8 @@ from digits_core.images import (
     mosaic,
     upscale,
 )
-from digits_core.models import first_layer_weights
-from digits_core.runs import run_dataset, run_from_job
+from digits_core.nn.models import first_layer_weights
+from digits_core.store.runs import run_dataset, run_from_job
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,12 @@ from waiting import wait_for
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
-from digits_core.executors import RayExecutor, ThreadExecutor
-from digits_core.models import count_params
-from digits_core.pool import ProcessExecutor
+from digits_core.serve.executors import RayExecutor, ThreadExecutor
+from digits_core.nn.shapes import count_params
+from digits_core.serve.pool import ProcessExecutor
 from digits_core.presets import ALL
-from digits_core.runner import JobRunner, preflight
-from digits_core.runs import inspect_run, list_runs, load_run
+from digits_core.serve.runner import JobRunner, preflight
+from digits_core.store.runs import inspect_run, list_runs, load_run
 
 
 def exp(epochs=1000, batch_size=32, **kw) -> Experiment:
@@ -261,7 +261,7 @@ def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
 
 
 def test_the_executor_comes_from_the_environment_and_ray_only_when_asked(monkeypatch):
-    code = ("import sys; from digits_core.runner import JobRunner; r = JobRunner('runs-x'); "
+    code = ("import sys; from digits_core.serve.runner import JobRunner; r = JobRunner('runs-x'); "
             "print(type(r.executor).__name__, 'ray' in sys.modules)")
     env = dict(os.environ)
     env.pop("DIGITLAB_EXECUTOR", None)

@@ -8,8 +8,8 @@ import pytest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import RunError
-from digits_core.runs import delete_run, inspect_run, list_runs, load_run, run_dataset, run_from_job, save_run
-from digits_core.jobs import run_experiment
+from digits_core.store.runs import delete_run, inspect_run, list_runs, load_run, run_dataset, run_from_job, save_run
+from digits_core.training.jobs import run_experiment
 
 
 def _job(family, normalization="unit"):
@@ -77,7 +77,7 @@ def test_broken_run_folders_are_listed_not_fatal(tmp_path):
 
 
 def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
-    import digits_core.recorder as recorder
+    import digits_core.store.recorder as recorder
 
     job = _job("numpy-mlp")
 
@@ -116,7 +116,7 @@ def test_a_run_training_on_another_machine_is_alive_while_its_meta_is_fresh(tmp_
     """A cluster worker's pid means nothing here: its run is judged by its last meta write."""
     import time
 
-    from digits_core.runs import REMOTE_STALE_S, inspect_run
+    from digits_core.store.runs import REMOTE_STALE_S, inspect_run
 
     path = save_run(_job("numpy-mlp"), tmp_path)
     meta = json.loads((path / "meta.json").read_text())
@@ -137,7 +137,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_says_why(tmp_path, monkeypatc
     folder still holds the previous, whole checkpoint; once there is room again, it saves."""
     import errno
 
-    import digits_core.recorder as recorder
+    import digits_core.store.recorder as recorder
 
     rec = recorder.RunRecorder(tmp_path, tiny_job.experiment)
     rec.begin(tiny_job.model, tiny_job.data, tiny_job.initial_first_layer)
@@ -165,7 +165,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_says_why(tmp_path, monkeypatc
 def test_a_read_only_runs_folder_refuses_the_start_in_one_line(tmp_path, monkeypatch):
     import errno
 
-    from digits_core.runner import JobRunner
+    from digits_core.serve.runner import JobRunner
 
     def read_only(self, *a, **k):
         raise OSError(errno.EROFS, "Read-only file system")
@@ -193,7 +193,7 @@ def test_a_background_checkpoint_is_written_off_the_callers_thread_and_a_failure
     and the next foreground checkpoint, which waits for the writer, wins."""
     import threading
 
-    import digits_core.recorder as recorder
+    import digits_core.store.recorder as recorder
 
     rec = recorder.RunRecorder(tmp_path, tiny_job.experiment)
     rec.begin(tiny_job.model, tiny_job.data, tiny_job.initial_first_layer)
@@ -228,7 +228,7 @@ def test_a_background_checkpoint_is_written_off_the_callers_thread_and_a_failure
 
 
 def test_a_runs_saved_test_accuracy_is_its_final_one_else_its_last_full_test():
-    from digits_core.runs import saved_test_acc
+    from digits_core.store.runs import saved_test_acc
 
     assert saved_test_acc({"test_acc": 0.98, "last_test_acc": 0.97}) == 0.98
     assert saved_test_acc({"test_acc": None, "last_test_acc": 0.97}) == 0.97  # stopped midway

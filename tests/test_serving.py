@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from digits_core.errors import ConfigError
-from digits_core.serving import (
+from digits_core.serve.serving import (
     allowed_data_folders,
     check_data_folder,
     display_path,

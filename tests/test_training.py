@@ -9,11 +9,12 @@ import pytest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
-from digits_core.models import build_model, count_params
-from digits_core.jobs import TrainingJob, run_experiment
-from digits_core.runner import JobRunner, JobSlots
-from digits_core.data import load_dataset
-from digits_core.train import Done, Epoch, Step, accuracy, lr_at, train
+from digits_core.nn.models import build_model
+from digits_core.nn.shapes import count_params
+from digits_core.training.jobs import TrainingJob, run_experiment
+from digits_core.serve.runner import JobRunner, JobSlots
+from digits_core.data.datasets import load_dataset
+from digits_core.training.train import Done, Epoch, Step, accuracy, lr_at, train
 
 CNN = [ConvBlock(16, 3, 1, True, 2)]
 
@@ -182,7 +183,7 @@ def test_job_slots_queue_in_order_and_stop_while_waiting():
 
 
 def test_a_failing_job_reports_instead_of_dying(monkeypatch):
-    import digits_core.jobs as jobs
+    import digits_core.training.jobs as jobs
 
     def boom(cfg):
         raise RuntimeError("disk on fire")
@@ -219,7 +220,7 @@ def test_background_training_yields_to_interactive_threads():
 
 
 def test_a_lone_run_trains_on_every_core_unless_told_and_runs_share_them(monkeypatch):
-    from digits_core.torch_models import training_threads
+    from digits_core.threads import training_threads
 
     cores = __import__("os").cpu_count()
     monkeypatch.delenv("DIGITLAB_THREADS", raising=False)
@@ -233,7 +234,7 @@ def test_thread_share_sets_the_training_threads_count_and_no_other(monkeypatch):
     """torch's count is per thread: a run's share leaves a page thread's count alone."""
     import torch
 
-    from digits_core.torch_models import ThreadShare
+    from digits_core.threads import ThreadShare
 
     monkeypatch.setenv("DIGITLAB_THREADS", "2")
     torch.set_num_threads(1)
@@ -252,7 +253,7 @@ def test_thread_share_sets_the_training_threads_count_and_no_other(monkeypatch):
 
 
 def test_a_run_started_beside_another_in_this_process_takes_its_share(monkeypatch):
-    from digits_core.torch_models import ThreadShare
+    from digits_core.threads import ThreadShare
 
     monkeypatch.delenv("DIGITLAB_THREADS", raising=False)
     cores = __import__("os").cpu_count()
@@ -276,7 +277,7 @@ def test_the_share_sees_cores_kept_busy_by_another_process():
     import subprocess
     import sys
 
-    from digits_core.torch_models import ThreadShare
+    from digits_core.threads import ThreadShare
 
     ThreadShare._last = None
     ThreadShare.look()
@@ -310,7 +311,7 @@ def test_a_core_busy_elsewhere_is_not_given_to_a_thread_team():
     """The measured crossover on 2 cores: two threads while others keep under 0.3 of a core
     busy, one from there (never none); on more cores each fully or partly taken core is
     left out the same way."""
-    from digits_core.torch_models import BUSY_CORE, free_cores
+    from digits_core.threads import BUSY_CORE, free_cores
 
     assert free_cores(0.0, 2) == free_cores(0.2, 2) == 2
     assert free_cores(BUSY_CORE + 0.05, 2) == free_cores(0.4, 2) == free_cores(1.2, 2) == 1
@@ -354,8 +355,8 @@ def test_a_run_keeps_its_thread_count_when_the_machine_gets_busy_midway(monkeypa
 
     import torch
 
-    from digits_core import torch_models
-    from digits_core.torch_models import ThreadShare
+    from digits_core import threads
+    from digits_core.threads import ThreadShare
 
     monkeypatch.delenv("DIGITLAB_THREADS", raising=False)
     machine = {"t": 0.0, "busy": 0.0, "others": 0.0}
@@ -365,7 +366,7 @@ def test_a_run_keeps_its_thread_count_when_the_machine_gets_busy_midway(monkeypa
         machine["busy"] += machine["others"] * ThreadShare.WINDOW_S
         return machine["t"], machine["busy"], 0.0
 
-    monkeypatch.setattr(torch_models, "_cpu_sample", proc_stat)
+    monkeypatch.setattr(threads, "_cpu_sample", proc_stat)
     monkeypatch.setattr(ThreadShare, "_last", None)
     monkeypatch.setattr(ThreadShare, "_others", None)
     quiet = run_experiment(exp("cnn", epochs=2)).snapshot()
@@ -385,8 +386,8 @@ def test_a_run_keeps_its_thread_count_when_the_machine_gets_busy_midway(monkeypa
 def test_a_continued_run_trains_on_the_thread_count_it_recorded(tmp_path, monkeypatch):
     """Started on 2 threads, continued where the rule would now give 1: it keeps 2, and
     its folder says so."""
-    from digits_core.runs import load_run
-    from digits_core.readers import read_meta
+    from digits_core.store.runs import load_run
+    from digits_core.store.readers import read_meta
 
     monkeypatch.setenv("DIGITLAB_THREADS", "2")
     runner = JobRunner(tmp_path)

@@ -18,7 +18,7 @@ from browser_app import LONG, SCREENSHOTS, VIEWPORT, App, fake_mnist, new_run, r
 
 from digits_core.config import Experiment
 from digits_core.presets import ALL
-from digits_core.runs import list_runs
+from digits_core.store.runs import list_runs
 
 pytestmark = pytest.mark.browser
 
