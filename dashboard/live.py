@@ -9,7 +9,6 @@ import threading
 import streamlit as st
 
 from digits_core.errors import DigitLabError
-from digits_core.store.runs import rename_run
 from digits_core.training.train import GUESS_LEVEL
 
 from . import state
@@ -158,7 +157,7 @@ def after_panel(name: str) -> None:
         label = st.session_state[key].strip()
         if label and label != info.label:
             try:
-                rename_run(info.path, label, by=state.changed_by())
+                state.runner().rename(name, label, by=state.changed_by())
             except (DigitLabError, OSError) as e:
                 st.session_state[f"{key}_error"] = str(e)
 

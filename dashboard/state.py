@@ -10,7 +10,7 @@ run it is looking at, and the server-wide job runner.
   shows the new values.
 - Runs are folders; the pages list and load them from disk, through the one `JobRunner`
   of the process (`runner()`).
-- The accepted MNIST folder is remembered in `settings.json` beside the runs.
+- The accepted MNIST folder is remembered in `settings.json` beside the runs (`store.settings`).
 - On a class server (`DIGITLAB_CLASS_MODE=1`) runs belong to people, not tabs: `owner()` is
   '@' and the person's name (from the login, or typed once and kept in the URL as
   `?name=`), so their runs follow them to any tab or computer; others' runs are read-only
@@ -20,7 +20,6 @@ run it is looking at, and the server-wide job runner.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import threading
@@ -34,10 +33,11 @@ from digits_core.config import DataConfig, Experiment, ModelConfig
 from digits_core.store.history import ACTIVE
 from digits_core.presets import ALL
 from digits_core.serve.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
+from digits_core.store import settings
 from digits_core.store.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
 from digits_core.serve.serving import class_mode
 
-SID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")  # a session id from the URL, whole (fullmatch)
 
 
 @dataclass
@@ -129,7 +129,7 @@ def sid() -> str:
     """This tab's session id, from the URL (made and put there on the first visit)."""
     if "sid" not in st.session_state:
         given = st.query_params.get("sid", "")
-        st.session_state["sid"] = given if SID_PATTERN.match(given) else uuid.uuid4().hex[:16]
+        st.session_state["sid"] = given if SID_PATTERN.fullmatch(given) else uuid.uuid4().hex[:16]
     value = st.session_state["sid"]
     if st.query_params.get("sid") != value:
         st.query_params["sid"] = value
@@ -170,7 +170,8 @@ def session() -> Session:
     with _lock:
         store = _sessions()
         if key not in store:
-            store[key] = Session(experiment=Experiment(data=DataConfig(mnist_dir=remembered_mnist_dir()),
+            remembered = settings.remembered_mnist_dir(runs_dir())
+            store[key] = Session(experiment=Experiment(data=DataConfig(mnist_dir=remembered),
                                                        model=ModelConfig(), name="custom"))
         return store[key]
 
@@ -190,7 +191,7 @@ def set_experiment(exp: Experiment, *, keep_mnist_dir: bool = True) -> None:
     new = copy.deepcopy(exp)
     mine = s.experiment.data
     if keep_mnist_dir and new.data.dataset == "mnist" and new.data.mnist_dir is None:
-        new.data.mnist_dir = mine.mnist_dir or remembered_mnist_dir()
+        new.data.mnist_dir = mine.mnist_dir or settings.remembered_mnist_dir(runs_dir())
     if keep_mnist_dir and new.data.train_size is None:  # the subset last chosen for this dataset,
         # also across a preset on the other one (a digits preset between two MNIST ones)
         new.data.train_size = mine.train_size if new.data.dataset == mine.dataset else \
@@ -230,13 +231,13 @@ def set_data_config(cfg: DataConfig) -> None:
         s.experiment = copy.deepcopy(s.experiment)
         s.experiment.data = copy.deepcopy(cfg)
     s.subsets[cfg.dataset] = cfg.train_size
-    if cfg.mnist_dir and cfg.mnist_dir != remembered_mnist_dir():
-        _write_settings({"mnist_dir": cfg.mnist_dir})
+    if cfg.mnist_dir and cfg.mnist_dir != settings.remembered_mnist_dir(runs_dir()):
+        settings.remember(runs_dir(), mnist_dir=cfg.mnist_dir)
 
 
 def mnist_dir() -> str | None:
     """The MNIST folder this person uses (None: the download cache)."""
-    return data_config().mnist_dir or remembered_mnist_dir()
+    return data_config().mnist_dir or settings.remembered_mnist_dir(runs_dir())
 
 
 def preset_name(exp: Experiment) -> str:
@@ -248,35 +249,6 @@ def preset_name(exp: Experiment) -> str:
     ref, mine = ALL[base].build(), copy.deepcopy(exp)
     mine.name, mine.data.mnist_dir = ref.name, ref.data.mnist_dir
     return base if mine == ref else f"{base} (edited)"
-
-
-# ------------------------------------------------------------------ settings file
-
-
-def _settings_file() -> Path:
-    return runs_dir() / "settings.json"
-
-
-def remembered_mnist_dir() -> str | None:
-    try:
-        value = json.loads(_settings_file().read_text()).get("mnist_dir")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) and value else None
-
-
-def _write_settings(update: dict) -> None:
-    path = _settings_file()
-    try:
-        current = json.loads(path.read_text()) if path.is_file() else {}
-        if not isinstance(current, dict):
-            current = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".settings.json.tmp")
-        tmp.write_text(json.dumps(current | update))
-        os.replace(tmp, path)
-    except (OSError, ValueError):
-        pass  # remembering is a convenience; the session still has the folder
 
 
 # ------------------------------------------------------------------ runs
@@ -478,7 +450,6 @@ __all__ = [
     "pick_run",
     "preset_name",
     "ready_made",
-    "remembered_mnist_dir",
     "run_data",
     "run_label",
     "runner",

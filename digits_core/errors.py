@@ -27,19 +27,25 @@ class DrawingError(DigitLabError):
     """An image given as a drawing cannot be read (wrong shape, not an image)."""
 
 
-def short_reason(e: BaseException) -> str:
-    """A short one-line reason for a network or file error."""
+def short_reason(e: BaseException, limit: int = 160) -> str:
+    """Why `e` happened, in one short line for a person: the engine's own message, an OS
+    error's reason ("No space left on device"), "timed out", a URL error's cause, else the
+    first line of the exception (after its type name; at most `limit` characters). The one
+    place an exception becomes a line of a message."""
     if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
         reason = e.reason
         if not isinstance(reason, BaseException):
             return str(reason).splitlines()[0] if str(reason) else "URL error"
         e = reason
+    if isinstance(e, DigitLabError):
+        return str(e)
     if isinstance(e, TimeoutError):
         return "timed out"
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
-    text = " ".join(str(e).split())
-    return text or type(e).__name__
+    lines = str(e).strip().splitlines()
+    text = " ".join(lines[0].split())[:limit] if lines else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def show_value(v) -> str:

@@ -8,7 +8,6 @@ from dashboard import state
 from dashboard.charts import overlay
 from dashboard.run_table import COLUMNS, runs_table
 from digits_core.errors import DigitLabError, RunError
-from digits_core.store.runs import publish_run
 
 ss = st.session_state
 session = state.session()
@@ -72,7 +71,7 @@ def delete(name: str) -> None:
 
 def publish(name: str, on: bool) -> None:
     try:
-        publish_run(by_name[name].path, on)
+        state.runner().publish(name, on, teacher=state.session().teacher)
     except (RunError, OSError) as e:
         ss["runs_error"] = str(e)
 

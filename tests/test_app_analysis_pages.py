@@ -31,7 +31,8 @@ from digits_core.analysis.evaluate import misclassified
 from digits_core.analysis.predict import predict_canvas
 from dashboard.state import NO_MODEL
 from digits_core.training.jobs import run_experiment
-from digits_core.store.runs import load_run, run_dataset, save_run
+from digits_core.store.runs import load_run, run_dataset
+from saved_runs import record
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 TIMEOUT = 60
@@ -39,7 +40,7 @@ TIMEOUT = 60
 
 def _saved(job, folder: Path):
     """Save `job` as the only run in `folder`; the loaded Run (what the pages will see)."""
-    return load_run(save_run(job, folder))
+    return load_run(record(job, folder))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
-from digits_core.store.runs import inspect_run, save_run
+from digits_core.store.runs import inspect_run
+from saved_runs import record
 from digits_core.serve.serving import owner_key
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -34,7 +35,7 @@ def run_of(tiny_job, class_server):
     """A finished run in the class's runs folder, as `person` started it."""
 
     def make(person: str, label: str) -> Path:
-        path = save_run(tiny_job, class_server / "runs", label=label)
+        path = record(tiny_job, class_server / "runs", label=label)
         meta = json.loads((path / "meta.json").read_text())
         meta.update(owner=owner_key(person), person=person)
         (path / "meta.json").write_text(json.dumps(meta))

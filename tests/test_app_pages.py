@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state
 from digits_core.presets import ALL, CLASSIC
-from digits_core.store.runs import save_run
+from saved_runs import record
 from idx_files import fake_mnist
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -76,7 +76,7 @@ def wait_for_run(at: AppTest, statuses: tuple[str, ...], timeout: float = 40) ->
 @pytest.fixture
 def saved_run(tiny_job):
     """Save the session's tiny run (again) into a runs folder; returns the new folder."""
-    return lambda runs: save_run(tiny_job, runs)
+    return lambda runs: record(tiny_job, runs)
 
 
 @pytest.mark.parametrize("page", MY_PAGES)

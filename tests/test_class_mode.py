@@ -14,8 +14,9 @@ from waiting import wait_for
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError, RunError
 from digits_core.serve.runner import JobRunner
-from digits_core.store.runs import delete_run, inspect_run, list_runs, publish_run, rename_run, save_run
+from digits_core.store.runs import inspect_run, list_runs
 from digits_core.serve.serving import class_mode, is_teacher, owner_key, person_name, served_publicly
+from saved_runs import record
 
 
 def test_class_mode_is_off_unless_the_operator_turns_it_on(monkeypatch):
@@ -76,7 +77,7 @@ def test_a_teacher_is_a_listed_login_or_whoever_types_the_code(monkeypatch):
 
 
 def _run(tmp_path, tiny_job, owner, person):
-    path = save_run(tiny_job, tmp_path, label="mine")
+    path = record(tiny_job, tmp_path, label="mine")
     meta = json.loads((path / "meta.json").read_text())
     meta.update(owner=owner, person=person)
     (path / "meta.json").write_text(json.dumps(meta))
@@ -85,34 +86,40 @@ def _run(tmp_path, tiny_job, owner, person):
 
 def test_only_its_owner_renames_or_deletes_a_run(tmp_path, tiny_job):
     path = _run(tmp_path, tiny_job, owner_key("Ada"), "Ada")
+    runner = JobRunner(tmp_path, own_runs_only=True)
     info = inspect_run(path)
     assert info.ok and info.person == "Ada" and info.owner == "@ada"
     with pytest.raises(RunError, match="only Ada can rename mine"):
-        rename_run(path, "stolen", by=owner_key("Bob"))
+        runner.rename(path.name, "stolen", by=owner_key("Bob"))
     with pytest.raises(RunError, match="only Ada can delete mine"):
-        delete_run(path, tmp_path, by=owner_key("Bob"))
+        runner.delete(path.name, by=owner_key("Bob"))
     assert path.is_dir() and inspect_run(path).label == "mine"  # nothing changed
-    rename_run(path, "Ada's best", by=owner_key("ADA"))
+    runner.rename(path.name, "Ada's best", by=owner_key("ADA"))
     assert inspect_run(path).label == "Ada's best"
-    delete_run(path, tmp_path, by=owner_key("ada"))
+    runner.delete(path.name, by=owner_key("ada"))
     assert not path.exists()
 
 
 def test_without_a_class_anyone_may_change_any_run(tmp_path, tiny_job):
     path = _run(tmp_path, tiny_job, "3f2a9c1b7d6e5f40", "")
+    runner = JobRunner(tmp_path)
     assert inspect_run(path).person == ""  # a session id is not a name
-    rename_run(path, "renamed")
-    delete_run(path, tmp_path)
+    runner.rename(path.name, "renamed")
+    assert inspect_run(path).label == "renamed"
+    runner.delete(path.name)
     assert not path.exists()
 
 
-def test_a_published_run_says_so_and_can_be_taken_back(tmp_path, tiny_job):
+def test_only_a_teacher_publishes_a_run_and_can_take_it_back(tmp_path, tiny_job):
     path = _run(tmp_path, tiny_job, owner_key("Ms Smith"), "Ms Smith")
+    runner = JobRunner(tmp_path, own_runs_only=True)
+    with pytest.raises(RunError, match="only a teacher can publish"):
+        runner.publish(path.name, teacher=False)
     assert not inspect_run(path).published
-    publish_run(path)
+    runner.publish(path.name, teacher=True)
     [info] = list_runs(tmp_path)
     assert info.published and info.ok and info.person == "Ms Smith"
-    publish_run(path, False)
+    runner.publish(path.name, False, teacher=True)
     assert not inspect_run(path).published
 
 

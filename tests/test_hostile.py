@@ -24,7 +24,7 @@ from digits_core.data.idx import IMAGES_MAGIC, read_idx
 from digits_core.images.imagefile import load_image_file
 from digits_core.training.jobs import run_experiment
 from digits_core.serve.runner import preflight
-from digits_core.store.runs import save_run
+from saved_runs import record
 
 PLAIN_TENSORS = "weights.pt is not a plain tensor file (it holds code or objects); refused"
 
@@ -54,7 +54,7 @@ def saved(tmp_path_factory):
     out = {}
     for family in ("numpy-mlp", "torch-mlp"):
         e = Experiment(DataConfig(), ModelConfig(family=family, hidden=[8]), TrainConfig(epochs=1))
-        out[family] = save_run(run_experiment(e), root)
+        out[family] = record(run_experiment(e), root)
     return out
 
 
@@ -254,18 +254,27 @@ def test_normalizer_of_the_wrong_shape(run_copy):
 # ------------------------------------------------------------------ URL values
 
 
-@pytest.mark.parametrize("text", ["..", ".", ".tmp-abc", "a/b", "a\\b", "", "x" * 101, "ä", None, 7])
-def test_unsafe_run_names_are_refused(text):
-    with pytest.raises(RunError):
-        readers.parse_run_name(text)
+@pytest.mark.parametrize("text", ["..", ".", ".tmp-abc", "a/b", "../elsewhere", "a\\b", "", "x" * 101, "ä"])
+def test_run_names_that_are_no_run_folder_are_refused(tmp_path, text):
+    """A name from a URL or a form never reaches a folder outside the runs folder."""
+    from digits_core.serve.runner import JobRunner
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    runner = JobRunner(tmp_path / "runs")
+    for change in (lambda: runner.rename(text, "x", by="someone"), lambda: runner.rename(text, "x"),
+                   lambda: runner.publish(text, teacher=True), lambda: runner.delete(text)):
+        with pytest.raises(RunError):
+            change()
+    assert (tmp_path / "elsewhere").is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "runs"]
 
 
 def test_session_ids():
-    sid = "0b6c1c2e-6a3b-4b4e-9a57-5e1f5b1c2d3e"
-    assert readers.parse_session_id(sid) == sid
-    for bad in ["short", "a" * 65, "../../../etc", "abc def ghi", None]:
-        with pytest.raises(ConfigError):
-            readers.parse_session_id(bad)
+    from dashboard.state import SID_PATTERN
+
+    assert SID_PATTERN.fullmatch("0b6c1c2e-6a3b-4b4e-9a57-5e1f5b1c2d3e")
+    for bad in ["short", "a" * 65, "../../../etc", "abc def ghi", "0b6c1c2e\n"]:
+        assert not SID_PATTERN.fullmatch(bad)
 
 
 # ------------------------------------------------------------------ images and IDX

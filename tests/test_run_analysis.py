@@ -30,12 +30,13 @@ from digits_core.images.pictures import (
     upscale,
 )
 from digits_core.nn.models import first_layer_weights
-from digits_core.store.runs import run_dataset, run_from_job
+from digits_core.store.runs import load_run, run_dataset
+from saved_runs import record
 
 
 @pytest.fixture(scope="module")
-def run(tiny_job):
-    return run_from_job(tiny_job)
+def run(tiny_job, tmp_path_factory):
+    return load_run(record(tiny_job, tmp_path_factory.mktemp("runs")))
 
 
 @pytest.fixture(scope="module")

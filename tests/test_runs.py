@@ -8,8 +8,10 @@ import pytest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import RunError
-from digits_core.store.runs import delete_run, inspect_run, list_runs, load_run, run_dataset, run_from_job, save_run
+from digits_core.store.recorder import RunRecorder
+from digits_core.store.runs import delete_run, inspect_run, list_runs, load_run, run_dataset
 from digits_core.training.jobs import run_experiment
+from saved_runs import record
 
 
 def _job(family, normalization="unit"):
@@ -28,7 +30,7 @@ def _job(family, normalization="unit"):
 )
 def test_loaded_run_reproduces_test_accuracy_exactly(tmp_path, family, norm):
     job = _job(family, norm)
-    path = save_run(job, tmp_path)
+    path = record(job, tmp_path)
     run = load_run(path)
     data = run_dataset(run)
     probs = run.model.probs(run.normalizer(data.images_test))
@@ -43,10 +45,10 @@ def test_loaded_run_reproduces_test_accuracy_exactly(tmp_path, family, norm):
 
 
 def test_weights_are_stored_without_pickle(tmp_path):
-    path = save_run(_job("numpy-mlp"), tmp_path)
+    path = record(_job("numpy-mlp"), tmp_path)
     with np.load(path / "weights.npz", allow_pickle=False) as z:
         assert "dense0.W" in z.files
-    path = save_run(_job("torch-mlp"), tmp_path)
+    path = record(_job("torch-mlp"), tmp_path)
     import torch
 
     state = torch.load(path / "weights.pt", weights_only=True)
@@ -54,7 +56,7 @@ def test_weights_are_stored_without_pickle(tmp_path):
 
 
 def test_broken_run_folders_are_listed_not_fatal(tmp_path):
-    good = save_run(_job("numpy-mlp"), tmp_path)
+    good = record(_job("numpy-mlp"), tmp_path)
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "experiment.json").write_text("{}")
     bad_json = tmp_path / "badjson"
@@ -76,40 +78,44 @@ def test_broken_run_folders_are_listed_not_fatal(tmp_path):
         load_run(tmp_path / "half")
 
 
-def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
+def test_a_failed_save_is_reported_and_leaves_no_half_written_file(tmp_path, monkeypatch):
+    """A full disk while the run saves: training ends as it would, the job says why its
+    folder has no checkpoint, and no temporary file is left in the folder."""
     import digits_core.store.recorder as recorder
-
-    job = _job("numpy-mlp")
 
     def fail(*a, **k):
         raise OSError("disk full")
 
     monkeypatch.setattr(recorder, "save_weights", fail)
-    with pytest.raises(RunError, match="could not save the run .*disk full"):
-        save_run(job, tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    e = _job("numpy-mlp").experiment
+    job = run_experiment(e, recorder=RunRecorder(tmp_path, e))
+    h = job.snapshot()
+    assert h.status == "finished"
+    assert h.warning.startswith("could not save the run to ") and "disk full)" in h.warning
+    [folder] = tmp_path.iterdir()
+    assert not (folder / "weights.npz").exists() and not inspect_run(folder).ok
+    assert not [f.name for f in folder.iterdir() if ".tmp" in f.name]
 
 
 def test_saving_twice_never_overwrites(tmp_path):
     job = _job("numpy-mlp")
-    a, b = save_run(job, tmp_path), save_run(job, tmp_path, label="again")
+    a, b = record(job, tmp_path), record(job, tmp_path, label="again")
     assert a != b and a.is_dir() and b.is_dir()
 
 
 def test_delete_only_inside_runs_dir(tmp_path):
-    path = save_run(_job("numpy-mlp"), tmp_path / "runs")
+    path = record(_job("numpy-mlp"), tmp_path / "runs")
     with pytest.raises(RunError):
         delete_run(tmp_path, tmp_path / "runs")
     delete_run(path, tmp_path / "runs")
     assert not path.exists()
 
 
-def test_run_from_job_and_meta(tmp_path):
+def test_a_saved_runs_meta_says_what_it_is(tmp_path):
     job = _job("cnn")
-    run = run_from_job(job)
-    assert run.path is None and run.meta["test_acc"] == job.snapshot().final_test_acc
-    meta = json.loads((save_run(job, tmp_path) / "meta.json").read_text())
-    assert meta["family"] == "cnn" and meta["image_shape"] == [8, 8] and meta["n_params"] > 0
+    meta = json.loads((record(job, tmp_path) / "meta.json").read_text())
+    assert meta["family"] == "cnn" and meta["image_shape"] == [8, 8]
+    assert meta["n_params"] == job.model.n_params and meta["test_acc"] == job.snapshot().final_test_acc
 
 
 def test_a_run_training_on_another_machine_is_alive_while_its_meta_is_fresh(tmp_path):
@@ -118,7 +124,7 @@ def test_a_run_training_on_another_machine_is_alive_while_its_meta_is_fresh(tmp_
 
     from digits_core.store.runs import REMOTE_STALE_S, inspect_run
 
-    path = save_run(_job("numpy-mlp"), tmp_path)
+    path = record(_job("numpy-mlp"), tmp_path)
     meta = json.loads((path / "meta.json").read_text())
     meta.update(status="running", host="gpu-node-7", pid=1, updated=time.time())
     (path / "meta.json").write_text(json.dumps(meta))
@@ -180,7 +186,7 @@ def test_sessions_saving_at_the_same_moment_never_overwrite_each_other(tmp_path,
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(8) as pool:
-        paths = list(pool.map(lambda _: save_run(tiny_job, tmp_path), range(8)))
+        paths = list(pool.map(lambda _: record(tiny_job, tmp_path), range(8)))
     assert len(set(paths)) == 8
     assert all(inspect_run(p).ok for p in paths)
     assert sorted(p.name for p in paths) == sorted(f"tiny-{k}" for k in range(1, 9))
@@ -220,7 +226,7 @@ def test_a_background_checkpoint_is_written_off_the_callers_thread_and_a_failure
     monkeypatch.setattr(recorder, "save_weights", broken)
     assert rec.checkpoint(tiny_job.model, h, background=True)
     rec.flush()
-    assert rec.error == f"could not save the run to {rec.path.name} (a bug in a writer); it stays in memory"
+    assert rec.error == f"could not save the run to {rec.path.name} (ValueError: a bug in a writer); it stays in memory"
     monkeypatch.setattr(recorder, "save_weights", real)
     h.message = "then in the foreground"
     assert rec.checkpoint(tiny_job.model, h) and rec.error == ""

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digits_core.images.drawing import canvas_reading
-from digits_core.images.ink import ink_map
+from digits_core.images.drawing import NO_INK, canvas_reading
 from digits_core.store.runs import Run
 
 
@@ -60,10 +59,8 @@ def predict_canvas(run: Run, rgba: np.ndarray) -> Prediction:
     `read_views` reads its views; the image shown is the first, the one `canvas_to_image`
     gives, and `views` are those read)."""
     got = canvas_reading(rgba, run.experiment.data.dataset)
-    if got is None:  # nothing, or only a dot or dust: which one is worth a look only here
-        if (ink_map(rgba) > 0.5).any():
-            return Prediction(None, None, None, TOO_SMALL)
-        return Prediction(None, None, None, EMPTY)
+    if isinstance(got, str):  # nothing drawn, or only a dot or dust
+        return Prediction(None, None, None, EMPTY if got == NO_INK else TOO_SMALL)
     first, more = got
     views = first[None]
     logp = _log_probs(run, views)  # (1, 10): the first view's reading, where most drawings stop

@@ -40,6 +40,8 @@ WORK = 4  # working resolution of the 8x8 pipeline: this many pixels per output 
 MNIST_WORK = 2  # the MNIST pipeline's: the stroke is measured on a 40 px copy of the crop
 MNIST_HALF_CROP = 64  # a canvas is read at half size (ink.halve_canvas) when its ink there is this many px long
 NARROW = 0.6  # canvas_views' second view: the 20 px box squeezed to this share of its width
+NO_INK = "no ink"  # canvas_reading: nothing drawn at all
+SPECK = "a speck"  # canvas_reading: only a dot or dust, too small to read
 
 
 def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
@@ -52,7 +54,7 @@ def canvas_to_image(image: np.ndarray, dataset: str) -> np.ndarray | None:
     speck. Raises DrawingError when `image` is not an image, ConfigError for another dataset.
     """
     got = canvas_reading(image, dataset)
-    return None if got is None else got[0]
+    return None if isinstance(got, str) else got[0]
 
 
 def canvas_views(image: np.ndarray, dataset: str) -> np.ndarray | None:
@@ -67,18 +69,19 @@ def canvas_views(image: np.ndarray, dataset: str) -> np.ndarray | None:
     it lifts the hard set's worst classes (1, 6) without costing the MNIST-writer set.
     """
     got = canvas_reading(image, dataset)
-    if got is None:
+    if isinstance(got, str):
         return None
     first, more = got
     return np.concatenate([first[None], more()])
 
 
 def canvas_reading(image: np.ndarray, dataset: str):
-    """(the first view (H, W), a function that makes the other views (V - 1, H, W)), or None
-    for an empty canvas: a reader sure of the first view never pays for the others."""
+    """(the first view (H, W), a function that makes the other views (V - 1, H, W)), or why
+    there is nothing to read (NO_INK, or SPECK for a dot or dust): a reader sure of the
+    first view never pays for the others."""
     crop = _ink_crop(image, dataset)
-    if crop is None:
-        return None
+    if isinstance(crop, str):
+        return crop
     if dataset != "mnist":
         image = _to_digits(crop)
         return image, lambda: np.zeros((0, *image.shape), np.float32)
@@ -87,8 +90,8 @@ def canvas_reading(image: np.ndarray, dataset: str):
     return _place_by_mass(box) * scale, lambda: (_place_by_mass(_narrow(box, NARROW)) * scale)[None]
 
 
-def _ink_crop(image, dataset: str) -> np.ndarray | None:
-    """The drawing's ink (h, w) 0..1 cropped to its extent, or None when nothing is drawn."""
+def _ink_crop(image, dataset: str) -> np.ndarray | str:
+    """The drawing's ink (h, w) 0..1 cropped to its extent, or NO_INK / SPECK."""
     if dataset not in ("mnist", "digits"):
         raise ConfigError(f"no drawing pipeline for dataset {dataset!r}; use mnist or digits")
     if dataset == "mnist":
@@ -101,10 +104,10 @@ def _ink_crop(image, dataset: str) -> np.ndarray | None:
                     return crop
             # a small drawing (or none): read it again at full size, as below
     ink = ink_map(image)
-    ink = _drop_specks(ink)
-    if ink is None:
-        return None
-    return _crop(ink)
+    kept = _drop_specks(ink)
+    if kept is None:
+        return SPECK if (ink > 0.5).any() else NO_INK
+    return _crop(kept)
 
 
 def _narrow(box: np.ndarray, share: float) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from digits_core.config import ModelConfig
+from digits_core.errors import short_reason
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.numpy_mlp import MLP
 from digits_core.nn.shapes import check_size
@@ -110,9 +111,9 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
         except ValueError as e:
             if "allow_pickle" in str(e):
                 raise ValueError(refused) from None
-            raise ValueError(f"{path.name} is not a readable .npz file ({_first_line(e)})") from None
+            raise ValueError(f"{path.name} is not a readable .npz file ({short_reason(e)})") from None
         except Exception as e:
-            raise ValueError(f"{path.name} is not a readable .npz file ({_first_line(e)})") from None
+            raise ValueError(f"{path.name} is not a readable .npz file ({short_reason(e)})") from None
     import pickle
 
     import torch
@@ -124,7 +125,7 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     except Exception as e:
         if "weights_only" in str(e) or "Weights only" in str(e):
             raise ValueError(refused) from None
-        raise ValueError(f"{path.name} is not a readable torch file ({_first_line(e)})") from None
+        raise ValueError(f"{path.name} is not a readable torch file ({short_reason(e)})") from None
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
@@ -132,12 +133,7 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     try:
         return {k: v.detach().cpu().numpy() for k, v in state.items()}
     except (TypeError, RuntimeError) as e:  # bfloat16, sparse or quantized tensors
-        raise ValueError(f"{path.name} holds tensors that are not plain arrays ({_first_line(e)})") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:160]}" if text else type(e).__name__
+        raise ValueError(f"{path.name} holds tensors that are not plain arrays ({short_reason(e)})") from None
 
 
 __all__ = [

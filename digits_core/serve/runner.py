@@ -38,7 +38,7 @@ from digits_core.nn.classifier import EVAL_CHUNK
 from digits_core.nn.shapes import activation_sizes, check_size, count_params
 from digits_core.store.readers import read_history
 from digits_core.store.recorder import RunRecorder
-from digits_core.store.runs import check_owner, delete_run, inspect_run, load_run, read_snapshots
+from digits_core.store.runs import delete_run, inspect_run, load_run, publish_run, rename_run, saved_frames
 
 
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
@@ -79,6 +79,16 @@ def preflight(experiment: Experiment, budget_mb: float | None = None) -> int:
             "narrower layers"
         )
     return n_params
+
+
+def may_change(meta: dict, by: str, doing: str) -> None:
+    """The owner rule of a class server: only a run's owner may `doing` it (rename, continue,
+    delete); RunError naming who may, otherwise. Anyone may look at any run."""
+    if meta.get("owner", "") == by:
+        return
+    whose = str(meta.get("person") or "") if str(meta.get("owner", "")).startswith("@") else ""
+    raise RunError(f"only {whose or 'the person who started it'} can {doing} "
+                   f"{meta.get('label') or meta.get('name') or 'this run'}")
 
 
 class JobSlots:
@@ -198,7 +208,7 @@ class JobRunner:
                 raise RunError(f"{name} is still training")
         run = load_run(self.runs_dir / name)
         if self.own_runs_only:
-            check_owner(run.meta, owner, "continue")
+            may_change(run.meta, owner, "continue")
         if run.meta.get("status") == "diverged":
             raise RunError(f"{name} diverged: its weights are broken, and more epochs at the same "
                            "learning rate would blow up again. Train a new run with a smaller one.")
@@ -214,18 +224,43 @@ class JobRunner:
         return name
 
     def delete(self, name: str, by: str | None = None) -> None:
-        """Delete the run folder `name` (`runs.delete_run`: not while it trains, and with `by`
-        only its owner's) and forget its ended job: the pages list a person's runs from both,
-        and a job remembered after its folder went kept the run on the Train page (and its
-        name taken twice, by the next run given the freed name). Raises RunError."""
+        """Delete the run folder `name` (`runs.delete_run`: not while it trains; with `by`, only
+        its owner's: `may_change`) and forget its ended job: the pages list a person's runs
+        from both, and a job remembered after its folder went kept the run on the Train page
+        (and its name taken twice, by the next run given the freed name). Raises RunError."""
         with self._lock:
             job = self._jobs.get(name)
             if job is not None and not job.done:
                 raise RunError(f"{name} is still training; stop it first")
-            delete_run(self.runs_dir / name, self.runs_dir, by=by)
+            self._check_may_change(name, by, "delete")
+            delete_run(self.runs_dir / name, self.runs_dir)
             for d in (self._jobs, self._owner, self._started, self._ended):
                 d.pop(name, None)
             self._settled += 1
+
+    def rename(self, name: str, label: str, by: str | None = None) -> None:
+        """Give the run `name` a new display name; with `by`, only its owner may
+        (`may_change`). Raises RunError."""
+        self._check_may_change(name, by, "rename")
+        rename_run(self._folder(name), label)
+
+    def publish(self, name: str, on: bool = True, *, teacher: bool) -> None:
+        """Publish the run `name` to the class (or take it back), which only a teacher may
+        (`serving.is_teacher` decided it when they joined). Raises RunError."""
+        if not teacher:
+            raise RunError("only a teacher can publish a run to the class")
+        publish_run(self._folder(name), on)
+
+    def _folder(self, name: str) -> Path:
+        """The folder of run `name`; RunError when `name` leads outside the runs folder."""
+        path = self.runs_dir / name
+        if path.resolve().parent != self.runs_dir.resolve():
+            raise RunError(f"{name} is not a run folder inside the runs folder")
+        return path
+
+    def _check_may_change(self, name: str, by: str | None, doing: str) -> None:
+        if by is not None:
+            may_change(inspect_run(self._folder(name)).meta or {"name": name}, by, doing)
 
     def stop(self, name: str) -> None:
         job = self.job(name)
@@ -305,7 +340,7 @@ class JobRunner:
         """A run's embedding frames (`monitor.Frames.to_arrays`), live or from its folder."""
         job = self.job(name)
         frames = job.frames() if job is not None else None
-        return frames if frames is not None else read_snapshots(self.runs_dir / name)
+        return frames if frames is not None else saved_frames(self.runs_dir / name)
 
     def counts(self) -> tuple[int, int]:
         """(training, waiting) across everyone."""
@@ -389,6 +424,7 @@ __all__ = [
     "MEMORY_BUDGET_MB",
     "JobRunner",
     "JobSlots",
+    "may_change",
     "memory_estimate",
     "preflight",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from digits_core.errors import DigitLabError, RunError, show_value
+from digits_core.errors import RunError, short_reason, show_value
 
 MAX_ARRAYS = 256  # members of one .npz / tensors of one .pt
 MAX_TEXT = 200  # characters of a name or status read from a file
@@ -35,7 +35,7 @@ def check_regular(path: Path, cap: int) -> int:
     except FileNotFoundError:
         raise RunError(f"{path.name} is missing") from None
     except OSError as e:
-        raise RunError(f"{path.name} cannot be read ({reason(e)})") from None
+        raise RunError(f"{path.name} cannot be read ({short_reason(e)})") from None
     if stat.S_ISLNK(st.st_mode):
         raise RunError(f"{path.name} is a link, not a file; refused")
     if not stat.S_ISREG(st.st_mode):
@@ -51,7 +51,7 @@ def read_bounded(path: Path, cap: int) -> bytes:
         with open(path, "rb") as f:
             raw = f.read(cap + 1)  # the file may have grown since the check
     except OSError as e:
-        raise RunError(f"{path.name} cannot be read ({reason(e)})") from None
+        raise RunError(f"{path.name} cannot be read ({short_reason(e)})") from None
     if len(raw) > cap:
         raise RunError(f"{path.name} is over the {size(cap)} such a file may hold; refused")
     return raw
@@ -90,7 +90,7 @@ def read_npz(path: Path, cap: int, *, kinds: str) -> dict[str, np.ndarray]:
     except zipfile.BadZipFile:
         raise RunError(f"{path.name} is not an .npz file (not a zip archive)") from None
     except (OSError, EOFError, zlib.error, NotImplementedError, KeyError, ValueError) as e:
-        raise RunError(f"{path.name} cannot be read ({reason(e)})") from None
+        raise RunError(f"{path.name} cannot be read ({short_reason(e)})") from None
     return out
 
 
@@ -119,7 +119,7 @@ def read_npy(f, name: str, cap: int, kinds: str) -> np.ndarray:
         else:
             raise RunError(f"{name} holds an array of an unknown .npy version {version}")
     except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as e:  # numpy parses it as Python
-        raise RunError(f"{name} holds a malformed array header ({reason(e)})") from None
+        raise RunError(f"{name} holds a malformed array header ({short_reason(e)})") from None
     if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
         if dtype.hasobject:
             raise RunError(f"{name} is not a plain array file (it holds code or objects); refused")
@@ -165,15 +165,6 @@ def number(v: Any, where: str, *, finite: bool = True) -> float:
     raise RunError(f"{where} must be a {'finite ' if finite else ''}number, got {show_value(v)}")
 
 
-
-
-def reason(e: BaseException) -> str:
-    if isinstance(e, DigitLabError):
-        return str(e)
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
-    text = one_line(str(e))[:120]
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def one_line(text: str) -> str:

@@ -27,14 +27,10 @@ Contract for `runs.py` (each call raises only `RunError`, one line, naming the f
   A broken history.json need not cost the weights: `load_run` may catch its RunError and
   go on with `History()`, keeping the message to show.
 - A future `snapshots.npz` (live embeddings): `read_snapshots(d / "snapshots.npz")`.
-
-Values from a URL or a form: `parse_run_name(text)` (RunError) gives a run folder's
-name, to be joined onto the runs folder; `parse_session_id(text)` (ConfigError).
 """
 
 from __future__ import annotations
 
-import re
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, fields
@@ -46,7 +42,7 @@ import numpy as np
 from digits_core.config import MAX_PARAMS, NORMALIZATIONS, Experiment
 from digits_core.data.datasets import IMAGE_SHAPE, Normalizer
 from digits_core.store import bounded
-from digits_core.errors import ConfigError, RunError, show_value
+from digits_core.errors import ConfigError, RunError, short_reason, show_value
 from digits_core.store.history import History
 from digits_core.nn.models import read_weights, weights_file
 
@@ -60,8 +56,6 @@ MAX_FIRST_LAYER_BYTES = 8 * MAX_PARAMS  # first_layer_before.npy: part of the we
 MAX_SNAPSHOTS_BYTES = 256 * 2**20  # snapshots.npz: live embeddings, (K, N, 2) float32
 WEIGHTS_FILES = ("weights.npz", "weights.pt")
 STATUSES = ("queued", "loading", "running", "stopping", "finished", "stopped", "diverged", "failed")
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
-RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -229,7 +223,7 @@ def read_weights_file(path: str | Path) -> dict[str, np.ndarray]:
     except zipfile.BadZipFile:
         raise RunError(f"{path.name} is not a torch weights file (not a zip archive); refused") from None
     except (OSError, ValueError, EOFError, zlib.error, NotImplementedError) as e:
-        raise RunError(f"{path.name} cannot be read ({bounded.reason(e)})") from None
+        raise RunError(f"{path.name} cannot be read ({short_reason(e)})") from None
     try:
         state = read_weights(path)
     except ValueError as e:
@@ -247,7 +241,7 @@ def read_first_layer(path: str | Path) -> np.ndarray:
         with open(path, "rb") as f:
             a = bounded.read_npy(f, path.name, min(size, MAX_FIRST_LAYER_BYTES), bounded.NUMERIC_KINDS)
     except OSError as e:
-        raise RunError(f"{path.name} cannot be read ({bounded.reason(e)})") from None
+        raise RunError(f"{path.name} cannot be read ({short_reason(e)})") from None
     if a.dtype.kind != "f" or a.ndim not in (2, 4):
         raise RunError(f"{path.name}: expected a 2-D or 4-D float array, got {a.ndim}-D {a.dtype}")
     return a
@@ -299,25 +293,6 @@ def check_run(path: str | Path) -> RunMeta:
     return meta
 
 
-# ------------------------------------------------------------------ values from a URL
-
-
-def parse_session_id(text: Any) -> str:
-    """A browser session id from a URL: 8..64 characters of A-Z a-z 0-9 _ -. ConfigError otherwise."""
-    if isinstance(text, str) and SESSION_ID.fullmatch(text):
-        return text
-    raise ConfigError("not a session id (8 to 64 letters, digits, '_' or '-')")
-
-
-def parse_run_name(text: Any) -> str:
-    """A run folder's name from a URL or a form: 1..100 characters of A-Z a-z 0-9 _ . -,
-    not starting with a dot (no '..', no hidden or temporary folder), no separator.
-    RunError otherwise."""
-    if isinstance(text, str) and RUN_NAME.fullmatch(text):
-        return text
-    raise RunError(f"{show_value(text)} is not a run name (letters, digits, '_', '.', '-'; up to 100)")
-
-
 __all__ = [
     "MAX_EXPERIMENT_BYTES",
     "MAX_HISTORY_BYTES",
@@ -329,8 +304,6 @@ __all__ = [
     "WEIGHTS_FILES",
     "RunMeta",
     "check_run",
-    "parse_run_name",
-    "parse_session_id",
     "read_experiment",
     "read_first_layer",
     "read_history",

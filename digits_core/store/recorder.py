@@ -22,7 +22,7 @@ import numpy as np
 
 from digits_core.config import Experiment
 from digits_core.data.datasets import IMAGE_SHAPE, Dataset
-from digits_core.errors import RunError
+from digits_core.errors import RunError, short_reason
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.models import save_weights, weights_file
 from digits_core.store import readers
@@ -104,7 +104,8 @@ def _npz_writer(arrays: dict[str, np.ndarray]):
     return write
 
 
-def _write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj) -> None:
+    """Write `obj` as JSON to `path` under a temporary name, renamed into place."""
     _write_atomic(path, _json_writer(obj))
 
 
@@ -117,7 +118,8 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array, allow_pickle=False)
 
 
-def _process_started(pid: int) -> float | None:
+def process_started(pid: int) -> float | None:
+    """When process `pid` started (to tell a reused pid apart), or None."""
     try:
         import psutil
 
@@ -206,13 +208,13 @@ class RunRecorder:
         self.error = ""
         self._last = 0.0
         self._background: _Writer | None = None  # started by the first background checkpoint
-        self.meta.update(status="queued", pid=os.getpid(), pid_started=_process_started(os.getpid()),
+        self.meta.update(status="queued", pid=os.getpid(), pid_started=process_started(os.getpid()),
                          host=socket.gethostname(), updated=time.time(),
                          weights=weights_file(experiment.model.family),
                          image_shape=list(IMAGE_SHAPE[experiment.data.dataset]),
                          family=experiment.model.family, dataset=experiment.data.dataset)
-        self._guard(lambda: (_write_json(self.path / "experiment.json", experiment.to_dict()),
-                             _write_json(self.path / "meta.json", self.meta)))
+        self._guard(lambda: (write_json(self.path / "experiment.json", experiment.to_dict()),
+                             write_json(self.path / "meta.json", self.meta)))
 
     def begin(self, model: Classifier, data: Dataset, first_layer_before: np.ndarray | None) -> None:
         """The files known before the first step: experiment, normaliser, initial weights."""
@@ -229,11 +231,11 @@ class RunRecorder:
         self._last = time.monotonic()
 
     def _begin(self, data: Dataset, first_layer_before) -> None:
-        _write_json(self.path / "experiment.json", self.experiment.to_dict())
+        write_json(self.path / "experiment.json", self.experiment.to_dict())
         _write_npz(self.path / "normalizer.npz", data.normalizer.to_arrays())
         if first_layer_before is not None and not (self.path / "first_layer_before.npy").exists():
             _write_atomic(self.path / "first_layer_before.npy", lambda p: _save_npy(p, first_layer_before))
-        _write_json(self.path / "meta.json", self.meta)
+        write_json(self.path / "meta.json", self.meta)
 
     def due(self, gap: float = CHECKPOINT_SECONDS) -> bool:
         """True when the last checkpoint is at least `gap` seconds old."""
@@ -310,7 +312,7 @@ class RunRecorder:
     def mark(self, history) -> bool:
         """Record a status change (queued, failed) without a checkpoint."""
         self.meta.update(status=history.status, message=history.message, updated=time.time())
-        return self._guard(lambda: _write_json(self.path / "meta.json", self.meta))
+        return self._guard(lambda: write_json(self.path / "meta.json", self.meta))
 
     def _guard(self, write, *, everything: bool = False) -> bool:
         """Run `write`; a failed write becomes `error`. `everything`: any exception does (the
@@ -320,11 +322,12 @@ class RunRecorder:
         except Exception as e:
             if not (everything or isinstance(e, OSError)):
                 raise
-            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            self.error = f"could not save the run to {self.path.name} ({reason}); it stays in memory"
+            self.error = (f"could not save the run to {self.path.name} ({short_reason(e)}); "
+                          "it stays in memory")
             return False
         self.error = ""
         return True
 
 
-__all__ = ["CHECKPOINT_SECONDS", "FORMAT_VERSION", "RunRecorder", "new_run_folder", "slug"]
+__all__ = ["CHECKPOINT_SECONDS", "FORMAT_VERSION", "REMOTE_STALE_S", "RunRecorder", "new_run_folder",
+           "process_started", "slug", "write_json"]

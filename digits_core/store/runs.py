@@ -39,7 +39,7 @@ from digits_core.errors import DigitLabError, RunError
 from digits_core.store.history import ACTIVE, History
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.models import build_model
-from digits_core.store.recorder import REMOTE_STALE_S, RunRecorder, _process_started, _write_json
+from digits_core.store.recorder import REMOTE_STALE_S, process_started, write_json
 
 
 def default_runs_dir() -> Path:
@@ -115,9 +115,8 @@ class Run:
 # ------------------------------------------------------------------ reading
 
 
-def read_meta(path: Path) -> dict:
-    """A run folder's meta.json as a dict (checked by `readers.read_meta`); RunError."""
-    return readers.read_meta(Path(path) / "meta.json").to_dict()
+def _meta(path: Path) -> dict:
+    return readers.read_meta(path / "meta.json").to_dict()
 
 
 def _alive(meta: dict) -> bool:
@@ -128,7 +127,7 @@ def _alive(meta: dict) -> bool:
     pid = meta.get("pid")
     if not isinstance(pid, int) or pid <= 0:
         return False
-    started = _process_started(pid)
+    started = process_started(pid)
     want = meta.get("pid_started")
     return started is not None and (not isinstance(want, (int, float)) or abs(started - want) < 1.0)
 
@@ -138,7 +137,7 @@ def inspect_run(path: str | Path) -> RunInfo:
     folder changes); a run still training, or interrupted, is told apart from a broken one."""
     path = Path(path)
     try:
-        meta = read_meta(path)
+        meta = _meta(path)
     except RunError as e:
         return RunInfo(path, False, str(e), {}, "broken")
     status = meta["status"]
@@ -228,8 +227,9 @@ def load_run(path: str | Path) -> Run:
     return Run(path, exp, history, dict(info.meta, status=info.status), model, normalizer, first, optimizer)
 
 
-def read_snapshots(path: str | Path) -> dict[str, np.ndarray] | None:
-    """A run's live-embedding frames (`monitor.Snapshots.to_arrays`), or None."""
+def saved_frames(path: str | Path) -> dict[str, np.ndarray] | None:
+    """A run's live-embedding frames (`monitor.Frames.to_arrays`), or None when it kept none
+    or they cannot be read."""
     file = Path(path) / "snapshots.npz"
     if not file.is_file():
         return None
@@ -239,49 +239,36 @@ def read_snapshots(path: str | Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def check_owner(meta: dict, by: str | None, doing: str) -> None:
-    """Refuse (RunError) when `by` is given and is not the run's owner: on a class server
-    only a run's owner may `doing` it (rename, continue, delete). `by=None`: anyone may."""
-    if by is None or meta.get("owner", "") == by:
-        return
-    whose = str(meta.get("person") or "") if str(meta.get("owner", "")).startswith("@") else ""
-    raise RunError(f"only {whose or 'the person who started it'} can {doing} "
-                   f"{meta.get('label') or meta.get('name') or 'this run'}")
-
-
-def rename_run(path: str | Path, label: str, *, by: str | None = None) -> None:
-    """Give a run a new display name (its folder keeps its own); `by`: see `check_owner`."""
+def rename_run(path: str | Path, label: str) -> None:
+    """Give a run a new display name (its folder keeps its own). Who may is the runner's
+    call (`JobRunner.rename`)."""
     path = Path(path)
     label = " ".join(str(label).split())[:60]
     if not label:
         raise RunError("a run's name cannot be empty")
-    meta = read_meta(path)
-    check_owner(meta, by, "rename")
+    meta = _meta(path)
     meta["label"] = label
-    _write_json(path / "meta.json", meta)
+    write_json(path / "meta.json", meta)
 
 
 def publish_run(path: str | Path, on: bool = True) -> None:
     """Publish a run to the class (or take it back): every person's pickers offer it first.
-    Who may is the dashboard's call (a teacher); the run's files other than meta stay."""
+    Who may is the runner's call (`JobRunner.publish`); the run's files other than meta stay."""
     path = Path(path)
-    meta = read_meta(path)
+    meta = _meta(path)
     meta["published"] = time.time() if on else 0.0
-    _write_json(path / "meta.json", meta)
+    write_json(path / "meta.json", meta)
 
 
-def delete_run(path: str | Path, runs_dir: str | Path | None = None, *, by: str | None = None) -> None:
-    """Remove one run folder; refuses paths outside `runs_dir`, runs still training and,
-    with `by`, another person's run (`check_owner`)."""
+def delete_run(path: str | Path, runs_dir: str | Path | None = None) -> None:
+    """Remove one run folder; refuses paths outside `runs_dir` and runs still training. Who
+    may is the runner's call (`JobRunner.delete`)."""
     path = Path(path).resolve()
     root = (Path(runs_dir) if runs_dir is not None else default_runs_dir()).resolve()
-    if path.parent != root:
+    if path.parent != root or not path.is_dir():
         raise RunError(f"{path.name} is not a run folder inside the runs folder")
-    info = inspect_run(path)
-    if info.status in ACTIVE:
+    if inspect_run(path).status in ACTIVE:
         raise RunError(f"{path.name} is still training; stop it first")
-    if by is not None:
-        check_owner(info.meta, by, "delete")
     shutil.rmtree(path)
 
 
@@ -293,54 +280,17 @@ def run_dataset(run: Run, *, mnist_dir: str | None = None) -> Dataset:
     return load_dataset(cfg)
 
 
-def run_from_job(job) -> Run:
-    """The in-memory `Run` of an ended job that has a model (for the CLI, tests, benchmark)."""
-    if job.model is None or job.data is None:
-        raise RunError("this job has no trained model (it failed or never started)")
-    h = job.snapshot()
-    exp = job.experiment
-    meta = {
-        "name": job.name, "label": exp.name or exp.model.family, "family": exp.model.family,
-        "dataset": exp.data.dataset, "status": h.status, "test_acc": h.final_test_acc,
-        "n_params": job.model.n_params, "image_shape": list(job.data.image_shape),
-        "created": job.created,
-    }
-    return Run(None, exp, h, meta, job.model, job.data.normalizer, job.initial_first_layer,
-               job.optimizer_state())
-
-
-def save_run(job, runs_dir: str | Path | None = None, *, label: str = "") -> Path:
-    """Write an ended in-memory job (one that trained without a recorder) as a new run folder."""
-    if job.model is None or job.data is None:
-        raise RunError("this job has no trained model to save (it failed or never started)")
-    h = job.snapshot()
-    if h.active:
-        raise RunError("the job is still running; stop it or wait for it to finish")
-    rec = RunRecorder(runs_dir if runs_dir is not None else default_runs_dir(), job.experiment, label=label)
-    rec.begin(job.model, job.data, job.initial_first_layer)
-    if rec.error or not rec.checkpoint(job.model, h, optimizer=job.optimizer_state(),
-                                       snapshots=job.frames()):
-        shutil.rmtree(rec.path, ignore_errors=True)
-        raise RunError(rec.error)
-    return rec.path
-
-
 __all__ = [
-    "ACTIVE",
     "Run",
     "RunInfo",
-    "saved_test_acc",
-    "check_owner",
     "default_runs_dir",
     "delete_run",
     "inspect_run",
     "list_runs",
     "load_run",
     "publish_run",
-    "read_meta",
-    "read_snapshots",
     "rename_run",
     "run_dataset",
-    "run_from_job",
-    "save_run",
+    "saved_frames",
+    "saved_test_acc",
 ]

@@ -213,8 +213,8 @@ def _float_tensors(module) -> list:
 
 
 def make_learner(model: Classifier, tc: TrainConfig) -> Learner:
-    """The learner for `model`'s backend, set up as `tc` says."""
-    tc.validate()
+    """The learner for `model`'s backend, set up as `tc` says (`train()` or the job that
+    calls it has validated `tc`)."""
     if isinstance(model, NumpyClassifier):
         return NumpyLearner(model, tc)
     return TorchLearner(model, tc)
