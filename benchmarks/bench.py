@@ -39,11 +39,11 @@ import numpy as np
 
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.data.datasets import Dataset, load_dataset, subset_indices
-from digits_core.training.jobs import TrainingJob, run_experiment
-from digits_core.training.learners import make_learner
 from digits_core.nn.models import build_model
 from digits_core.presets import FAST, default_cnn_experiment, get_preset
 from digits_core.threads import default_threads, setup_torch_threads
+from digits_core.training.jobs import TrainingJob, run_experiment
+from digits_core.training.learners import make_learner
 from digits_core.training.train import Done, Epoch, Step, accuracy, batch_order, train
 
 GIB = 2**30

@@ -28,8 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.loadtest import (ARGS, CHROMIUM, REPO, VIEWPORT, Server, draw_latencies, open_draw_page,
-                                 percentile, wait_home_drawn)
+from benchmarks.loadtest import (
+    ARGS,
+    CHROMIUM,
+    REPO,
+    VIEWPORT,
+    Server,
+    draw_latencies,
+    open_draw_page,
+    percentile,
+    wait_home_drawn,
+)
 
 # Ten digits drawn with the mouse, as polylines in fractions of the canvas (x right, y down).
 MOUSE_DIGITS = {

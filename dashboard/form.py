@@ -16,6 +16,7 @@ import streamlit as st
 from digits_core.config import (
     ACTIVATIONS,
     FAMILIES,
+    FAMILY,
     INITS,
     LOSSES,
     MAX_BATCH,
@@ -65,8 +66,9 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
     init = c2.selectbox("Weight initialisation", INITS, INITS.index(m.init), key=k("init"))
     dropout = c2.slider("Dropout", 0.0, 0.9, float(m.dropout), 0.05, key=k("dropout"))
     bias = c3.checkbox("Biases in dense layers", m.bias, key=k("bias"))
+    kind = FAMILY[family]
     conv, pool_first = [], m.pool_first
-    if family == "cnn":
+    if kind.conv:
         conv = conv_editor(m.conv or default_cnn_model().conv, k("conv"))
         pool_first = st.checkbox("Max-pool straight after each convolution (before BatchNorm and the "
                                  "activation: a quarter of the work)", m.pool_first, key=k("pool_first"))
@@ -80,8 +82,8 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
     schedule = c2.radio("Learning-rate schedule", SCHEDULES, SCHEDULES.index(t.lr_schedule),
                         format_func=SCHEDULE_NAMES.get, key=k("schedule"))
     average = c2.checkbox(
-        "Average weights", bool(t.weight_average) and family != "numpy-mlp", key=k("average"),
-        disabled=family == "numpy-mlp",
+        "Average weights", bool(t.weight_average) and kind.torch, key=k("average"),
+        disabled=not kind.torch,
         help=f"The model is a moving average of the weights over the last ~{AVERAGE_STEPS} steps "
         "(Polyak averaging): steadier, and usually more accurate, while the learning rate is "
         "high. PyTorch models only.")
@@ -94,7 +96,7 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
                              help=f"Passes over the training set, 1 to {MAX_EPOCHS:,}.")
     l2 = c4.number_input("L2 penalty", value=float(t.l2), step=1e-4, format="%g", key=k("l2"),
                          help=f"Weight decay, 0 to {MAX_L2:g}.")
-    smooths = family != "numpy-mlp" and loss == "cross-entropy"  # what label smoothing applies to
+    smooths = kind.torch and loss == "cross-entropy"  # what label smoothing applies to
     smoothing = c4.number_input(
         "Label smoothing", value=float(t.label_smoothing) if smooths else 0.0, step=0.05,
         format="%g", key=k("smoothing"), disabled=not smooths,
@@ -125,7 +127,7 @@ def experiment_form(exp: Experiment, version: int) -> tuple[Experiment, str | No
             t, loss=loss, optimizer=optimizer, lr=float(lr), lr_schedule=schedule,
             batch_size=int(batch_size), epochs=int(epochs), l2=float(l2), seed=int(seed),
             augment=augment, live_embedding=live,
-            weight_average=(t.weight_average or WEIGHT_AVERAGE) if average and family != "numpy-mlp" else 0.0,
+            weight_average=(t.weight_average or WEIGHT_AVERAGE) if average and kind.torch else 0.0,
             label_smoothing=float(smoothing) if smooths else 0.0,
         ),
         name=exp.name,

@@ -7,9 +7,14 @@ from __future__ import annotations
 import streamlit as st
 
 from digits_core.config import DataConfig
-from digits_core.errors import DigitLabError
 from digits_core.data.mnist import MNIST_FILES, fetch_mnist, mnist_available, mnist_home
-from digits_core.serve.serving import allowed_data_folders, check_data_folder, display_path, served_publicly
+from digits_core.errors import DigitLabError
+from digits_core.serve.serving import (
+    allowed_data_folders,
+    check_data_folder,
+    display_path,
+    served_publicly,
+)
 
 
 def mnist_folder_input(cfg: DataConfig) -> str | None:

@@ -15,7 +15,13 @@ from streamlit.errors import StreamlitAPIException
 
 from dashboard import state
 from digits_core.errors import ConfigError
-from digits_core.serve.serving import TEACHER_CODE_ENV, class_mode, is_teacher, owner_key, person_name
+from digits_core.serve.serving import (
+    TEACHER_CODE_ENV,
+    class_mode,
+    is_teacher,
+    owner_key,
+    person_name,
+)
 
 
 def _login() -> tuple[str, str] | None:

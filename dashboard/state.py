@@ -30,12 +30,12 @@ from pathlib import Path
 import streamlit as st
 
 from digits_core.config import DataConfig, Experiment, ModelConfig
-from digits_core.store.history import ACTIVE
 from digits_core.presets import ALL
 from digits_core.serve.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
-from digits_core.store import settings
-from digits_core.store.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
 from digits_core.serve.serving import class_mode
+from digits_core.store import settings
+from digits_core.store.history import ACTIVE
+from digits_core.store.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
 
 SID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")  # a session id from the URL, whole (fullmatch)
 

@@ -168,9 +168,9 @@ def _bar(done: int, total: int, text: str) -> None:
 
 def cmd_train(a) -> int:
     from digits_core.data.datasets import IMAGE_SHAPE
-    from digits_core.training.jobs import run_experiment
     from digits_core.nn.shapes import check_size
     from digits_core.store.recorder import RunRecorder
+    from digits_core.training.jobs import run_experiment
     from digits_core.training.train import Done, Epoch, Step
 
     exp = experiment_from_args(a)
@@ -222,8 +222,8 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_predict(a) -> int:
-    from digits_core.images.imagefile import load_image_file
     from digits_core.analysis.predict import predict_canvas
+    from digits_core.images.imagefile import load_image_file
     from digits_core.store.pretrained import load_ready_made
     from digits_core.store.runs import load_run
 

@@ -16,7 +16,6 @@ from typing import Any
 from digits_core.errors import ConfigError, show_value
 
 DATASETS = ("digits", "mnist")
-FAMILIES = ("numpy-mlp", "torch-mlp", "cnn")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INITS = ("he", "xavier", "pytorch", "normal-0.01", "uniform-1", "randn-over-h")
 LOSSES = ("cross-entropy", "mse-softmax")
@@ -27,6 +26,24 @@ SAMPLINGS = ("shuffle", "sequential", "replacement")
 SCHEDULES = ("constant", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 REDUCTIONS = ("mean", "sum")
+
+@dataclass(frozen=True)
+class Family:
+    """What sets a model family apart, said once: code asks the family (`ModelConfig.kind`),
+    never compares its name."""
+
+    name: str
+    torch: bool  # trained with PyTorch: CPU threads, a device, weight averaging, label smoothing
+    conv: bool  # has conv blocks in front of its dense layers
+    weights_file: str  # its weights in a run folder: NumPy arrays, or a torch state_dict
+
+
+FAMILY = {f.name: f for f in (
+    Family("numpy-mlp", torch=False, conv=False, weights_file="weights.npz"),
+    Family("torch-mlp", torch=True, conv=False, weights_file="weights.pt"),
+    Family("cnn", torch=True, conv=True, weights_file="weights.pt"),
+)}
+FAMILIES = tuple(FAMILY)
 
 # Caps that keep one run inside a laptop's memory and a class's patience.
 MAX_WIDTH = 4096
@@ -103,7 +120,7 @@ class ModelConfig:
                 raise ConfigError(f"a hidden layer of {w} units is over the cap of {MAX_WIDTH}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.family == "cnn":
+        if self.kind.conv:
             if not self.conv:
                 raise ConfigError("a CNN needs at least one conv block")
             if len(self.conv) > MAX_LAYERS:
@@ -119,6 +136,11 @@ class ModelConfig:
                     raise ConfigError(f"conv dropout must be in [0, 1), got {b.dropout}")
         elif self.conv:
             raise ConfigError(f"conv blocks are only for the cnn family, not {self.family}")
+
+    @property
+    def kind(self) -> Family:
+        """This family's properties (KeyError for a family `validate` refuses)."""
+        return FAMILY[self.family]
 
     @classmethod
     def from_dict(cls, d: Any) -> ModelConfig:
@@ -215,11 +237,11 @@ class Experiment:
                 "augmentation shifts and turns the image, which needs a uniform background: "
                 "use unit or raw normalisation with it"
             )
-        if self.model.family == "numpy-mlp" and self.train.weight_average:
+        if not self.model.kind.torch and self.train.weight_average:
             raise ConfigError("weight averaging is for the PyTorch models; the NumPy MLP trains its weights as they are")
-        if self.model.family == "numpy-mlp" and self.train.label_smoothing:
+        if not self.model.kind.torch and self.train.label_smoothing:
             raise ConfigError("label smoothing is for the PyTorch models; the NumPy MLP learns the labels as they are")
-        if self.model.family == "numpy-mlp" and self.train.device == "cuda":
+        if not self.model.kind.torch and self.train.device == "cuda":
             raise ConfigError("the NumPy MLP runs on the CPU only")
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from digits_core.images.pictures import class_mosaic
-from digits_core.data.datasets import load_digits
-from digits_core.data.mnist import mnist_available
-from digits_core.presets import CLASSIC, FAST, PRESETS
 from dashboard import state
 from dashboard.pictures import digit_grid_html
 from dashboard.prefetch import prefetch_plotly_soon
+from digits_core.data.datasets import load_digits
+from digits_core.data.mnist import mnist_available
+from digits_core.images.pictures import class_mosaic
+from digits_core.presets import CLASSIC, FAST, PRESETS
 
 st.title("Digit Lab")
 st.write(

@@ -4,12 +4,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import state
+from dashboard.charts import digit_grid
+from dashboard.mnist_panel import mnist_folder_input, mnist_here
 from digits_core.config import DataConfig
 from digits_core.data.datasets import DatasetSummary, dataset_summary, load_dataset
 from digits_core.errors import DigitLabError
-from dashboard import state
-from dashboard.mnist_panel import mnist_folder_input, mnist_here
-from dashboard.charts import digit_grid
 
 DATASETS = {
     "digits": "Bundled digits (8x8, 1,797 images, always here)",

@@ -13,8 +13,8 @@ from dashboard.charts import prefetch_plotly
 from dashboard.form import experiment_form
 from dashboard.live import after_panel, embedding_panel, live_panel, pace, poll_seconds
 from dashboard.polling import crowded, seen, watchers
-from digits_core.errors import ConfigError, DigitLabError
 from digits_core.data.mnist import mnist_available
+from digits_core.errors import ConfigError, DigitLabError
 from digits_core.presets import ALL, get_preset
 from digits_core.serve.runner import preflight
 

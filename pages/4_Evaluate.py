@@ -3,11 +3,16 @@
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import state
+from digits_core.analysis.evaluate import (
+    cell_examples,
+    evaluate_run,
+    most_confused,
+    uses_strict_rule,
+)
 from digits_core.errors import DigitLabError
-from digits_core.analysis.evaluate import cell_examples, evaluate_run, most_confused, uses_strict_rule
 from digits_core.images.pictures import display_image, first_layer_mosaic
 from digits_core.nn.models import first_layer_weights
-from dashboard import state
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -132,7 +137,7 @@ if uses_strict_rule(run):
 
 st.subheader("First-layer weights")
 shape = run.model.image_shape
-what = "convolution kernels" if run.experiment.model.family == "cnn" else "units"
+what = "convolution kernels" if run.experiment.model.kind.conv else "units"
 st.caption(f"What the first 32 {what} look for: red pixels push a unit up, blue ones down "
            "(each scaled to its own largest weight).")
 before_col, after_col = st.columns(2)

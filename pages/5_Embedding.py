@@ -3,13 +3,13 @@
 import plotly.express as px
 import streamlit as st
 
-from digits_core.analysis.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
-from digits_core.images.pictures import display_image
-from digits_core.errors import DigitLabError
 from dashboard import state
 from dashboard.frames import DIGIT_COLOURS
 from dashboard.live import embedding_panel
 from dashboard.polling import crowded, watchers
+from digits_core.analysis.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
+from digits_core.errors import DigitLabError
+from digits_core.images.pictures import display_image
 
 METHODS = {"t-SNE": "tsne", "PCA": "pca"}
 KEPT = 6  # embeddings kept per session; each is a few hundred kB

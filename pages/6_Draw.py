@@ -16,11 +16,11 @@ from dashboard.draw import (
     ready_made_label,
 )
 from dashboard.sketchpad import sketchpad
+from digits_core.analysis.predict import SURE_ALONE, TOO_SMALL, predict_canvas
 from digits_core.data.datasets import MAX_VALUE
 from digits_core.errors import DigitLabError
 from digits_core.images.imagefile import MAX_UPLOAD_BYTES, load_upload
 from digits_core.images.pictures import display_image
-from digits_core.analysis.predict import SURE_ALONE, TOO_SMALL, predict_canvas
 
 CANVAS = 280  # pixels a side: ten canvas pixels per MNIST pixel
 ss = st.session_state

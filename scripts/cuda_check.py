@@ -23,10 +23,10 @@ def main(mnist_dir: str) -> None:
     os.environ["DIGITLAB_RUNS"] = tempfile.mkdtemp()
     import torch
 
-    from digits_core.training import centre_cache
     from digits_core.images.augment import augment_batch, centre_lines
-    from digits_core.training.jobs import run_experiment
     from digits_core.presets import default_cnn_experiment, get_preset
+    from digits_core.training import centre_cache
+    from digits_core.training.jobs import run_experiment
 
     assert torch.cuda.is_available(), "no CUDA device"
     print("torch", torch.__version__, torch.cuda.get_device_name(0))

@@ -27,9 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from drawn_digits import make_drawn_set  # noqa: E402
 from hard_drawn_digits import make_hard_set  # noqa: E402
 
-from digits_core.images.drawing import canvas_views  # noqa: E402
-from digits_core.data.mnist import load_mnist  # noqa: E402
 from digits_core.analysis.predict import predict_canvas, read_views  # noqa: E402
+from digits_core.data.mnist import load_mnist  # noqa: E402
+from digits_core.images.drawing import canvas_views  # noqa: E402
 from digits_core.store.pretrained import READY_MADE, load_ready_made  # noqa: E402
 from digits_core.store.runs import load_run  # noqa: E402
 

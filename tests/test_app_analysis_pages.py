@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from saved_runs import record
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
-from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from dashboard.state import NO_MODEL
 from digits_core.analysis.evaluate import misclassified
 from digits_core.analysis.predict import predict_canvas
-from dashboard.state import NO_MODEL
-from digits_core.training.jobs import run_experiment
+from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.store.runs import load_run, run_dataset
-from saved_runs import record
+from digits_core.training.jobs import run_experiment
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 TIMEOUT = 60

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from saved_runs import record
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
-from digits_core.store.runs import inspect_run
-from saved_runs import record
 from digits_core.serve.serving import owner_key
+from digits_core.store.runs import inspect_run
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 

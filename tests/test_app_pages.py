@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from idx_files import fake_mnist
+from saved_runs import record
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
 from digits_core.presets import ALL, CLASSIC
-from saved_runs import record
-from idx_files import fake_mnist
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 MY_PAGES = ["pages/1_Home.py", "pages/2_Data.py", "pages/3_Train.py", "pages/7_Runs.py"]

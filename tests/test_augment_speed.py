@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis.extra import numpy as hnp
 
-from digits_core.training import centre_cache
-from digits_core.images.augment import _upsample, augment_batch, centre_lines, thin_batch
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.data.datasets import Dataset, Normalizer
 from digits_core.errors import ConfigError
-from digits_core.training.learners import make_learner
+from digits_core.images.augment import _upsample, augment_batch, centre_lines, thin_batch
 from digits_core.nn.models import build_model
+from digits_core.training import centre_cache
+from digits_core.training.learners import make_learner
 from digits_core.training.train import train
 
 

@@ -12,10 +12,10 @@ import sys
 
 import numpy as np
 import pytest
-
-from benchmarks.bench import FULL, Goal, goals, table, tsne_vs_sklearn
 from idx_files import write_mnist
 from repo_paths import REPO, SHARED_MNIST
+
+from benchmarks.bench import FULL, Goal, goals, table, tsne_vs_sklearn
 
 GOALS = {
     "cnn_acc_1epoch", "cnn_acc_3epochs", "numpy_mlp_acc", "digits_acc", "digits_vs_svc",

@@ -9,14 +9,20 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from saved_runs import record
 from waiting import wait_for
 
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError, RunError
 from digits_core.serve.runner import JobRunner
+from digits_core.serve.serving import (
+    class_mode,
+    is_teacher,
+    owner_key,
+    person_name,
+    served_publicly,
+)
 from digits_core.store.runs import inspect_run, list_runs
-from digits_core.serve.serving import class_mode, is_teacher, owner_key, person_name, served_publicly
-from saved_runs import record
 
 
 def test_class_mode_is_off_unless_the_operator_turns_it_on(monkeypatch):

@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-
 from repo_paths import REPO
 
 

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from digits_core.config import ConvBlock, TrainConfig, conv_blocks, conv_rows, parse_widths
-from digits_core.nn.shapes import conv_shapes
 from digits_core.errors import ConfigError
+from digits_core.nn.shapes import conv_shapes
 
 
 @pytest.mark.parametrize("text, widths", [

@@ -14,9 +14,9 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from scipy import ndimage
 
+from digits_core.errors import ConfigError, DrawingError
 from digits_core.images.augment import augment_batch
 from digits_core.images.drawing import MNIST_STROKE, canvas_to_image, stroke_width
-from digits_core.errors import ConfigError, DrawingError
 from digits_core.images.imagefile import load_image_file
 from digits_core.images.ink import _percentile_90, ink_map
 
@@ -356,8 +356,8 @@ def test_views_of_an_empty_canvas_and_of_an_8x8_drawing():
 def test_a_drawing_is_read_from_its_first_view_when_sure_else_from_every_view():
     from hard_drawn_digits import make_hard_set
 
-    from digits_core.images.drawing import canvas_views
     from digits_core.analysis.predict import SURE_ALONE, predict_canvas, read_views
+    from digits_core.images.drawing import canvas_views
     from digits_core.store.pretrained import load_ready_made
 
     run = load_ready_made()

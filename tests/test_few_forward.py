@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from digits_core.config import ConvBlock, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
 from digits_core.nn.few_forward import FEW, FewForward, Unsupported
-from digits_core.training.learners import make_learner
 from digits_core.nn.models import build_model
+from digits_core.training.learners import make_learner
 
 
 def torch_logits(model, x: np.ndarray) -> np.ndarray:

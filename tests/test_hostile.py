@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from digits_core.store import readers
-from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.images.drawing import canvas_to_image
-from digits_core.errors import ConfigError, DataError, DigitLabError, DrawingError, RunError
-from digits_core.data.idx import IMAGES_MAGIC, read_idx
-from digits_core.images.imagefile import load_image_file
-from digits_core.training.jobs import run_experiment
-from digits_core.serve.runner import preflight
 from saved_runs import record
+
+from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.data.idx import IMAGES_MAGIC, read_idx
+from digits_core.errors import ConfigError, DataError, DigitLabError, DrawingError, RunError
+from digits_core.images.drawing import canvas_to_image
+from digits_core.images.imagefile import load_image_file
+from digits_core.serve.runner import preflight
+from digits_core.store import readers
+from digits_core.training.jobs import run_experiment
 
 PLAIN_TENSORS = "weights.pt is not a plain tensor file (it holds code or objects); refused"
 

@@ -9,11 +9,18 @@ import torch
 import torch.nn.functional as F
 
 from digits_core.cli import build_parser, experiment_from_args
-from digits_core.config import SMOOTHING_UNTIL, ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.config import (
+    SMOOTHING_UNTIL,
+    ConvBlock,
+    DataConfig,
+    Experiment,
+    ModelConfig,
+    TrainConfig,
+)
 from digits_core.data.datasets import Dataset, Normalizer
 from digits_core.errors import ConfigError
-from digits_core.training.learners import make_learner
 from digits_core.nn.models import build_model
+from digits_core.training.learners import make_learner
 from digits_core.training.train import smoothing_at, train
 
 

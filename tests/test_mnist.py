@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from digits_core.data import mnist
-from digits_core.errors import DataError, DownloadError
 from digits_core.data.mnist import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
@@ -30,6 +29,7 @@ from digits_core.data.mnist import (
     mnist_home,
     read_idx,
 )
+from digits_core.errors import DataError, DownloadError
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared/data/mnist"
 from idx_files import idx_bytes, write_mnist  # noqa: E402

@@ -4,7 +4,12 @@ import numpy as np
 
 from digits_core.config import DataConfig
 from digits_core.data.datasets import load_dataset
-from digits_core.training.monitor import PROBE_MIN_IMAGES, PROBE_SIZE_BUDGET, PROBE_START_IMAGES, Monitor
+from digits_core.training.monitor import (
+    PROBE_MIN_IMAGES,
+    PROBE_SIZE_BUDGET,
+    PROBE_START_IMAGES,
+    Monitor,
+)
 
 
 def test_a_costly_probe_shrinks_to_fit_its_budget_and_a_cheap_one_grows_back():

@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from digits_core.errors import RunError
-from digits_core.analysis.predict import predict_canvas
-from digits_core.store.pretrained import READY_MADE, checksums, load_ready_made, verify
 from hard_drawn_digits import make_hard_set
+from PIL import Image
 from repo_paths import REPO
+
+from digits_core.analysis.predict import predict_canvas
+from digits_core.errors import RunError
+from digits_core.store.pretrained import READY_MADE, checksums, load_ready_made, verify
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from idx_files import idx_bytes
 from PIL import Image
 
-from digits_core.store import readers
-from digits_core.config import ConvBlock, Experiment, ModelConfig
-from digits_core.images.drawing import canvas_to_image
-from digits_core.errors import DigitLabError
-from digits_core.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from idx_files import idx_bytes
-from digits_core.images.imagefile import load_image_file
 from dashboard.state import SID_PATTERN
+from digits_core.config import ConvBlock, Experiment, ModelConfig
+from digits_core.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from digits_core.errors import DigitLabError
+from digits_core.images.drawing import canvas_to_image
+from digits_core.images.imagefile import load_image_file
+from digits_core.store import readers
 from digits_core.store.history import History
 
 TRIED: collections.Counter = collections.Counter()
@@ -199,9 +199,10 @@ def test_config_parser_loads_or_refuses(d):
 
 
 def _good_files(tmp_path_factory):
+    from saved_runs import record
+
     from digits_core.config import DataConfig, TrainConfig
     from digits_core.training.jobs import run_experiment
-    from saved_runs import record
 
     root = tmp_path_factory.mktemp("good")
     out = {}

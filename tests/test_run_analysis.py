@@ -7,11 +7,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from saved_runs import record
 
-from digits_core.config import DataConfig
-from digits_core.data.datasets import dataset_summary, load_dataset
 from digits_core.analysis.embedding import embedding_for_run
-from digits_core.errors import DrawingError
 from digits_core.analysis.evaluate import (
     cell_examples,
     cell_indices,
@@ -20,6 +18,9 @@ from digits_core.analysis.evaluate import (
     most_confused,
     uses_strict_rule,
 )
+from digits_core.config import DataConfig
+from digits_core.data.datasets import dataset_summary, load_dataset
+from digits_core.errors import DrawingError
 from digits_core.images.imagefile import load_upload
 from digits_core.images.pictures import (
     class_mosaic,
@@ -31,7 +32,6 @@ from digits_core.images.pictures import (
 )
 from digits_core.nn.models import first_layer_weights
 from digits_core.store.runs import load_run, run_dataset
-from saved_runs import record
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from waiting import wait_for
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
-from digits_core.serve.executors import RayExecutor, ThreadExecutor
 from digits_core.nn.shapes import count_params
-from digits_core.serve.pool import ProcessExecutor
 from digits_core.presets import ALL
+from digits_core.serve.executors import RayExecutor, ThreadExecutor
+from digits_core.serve.pool import ProcessExecutor
 from digits_core.serve.runner import JobRunner, preflight
 from digits_core.store.runs import inspect_run, list_runs, load_run
 

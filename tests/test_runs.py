@@ -5,13 +5,13 @@ import os
 
 import numpy as np
 import pytest
+from saved_runs import record
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import RunError
 from digits_core.store.recorder import RunRecorder
 from digits_core.store.runs import delete_run, inspect_run, list_runs, load_run, run_dataset
 from digits_core.training.jobs import run_experiment
-from saved_runs import record
 
 
 def _job(family, normalization="unit"):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.data.datasets import load_dataset
 from digits_core.errors import ConfigError
 from digits_core.nn.models import build_model
 from digits_core.nn.shapes import count_params
-from digits_core.training.jobs import TrainingJob, run_experiment
 from digits_core.serve.runner import JobRunner, JobSlots
-from digits_core.data.datasets import load_dataset
+from digits_core.training.jobs import TrainingJob, run_experiment
 from digits_core.training.train import Done, Epoch, Step, accuracy, lr_at, train
 
 CNN = [ConvBlock(16, 3, 1, True, 2)]
@@ -386,8 +386,8 @@ def test_a_run_keeps_its_thread_count_when_the_machine_gets_busy_midway(monkeypa
 def test_a_continued_run_trains_on_the_thread_count_it_recorded(tmp_path, monkeypatch):
     """Started on 2 threads, continued where the rule would now give 1: it keeps 2, and
     its folder says so."""
-    from digits_core.store.runs import load_run
     from digits_core.store.readers import read_meta
+    from digits_core.store.runs import load_run
 
     monkeypatch.setenv("DIGITLAB_THREADS", "2")
     runner = JobRunner(tmp_path)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from digits_core.data.datasets import MAX_VALUE, Dataset
 from digits_core.analysis.evaluate import Example
+from digits_core.data.datasets import MAX_VALUE, Dataset
 
 if TYPE_CHECKING:
     from digits_core.store.runs import Run

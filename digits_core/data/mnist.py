@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digits_core.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from digits_core.errors import DataError, DownloadError
 from digits_core.errors import short_reason as _why
-from digits_core.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 __all__ = [
     "DEFAULT_MIRRORS",

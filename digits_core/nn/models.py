@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from digits_core.config import ModelConfig
+from digits_core.config import FAMILY, ModelConfig
 from digits_core.errors import short_reason
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.numpy_mlp import MLP
 from digits_core.nn.shapes import check_size
 from digits_core.nn.torch_models import TorchClassifier
+
 
 class NumpyClassifier(Classifier):
     """The from-scratch NumPy MLP (`numpy_mlp.MLP`) behind the common interface."""
@@ -65,7 +66,7 @@ class NumpyClassifier(Classifier):
 def build_model(cfg: ModelConfig, image_shape, *, seed: int = 0, device: str = "auto") -> Classifier:
     """A fresh, initialised model for images of `image_shape`. Refuses absurd sizes."""
     check_size(cfg, image_shape)
-    if cfg.family == "numpy-mlp":
+    if not cfg.kind.torch:
         return NumpyClassifier(cfg, image_shape, seed=seed)
     return TorchClassifier(cfg, image_shape, seed=seed, device=device)
 
@@ -76,13 +77,13 @@ def first_layer_weights(model: Classifier) -> np.ndarray:
         if w.ndim == 4:
             return np.ascontiguousarray(w)
         if w.ndim == 2:  # NumPy keeps (in, out); torch's Linear keeps (out, in)
-            return w.copy() if model.family == "numpy-mlp" else w.T.copy()
+            return w.T.copy() if FAMILY[model.family].torch else w.copy()
     raise ValueError("model has no weight layer")
 
 
 def weights_file(family: str) -> str:
     """The weights file of a run: NumPy arrays for the NumPy MLP, a torch state_dict otherwise."""
-    return "weights.npz" if family == "numpy-mlp" else "weights.pt"
+    return FAMILY[family].weights_file
 
 
 def save_weights(state: dict[str, np.ndarray], path: Path) -> None:

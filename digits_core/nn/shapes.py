@@ -36,7 +36,7 @@ def count_params(cfg: ModelConfig, image_shape) -> int:
     """Parameter count without building the model (cheap; for the UI and the size check)."""
     cfg.validate()
     total, width = 0, int(np.prod(image_shape))
-    if cfg.family == "cnn":
+    if cfg.kind.conv:
         c_in = 1
         for b, (c, h, w) in zip(cfg.conv, conv_shapes(cfg.conv, image_shape)[1::2]):
             total += c * c_in * b.kernel * b.kernel + (2 * c if b.batchnorm else c)
@@ -64,7 +64,7 @@ def activation_sizes(cfg: ModelConfig, image_shape: tuple[int, int]) -> list[int
     """Floats per image of every tensor the forward pass keeps for backward, in order."""
     h, w = image_shape
     sizes = [h * w]
-    if cfg.family == "cnn":
+    if cfg.kind.conv:
         shapes = conv_shapes(cfg.conv, image_shape)
         for b, (c, h, w), (_, ph, pw) in zip(cfg.conv, shapes[0::2], shapes[1::2]):
             sizes += [c * h * w] * (3 if b.batchnorm else 2)  # conv, (BatchNorm), activation

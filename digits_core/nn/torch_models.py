@@ -11,10 +11,11 @@ import numpy as np
 
 from digits_core.config import ModelConfig
 from digits_core.errors import ConfigError
-from digits_core.threads import few_threads, setup_torch_threads
-from digits_core.nn.few_forward import FEW, FewForward, Unsupported
 from digits_core.nn.classifier import Classifier
+from digits_core.nn.few_forward import FEW, FewForward, Unsupported
 from digits_core.nn.shapes import conv_shapes
+from digits_core.threads import few_threads, setup_torch_threads
+
 
 def pick_device(requested: str = "auto") -> str:
     import torch
@@ -136,12 +137,12 @@ class TorchClassifier(Classifier):
         self.config, self.image_shape = cfg, tuple(image_shape)
         self.family = cfg.family
         TorchMLP, TorchCNN = _torch_modules()
-        self.module = (TorchCNN if cfg.family == "cnn" else TorchMLP)(cfg, self.image_shape)
+        self.module = (TorchCNN if cfg.kind.conv else TorchMLP)(cfg, self.image_shape)
         _init_torch(self.module, cfg.init, seed)
         self.device = pick_device(device)
         # NHWC pays off for 28x28 convolutions on a CPU; on 8x8 its reorders cost more than they save.
         channels_last = (
-            cfg.family == "cnn" and cfg.channels_last and self.device == "cpu" and min(self.image_shape) >= 16
+            cfg.kind.conv and cfg.channels_last and self.device == "cpu" and min(self.image_shape) >= 16
         )
         self.module.to(self.device)
         if channels_last:

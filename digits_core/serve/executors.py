@@ -25,8 +25,8 @@ from pathlib import Path
 
 from digits_core.config import Experiment
 from digits_core.errors import ConfigError
+from digits_core.serve import remote
 from digits_core.serve.pool import ProcessExecutor
-from digits_core.serve.remote import HANG_S, PROGRESS_S, STOP_GRACE_S, RemoteExecutor, RemoteJob, RemoteTraining
 from digits_core.training.jobs import TrainingJob
 
 ENGINE = Path(__file__).resolve().parents[1]  # the digits_core folder, shipped to a Ray cluster
@@ -51,14 +51,14 @@ class ThreadExecutor:
         pass
 
 
-class RayExecutor(RemoteExecutor):
+class RayExecutor(remote.RemoteExecutor):
     """Each job is a Ray actor (`RemoteTraining`) with the CPUs and GPU it asks for."""
 
     kind = "ray"
     capacity: int | None = None  # the cluster queues by resources; the runner by `max_jobs`
 
-    def __init__(self, address: str | None = None, *, hang_s: float = HANG_S,
-                 stop_grace: float = STOP_GRACE_S, **init_kwargs):
+    def __init__(self, address: str | None = None, *, hang_s: float = remote.HANG_S,
+                 stop_grace: float = remote.STOP_GRACE_S, **init_kwargs):
         try:
             import ray
         except ImportError:
@@ -69,7 +69,7 @@ class RayExecutor(RemoteExecutor):
             # digits_core travels to the cluster with each job; torch and numpy must be there.
             env = {"py_modules": [str(ENGINE)]}
             ray.init(address=address, runtime_env=env, **init_kwargs)
-        self._actor = ray.remote(RemoteTraining)
+        self._actor = ray.remote(remote.RemoteTraining)
 
     def resources(self, experiment: Experiment) -> dict:
         cpus = job_cpus()
@@ -77,7 +77,7 @@ class RayExecutor(RemoteExecutor):
         return {"num_cpus": cpus, "num_gpus": gpus,
                 "runtime_env": {"env_vars": {"DIGITLAB_THREADS": str(cpus)}}}
 
-    def train(self, job: RemoteJob) -> None:
+    def train(self, job: remote.RemoteJob) -> None:
         ray = self.ray
         actor = self._actor.options(**self.resources(job.experiment)).remote(job.spec)
         job.on_stop = lambda: actor.stop.remote()
@@ -89,14 +89,14 @@ class RayExecutor(RemoteExecutor):
             heard = time.monotonic()
             while True:
                 ref = ref or actor.report.remote()
-                ready, _ = ray.wait([ref], timeout=PROGRESS_S * 2)
+                ready, _ = ray.wait([ref], timeout=remote.PROGRESS_S * 2)
                 if ready:
                     report, ref, started = ray.get(ref), None, True
                     job.update(report)
                     heard = time.monotonic()
                     if report["done"]:
                         break
-                    time.sleep(PROGRESS_S)
+                    time.sleep(remote.PROGRESS_S)
                 elif not started and job.stop_requested:  # never placed: nothing to save
                     job._set(status="stopped", message="stopped before it started")
                     break

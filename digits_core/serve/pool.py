@@ -18,7 +18,14 @@ import threading
 import time
 
 from digits_core.errors import ConfigError, RunError
-from digits_core.serve.remote import HANG_S, PROGRESS_S, STOP_GRACE_S, RemoteExecutor, RemoteJob, RemoteTraining
+from digits_core.serve.remote import (
+    HANG_S,
+    PROGRESS_S,
+    STOP_GRACE_S,
+    RemoteExecutor,
+    RemoteJob,
+    RemoteTraining,
+)
 from digits_core.serve.warmup import warm_up
 from digits_core.threads import lower_thread_priority, release_memory
 

@@ -30,16 +30,22 @@ import numpy as np
 from digits_core.config import Experiment
 from digits_core.data.datasets import IMAGE_SHAPE
 from digits_core.errors import ConfigError, RunError
-from digits_core.serve.executors import executor_from_env
-from digits_core.threads import release_memory
-from digits_core.store.history import History
-from digits_core.training.jobs import TrainingJob
 from digits_core.nn.classifier import EVAL_CHUNK
 from digits_core.nn.shapes import activation_sizes, check_size, count_params
+from digits_core.serve.executors import executor_from_env
+from digits_core.store.history import History
 from digits_core.store.readers import read_history
 from digits_core.store.recorder import RunRecorder
-from digits_core.store.runs import delete_run, inspect_run, load_run, publish_run, rename_run, saved_frames
-
+from digits_core.store.runs import (
+    delete_run,
+    inspect_run,
+    load_run,
+    publish_run,
+    rename_run,
+    saved_frames,
+)
+from digits_core.threads import release_memory
+from digits_core.training.jobs import TrainingJob
 
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
 DEFAULT_GRACE = 30.0  # seconds a person may have no tab before their runs stop (a reload on a busy server takes a while)

@@ -19,8 +19,8 @@ import os
 import unicodedata
 from pathlib import Path
 
-from digits_core.errors import ConfigError
 from digits_core.data.mnist import mnist_home
+from digits_core.errors import ConfigError
 from digits_core.store.runs import default_runs_dir
 
 PUBLIC_ENV = "DIGITLAB_PUBLIC"  # "1": served to others (`make serve-class`)

@@ -41,10 +41,10 @@ import numpy as np
 
 from digits_core.config import MAX_PARAMS, NORMALIZATIONS, Experiment
 from digits_core.data.datasets import IMAGE_SHAPE, Normalizer
-from digits_core.store import bounded
 from digits_core.errors import ConfigError, RunError, short_reason, show_value
-from digits_core.store.history import History
 from digits_core.nn.models import read_weights, weights_file
+from digits_core.store import bounded
+from digits_core.store.history import History
 
 MAX_META_BYTES = 64 * 2**10  # meta.json: a dozen fields
 MAX_EXPERIMENT_BYTES = 256 * 2**10  # experiment.json: three dataclasses

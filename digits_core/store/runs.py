@@ -32,13 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from digits_core.store import readers
 from digits_core.config import Experiment
 from digits_core.data.datasets import Dataset, Normalizer, load_dataset
 from digits_core.errors import DigitLabError, RunError
-from digits_core.store.history import ACTIVE, History
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.models import build_model
+from digits_core.store import readers
+from digits_core.store.history import ACTIVE, History
 from digits_core.store.recorder import REMOTE_STALE_S, process_started, write_json
 
 

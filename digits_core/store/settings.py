@@ -6,7 +6,6 @@ Remembering is a convenience: a missing, broken or unwritable file is no error.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from digits_core.errors import RunError

@@ -17,12 +17,12 @@ import numpy as np
 from digits_core.config import Experiment
 from digits_core.data.datasets import Dataset, load_dataset
 from digits_core.errors import DigitLabError
-from digits_core.store.history import History
-from digits_core.training.learners import make_learner
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.models import build_model, first_layer_weights
-from digits_core.training.monitor import Monitor
+from digits_core.store.history import History
 from digits_core.threads import ThreadShare, lower_thread_priority
+from digits_core.training.learners import make_learner
+from digits_core.training.monitor import Monitor
 from digits_core.training.train import Done, Epoch, Step, accuracy, steps_per_epoch, train
 
 EPOCH_CHECKPOINT_GAP = 1.0  # seconds: epochs shorter than this do not each write a checkpoint
@@ -229,7 +229,7 @@ class TrainingJob(WatchedJob):
         events = train(self.model, self.data, tc, learner=self.learner, stop=self._stop,
                        step_offset=h.step, epoch_offset=len(h.epochs),
                        start_loss=h.loss[0] if self.resume is not None and h.loss else None)
-        if exp.model.family == "numpy-mlp":
+        if not exp.model.kind.torch:
             self._follow(events)
             return
         # This thread's torch threads, its share of the cores: picked once (a continued run

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digits_core.analysis.embedding import (
+    one_blas_thread,
+    principal_components,
+    sample_points,
+    tsne_follow,
+)
 from digits_core.data.datasets import Dataset
-from digits_core.analysis.embedding import one_blas_thread, principal_components, sample_points, tsne_follow
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.models import first_layer_weights
 

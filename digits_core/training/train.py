@@ -19,8 +19,8 @@ import numpy as np
 
 from digits_core.config import SMOOTHING_UNTIL, TrainConfig
 from digits_core.data.datasets import Dataset
-from digits_core.training.learners import Learner, make_learner
 from digits_core.nn.classifier import EVAL_CHUNK, Classifier
+from digits_core.training.learners import Learner, make_learner
 
 GUESS_LEVEL = 0.2  # a finished run under this test accuracy (ten digits: a guess is 10 %) says so
 DIVERGENCE_FACTOR = 20.0  # a batch loss this many times the loss at initialisation: blown up

@@ -14,7 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_app import LONG, SCREENSHOTS, VIEWPORT, App, fake_mnist, new_run, read_json, start_server
+from browser_app import (
+    LONG,
+    SCREENSHOTS,
+    VIEWPORT,
+    App,
+    fake_mnist,
+    new_run,
+    read_json,
+    start_server,
+)
 
 from digits_core.config import Experiment
 from digits_core.presets import ALL
