@@ -1,17 +1,20 @@
 """Warming a server or a worker up, so that its first Start does not wait for imports.
 
-The engine's training modules are imported with this module; torch and scikit-learn, which
-they load only on first use, are loaded here by `warm_up`, meant for a background thread
-or a worker's start.
+`warm_up` loads what a first job would load on first use (torch, scikit-learn's split, the
+augmentation and the centre-line cache, which import torch) and runs an optimiser step;
+meant for a background thread or a worker's start. Importing this module loads none of it:
+the first page of a server must not wait for torch.
 """
 
 from __future__ import annotations
 
-# What a first job uses: imported here so that the warm-up has loaded them.
-from digits_core.images import augment  # noqa: F401
-from digits_core.store import runs  # noqa: F401
+import importlib
+
 from digits_core.threads import ThreadShare, setup_torch_threads
-from digits_core.training import centre_cache, learners, train  # noqa: F401
+
+# Loaded by `warm_up`, not by importing this module (they import torch).
+FIRST_JOB_MODULES = ("digits_core.images.augment", "digits_core.training.centre_cache",
+                     "digits_core.training.learners", "digits_core.store.runs")
 
 
 def warm_up() -> None:
@@ -20,6 +23,9 @@ def warm_up() -> None:
     so that a first run's thread count is judged on the time since."""
     import sklearn.model_selection  # noqa: F401  (data.split_indices)
     import torch
+
+    for name in FIRST_JOB_MODULES:
+        importlib.import_module(name)
 
     setup_torch_threads()
     with ThreadShare._lock:
@@ -30,4 +36,4 @@ def warm_up() -> None:
     opt.step()
 
 
-__all__ = ["warm_up"]
+__all__ = ["FIRST_JOB_MODULES", "warm_up"]
