@@ -8,24 +8,20 @@ the first page of a server must not wait for torch.
 
 from __future__ import annotations
 
-import importlib
-
 from digits_core.threads import ThreadShare, setup_torch_threads
-
-# Loaded by `warm_up`, not by importing this module (they import torch).
-FIRST_JOB_MODULES = ("digits_core.images.augment", "digits_core.training.centre_cache",
-                     "digits_core.training.learners", "digits_core.store.runs")
 
 
 def warm_up() -> None:
     """Import and run once what a first job would load lazily (torch, scikit-learn's split,
     an optimiser step), and take a first look at the machine's load (`ThreadShare.look`),
     so that a first run's thread count is judged on the time since."""
+    # Here, not at the top: these import torch, which the first page must not wait for.
     import sklearn.model_selection  # noqa: F401  (data.split_indices)
     import torch
 
-    for name in FIRST_JOB_MODULES:
-        importlib.import_module(name)
+    from digits_core.images import augment  # noqa: F401
+    from digits_core.store import runs  # noqa: F401
+    from digits_core.training import centre_cache, learners  # noqa: F401
 
     setup_torch_threads()
     with ThreadShare._lock:
@@ -36,4 +32,4 @@ def warm_up() -> None:
     opt.step()
 
 
-__all__ = ["FIRST_JOB_MODULES", "warm_up"]
+__all__ = ["warm_up"]
