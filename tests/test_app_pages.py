@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from idx_files import fake_mnist
 from streamlit.testing.v1 import AppTest
+from waiting import wait_for
 
 from dashboard import state
 from digits_core.presets import ALL, CLASSIC
 from digits_core.runs import save_run
-from idx_files import fake_mnist
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 MY_PAGES = ["pages/1_Home.py", "pages/2_Data.py", "pages/3_Train.py", "pages/7_Runs.py"]
@@ -59,7 +60,7 @@ def last_run(at: AppTest) -> str:
     return state.runner().owned(at.session_state["sid"])[-1]
 
 
-def wait_for_run(at: AppTest, statuses: tuple[str, ...], timeout: float = 40) -> str:
+def wait_for_run(at: AppTest, statuses: tuple[str, ...], timeout: float = 120) -> str:
     name = last_run(at)
     deadline = time.monotonic() + timeout
     while state.runner().history(name).status not in statuses:
@@ -255,13 +256,11 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     app.number_input(key=key(app, "epochs")).set_value(1000).run()
     app.button(key="start").click().run()
     name = wait_for_run(app, ("running",))
-    while state.runner().history(name).step == 0:
-        time.sleep(0.01)
+    assert wait_for(lambda: state.runner().history(name).step > 0, 60)
     info = next(i for i in state.all_runs() if i.name == name)
     label, picker_label = state.run_label(info), state.run_label(info, live=False)
     app.run()  # the live panel, as its next poll draws it
-    while state.runner().history(name).step == 0 or not state.runner().history(name).probe_test_acc:
-        time.sleep(0.01)
+    assert wait_for(lambda: state.runner().history(name).probe_test_acc, 60)
     app.run()
     assert any(m.value.startswith("live test accuracy **") and "subset" in m.value for m in app.markdown)
     assert " · digits · running " in label and label.endswith("%"), label  # its progress, from memory

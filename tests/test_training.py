@@ -6,11 +6,12 @@ import time
 
 import numpy as np
 import pytest
+from waiting import wait_for
 
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.errors import ConfigError
-from digits_core.models import build_model, count_params
 from digits_core.jobs import TrainingJob, run_experiment
+from digits_core.models import build_model, count_params
 from digits_core.runner import JobSlots
 from digits_core.train import Step, lr_at
 
@@ -57,7 +58,7 @@ def test_stop_ends_within_one_batch_and_keeps_the_model():
 
     job.on_event = on_event
     job.start()
-    assert job.wait(10)
+    assert job.wait(60)
     h = job.snapshot()
     assert h.status == "stopped" and "after 50 steps" in h.message
     assert steps[-1] == 50 and h.step == 50  # not one batch more
@@ -165,17 +166,14 @@ def test_job_slots_queue_in_order_and_stop_while_waiting():
     slots = JobSlots(1)
     long = TrainingJob(exp("numpy-mlp", epochs=500, batch_size=8), slots=slots).start()
     queued = TrainingJob(exp("numpy-mlp", epochs=1), slots=slots).start()
-    deadline = time.monotonic() + 10
-    while slots.counts() != (1, 1) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_for(lambda: slots.counts() == (1, 1), 60)
     assert queued.snapshot().status == "queued"
     assert "1 in queue" in queued.snapshot().message
-    assert slots.counts() == (1, 1)
     queued.stop()
-    assert queued.wait(5) and queued.snapshot().status == "stopped"
+    assert queued.wait(60) and queued.snapshot().status == "stopped"
     third = TrainingJob(exp("numpy-mlp", epochs=1), slots=slots).start()
     long.stop()
-    assert long.wait(10) and third.wait(30)
+    assert long.wait(60) and third.wait(60)
     assert third.snapshot().status == "finished"
 
 
@@ -187,15 +185,16 @@ def test_a_failing_job_reports_instead_of_dying(monkeypatch):
 
     monkeypatch.setattr(jobs, "load_dataset", boom)
     job = TrainingJob(exp()).start()
-    assert job.wait(10)
+    assert job.wait(60)
     h = job.snapshot()
     assert h.status == "failed" and "disk on fire" in h.message
 
 
 def test_snapshot_is_safe_while_training():
     job = TrainingJob(exp("numpy-mlp", epochs=4, batch_size=8)).start()
-    lengths = []
+    lengths, deadline = [], time.monotonic() + 300
     while not job.wait(0.01):
+        assert time.monotonic() < deadline, "the job never ended"
         h = job.snapshot()
         assert len(h.steps) == len(h.loss)
         lengths.append(len(h.loss))
@@ -207,13 +206,12 @@ def test_background_training_yields_to_interactive_threads():
     import os
 
     job = TrainingJob(exp("cnn", epochs=50)).start()
-    while job.snapshot().status != "running":
-        time.sleep(0.05)
+    assert wait_for(lambda: job.snapshot().status == "running", 120)
     me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     tid = job._thread.native_id
     assert os.getpriority(os.PRIO_PROCESS, tid) > me
     job.stop()
-    assert job.wait(10)
+    assert job.wait(60)
 
 
 def test_a_lone_run_trains_on_every_core_unless_told_and_runs_share_them(monkeypatch):
@@ -266,9 +264,8 @@ def test_runs_in_one_process_split_the_cores(monkeypatch):
     threads = [threading.Thread(target=trainer) for _ in range(2)]
     for t in threads:
         t.start()
-    inside.wait()
-    while len(counts) < 2:
-        time.sleep(0.01)
+    inside.wait(60)
+    assert wait_for(lambda: len(counts) == 2, 60)
     leave.set()
     for t in threads:
         t.join()
