@@ -271,7 +271,7 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     assert not app.exception and state.runner().history(name).status == "running"
     app.button(key=f"stop_{name}").click().run()
     assert state.runner().history(name).status in ("stopping", "stopped")
-    wait_for_run(app, ("stopped",), timeout=10)
+    wait_for_run(app, ("stopped",))
     assert "stopped by the user" in state.runner().history(name).message
     assert any("Stopped" in i.value for i in app.info)
     assert app.button(key=f"continue_{name}")  # a stopped run keeps its model and can go on

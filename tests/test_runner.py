@@ -255,7 +255,7 @@ def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
     run = load_run(info.path)
     assert run.history.epochs and run.model.n_params > 0
     r = subprocess.run([sys.executable, "-m", "digits_core", "evaluate", "--run", str(info.path)],
-                       cwd=REPO, capture_output=True, text=True, timeout=120)
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("accuracy 0.")
     runner = JobRunner(out)
     runner.continue_run(info.name, 1)
@@ -269,7 +269,7 @@ def test_the_executor_comes_from_the_environment_and_ray_only_when_asked(monkeyp
     env = dict(os.environ)
     env.pop("DIGITLAB_EXECUTOR", None)
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=600)
     assert r.stdout.split() == ["ThreadExecutor", "False"], r.stderr
     monkeypatch.setenv("DIGITLAB_EXECUTOR", "cluster")
     with pytest.raises(ConfigError, match="threads, processes, ray"):
