@@ -471,6 +471,7 @@ def test_a_short_mnist_epoch_draws_its_accuracy_live(mnist_app, mnist_dir, serve
 
 
 @pytest.mark.journeys_slow
+@pytest.mark.screenshots
 def test_s4_shows_its_live_t_sne_and_replays_it(mnist_app, mnist_dir, server, timings):
     """S4 as the write-up ran it (1 epoch of all 60,000 images), Live t-SNE ticked: the
     embedding frame shown changes at least 3 times while it trains; after it, the frame
@@ -520,6 +521,7 @@ def test_s4_shows_its_live_t_sne_and_replays_it(mnist_app, mnist_dir, server, ti
     app.assert_no_errors()
 
 
+@pytest.mark.screenshots
 def test_the_running_train_page_fits_a_projector(app, server, timings):
     """At 1280x720 the running Train page shows the progress bar, Stop and both charts inside
     the viewport without scrolling, with the picker of a second run above them, and so does
