@@ -16,6 +16,7 @@ import pytest
 import torch
 from hard_drawn_digits import draw
 from PIL import Image
+from repo_paths import REPO
 
 from digits_core import readers
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
@@ -435,3 +436,22 @@ def test_preflight_refuses_8_layers_of_4096_at_batch_8192_on_mnist():
     assert message.startswith("this model would have 120,725,514 parameters and need about ")
     need = int(message.split("need about ")[1].split(" MB")[0].replace(",", ""))
     assert need > 2048 and "over the cap of 20,000,000 parameters" in message
+
+
+def test_an_upload_is_read_up_to_5_mb_and_refused_past_it_by_default():
+    """The README's default upload cap, as the Draw page calls it (no limits given): a
+    drawing padded to exactly 5 MB is read; one byte more is refused, unread, in one line.
+    The server's own cap (.streamlit/config.toml) is the same."""
+    import tomllib
+
+    from digits_core.imagefile import load_upload
+
+    png = _encoded(Image.fromarray(_drawn_3(0)), "PNG")
+    at_cap = png + bytes(5 * 2**20 - len(png))  # trailing bytes after IEND: still the same image
+    assert load_upload(io.BytesIO(at_cap)).shape == (280, 280, 4)
+    with pytest.raises(DrawingError) as info:
+        load_upload(io.BytesIO(at_cap + b"\0"))
+    assert_one_line(info.value)
+    assert "images up to 5 MB are read" in str(info.value)
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == 5  # Streamlit's MB: the browser is refused first

@@ -235,6 +235,24 @@ def test_a_hung_worker_is_killed_and_replaced(tmp_path, pool, monkeypatch):
     assert runner.job(b).wait(30)
 
 
+def test_a_worker_that_ignores_stop_is_killed_after_the_grace_and_replaced(tmp_path, pool):
+    """The README's promise with the pool's own settings: a worker still training 10 s
+    after Stop (here a stopped process: it cannot even hear it) is killed, its run kept as
+    interrupted, and the pool gets a fresh worker."""
+    runner = JobRunner(tmp_path, executor=pool)
+    a = runner.start(exp(), owner="ann")
+    assert wait_for(lambda: inspect_run(tmp_path / a).ok and runner.history(a).step > 0, 120)
+    deaf = pool.worker_pid(a)
+    os.kill(deaf, signal.SIGSTOP)
+    runner.stop(a)
+    assert runner.history(a).status == "stopping"
+    assert wait_for(lambda: runner.job(a).done, 120)
+    h = runner.history(a)
+    assert h.status == "interrupted" and "did not stop within 10 s and was ended" in h.message, h.message
+    assert inspect_run(tmp_path / a).ok  # its last checkpoint is kept
+    assert wait_for(lambda: len(pool.pids()) == 2 and deaf not in pool.pids(), 60)
+
+
 def test_a_run_whose_process_died_is_interrupted_and_still_usable(tmp_path):
     """A real `python -m digits_core train`, killed with SIGKILL after its first checkpoint."""
     out = tmp_path / "runs"

@@ -202,14 +202,21 @@ def test_snapshot_is_safe_while_training():
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "setpriority"), reason="POSIX only")
-def test_background_training_yields_to_interactive_threads():
+@pytest.mark.parametrize("nice, lower", [(None, 10), ("3", 3), ("0", 0)])
+def test_background_training_yields_to_interactive_threads_by_train_nice(nice, lower, monkeypatch):
+    """A training thread runs DIGITLAB_TRAIN_NICE (10 unless set; 0: off) nicer than the
+    thread that started it (capped at 19, the lowest priority)."""
     import os
 
-    job = TrainingJob(exp("cnn", epochs=50)).start()
+    if nice is None:
+        monkeypatch.delenv("DIGITLAB_TRAIN_NICE", raising=False)
+    else:
+        monkeypatch.setenv("DIGITLAB_TRAIN_NICE", nice)
+    job = TrainingJob(exp("numpy-mlp", epochs=1000)).start()
     assert wait_for(lambda: job.snapshot().status == "running", 120)
     me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     tid = job._thread.native_id
-    assert os.getpriority(os.PRIO_PROCESS, tid) > me
+    assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, me + lower)
     job.stop()
     assert job.wait(60)
 
@@ -331,3 +338,41 @@ def test_a_run_that_ends_at_a_guess_says_so():
     assert "little better than a guess" in h.message and "1e-07" in h.message
     good = run_experiment(exp("numpy-mlp", epochs=2)).snapshot()
     assert good.final_test_acc > 0.8 and good.message == "finished 2 epochs"
+
+
+def test_a_long_epoch_is_checkpointed_as_it_trains_with_meta_json_last(tmp_path):
+    """Epochs of 100,000 steps (one image a step) leave checkpoints in the folder between
+    their ends too (the recorder's clock: at least every 15 s), and a reader never finds
+    meta.json ahead of the history it describes (meta.json is renamed last)."""
+    import json
+
+    from digits_core.data import Dataset, Normalizer
+    from digits_core.recorder import RunRecorder
+
+    rng = np.random.default_rng(0)
+    n = 100_000
+    images = rng.integers(0, 17, (n, 8, 8), dtype=np.uint8)
+    labels = rng.integers(0, 10, n)
+    data = Dataset("digits", images, labels, images[:200], labels[:200], Normalizer("unit", 16.0))
+    e = exp("numpy-mlp", epochs=1000, batch_size=1)
+    recorder = RunRecorder(tmp_path, e)
+    job = TrainingJob(e, data=data, recorder=recorder).start()
+    meta_file, history_file = recorder.path / "meta.json", recorder.path / "history.json"
+    seen = set()  # steps_done of the mid-epoch checkpoints seen
+    try:
+        deadline = time.monotonic() + 300
+        while len(seen) < 2:
+            assert time.monotonic() < deadline and not job.done, f"checkpoints seen: {sorted(seen)}"
+            meta = json.loads(meta_file.read_text())  # meta first: the history can only be newer
+            if meta.get("steps_done"):
+                history = json.loads(history_file.read_text())
+                assert history["step"] >= meta["steps_done"], (history["step"], meta["steps_done"])
+                if meta["steps_done"] % n:  # mid-epoch: written by the clock, not an epoch end
+                    seen.add(meta["steps_done"])
+            time.sleep(0.5)
+    finally:
+        job.stop()
+        assert job.wait(120)
+    files = {p.name: p.stat().st_mtime_ns for p in recorder.path.iterdir()}
+    assert json.loads(meta_file.read_text())["status"] == "stopped"
+    assert files["meta.json"] == max(files.values()), files  # the last written
