@@ -372,3 +372,39 @@ def test_draw_says_a_dot_is_too_small_and_an_empty_pad_is_empty(run):
     assert not at.metric and not at.info
     assert any("too small to read" in w.value for w in at.warning)
 
+
+
+def _shown_reading(at: AppTest) -> tuple[str, list[float], list[str]]:
+    """(the digit shown, the bar chart's probabilities, the captions beside the prediction)."""
+    [metric] = [m for m in at.metric if m.label == "Prediction"]
+    [bars] = [m.value for m in at.markdown if 'class="digit-probs"' in m.value]
+    probs = [float(p) for p in bars.split('data-probs="')[1].split('"')[0].split(",")]
+    return metric.value, probs, [c.value for c in at.caption if "second choice" in c.value]
+
+
+def test_an_unsure_reading_names_its_second_choice_and_a_sure_one_does_not():
+    """The Draw page with the ready-made model: a drawing it reads under 70 % sure gets the
+    line "Not sure: second choice **k** (p %)", k being the runner-up of the bar chart shown;
+    a drawing it is sure of gets no such line."""
+    from hard_drawn_digits import make_hard_set
+
+    from digits_core.pretrained import load_ready_made
+
+    ready = load_ready_made()
+    drawings = [rgba for rgba, _, _ in make_hard_set(seed=11, n=80)]
+    tops = [float(predict_canvas(ready, d).probs.max()) for d in drawings]  # only to pick the two cases
+    sure, unsure = drawings[int(np.argmax(tops))], drawings[int(np.argmin(tops))]
+    assert max(tops) >= 0.9 and min(tops) < 0.6  # the sample holds both cases
+    at = _app("6_Draw.py")
+    at.session_state["draw_canvas"] = _canvas_state(sure)
+    at.run()
+    _ok(at)
+    digit, probs, second = _shown_reading(at)
+    assert second == [] and int(digit) == int(np.argmax(probs))
+    at.session_state["draw_canvas"] = _canvas_state(unsure)
+    at.run()
+    _ok(at)
+    digit, probs, [line] = _shown_reading(at)
+    runner_up = int(np.argsort(probs)[-2])
+    assert int(digit) == int(np.argmax(probs)) and max(probs) < 0.7
+    assert line == f"Not sure: second choice **{runner_up}** ({probs[runner_up]:.0%})"
