@@ -596,3 +596,51 @@ def test_the_running_train_page_fits_a_projector(app, server, timings):
     app.status_alert().first.wait_for(timeout=LONG)
     app.page.locator(".st-key-presenter label").click()
     app.wait_idle()
+
+
+# ------------------------------------------------------------------ the Draw page's pad
+
+
+def ink_pixels(app: App) -> int:
+    """Pixels of the pad that carry ink (not black), read from the canvas itself."""
+    return app.canvas().evaluate(
+        """c => { const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+                  let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+
+
+def pad_tool(app: App, act: str):
+    return app.page.locator(f'[data-testid="stBidiComponentIsolated"] button[aria-label="{act}"]')
+
+
+def test_the_pads_pen_width_undo_and_redo(app):
+    """Pen width: the same stroke with the widest pen inks far more of the pad than with the
+    narrowest. Undo takes the last stroke back (the page then asks for a drawing), Redo
+    puts it back (and the page reads it again, as before)."""
+    app.nav("Draw")
+    pen = app.main().get_by_role("slider", name="Pen width")
+    pen.focus()
+    pen.press("Home")  # the narrowest
+    app.wait_idle()
+    app.draw("1")
+    narrow_digit, narrow_probs = app.prediction()
+    narrow = ink_pixels(app)
+    assert narrow > 0
+    undo, redo = pad_tool(app, "Undo"), pad_tool(app, "Redo")
+    assert redo.is_disabled() and not undo.is_disabled()
+    undo.click()
+    app.main().get_by_text("Draw a digit on the canvas").wait_for(timeout=LONG)
+    assert ink_pixels(app) == 0 and undo.is_disabled() and not redo.is_disabled()
+    redo.click()
+    app.wait_idle()
+    assert ink_pixels(app) == narrow
+    digit, probs = app.prediction()
+    assert digit == narrow_digit and probs == pytest.approx(narrow_probs, abs=1e-3)  # the same drawing, read again
+    app.clear_canvas()
+    app.main().get_by_text("Draw a digit on the canvas").wait_for(timeout=LONG)
+    pen.focus()
+    pen.press("End")  # the widest
+    app.wait_idle()
+    app.draw("1")
+    app.prediction()
+    assert ink_pixels(app) > 3 * narrow, (ink_pixels(app), narrow)  # 40 px against 5 px
+    app.assert_no_errors()
