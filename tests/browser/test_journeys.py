@@ -213,20 +213,14 @@ def test_stopping_the_run_shown_keeps_it_shown_while_another_trains(app, server)
     app.assert_no_errors()
 
 
-def test_a_closed_tab_stops_its_run_after_the_grace_and_keeps_it(chromium, server, tmp_path):
+def test_a_closed_tab_stops_its_run_after_the_grace_and_keeps_it(app, server):
     """A real session: a tab starts a long run and is closed for good (its browser context
     ends). Once the server's grace has passed (DIGITLAB_TAB_GRACE, 6 s on the test server)
     the run is stopped, not lost: its folder says stopped and holds what it trained."""
-    context = chromium.new_context(viewport=VIEWPORT)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        app = App(page, server.url).open()
-        app.nav("Train")
-        run, _ = start_long_digits_run(app, server)
-        assert read_json(run / "meta.json")["status"] in ("loading", "running")
-    finally:
-        context.close()  # the tab is gone: its websocket closes
+    app.nav("Train")
+    run, _ = start_long_digits_run(app, server)
+    assert read_json(run / "meta.json")["status"] in ("loading", "running")
+    app.page.context.close()  # the tab is gone: its websocket closes
     deadline = time.monotonic() + 180
     while read_json(run / "meta.json")["status"] != "stopped":
         assert time.monotonic() < deadline, read_json(run / "meta.json")
