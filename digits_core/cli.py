@@ -188,12 +188,15 @@ def cmd_train(a) -> int:
         elif isinstance(ev, Done):
             sys.stderr.write(f"{ev.message}\n")
 
+    new_out = not Path(a.out).exists()
     recorder = RunRecorder(a.out, exp)  # the run is a folder from its first step
     job = run_experiment(exp, recorder=recorder, on_event=show)
     h = job.snapshot()
     if h.status == "failed":
-        if job.model is None:  # nothing was trained: no folder left behind
+        if job.model is None:  # nothing was trained: no folder left behind, nor the --out made for it
             shutil.rmtree(recorder.path, ignore_errors=True)
+            if new_out:
+                shutil.rmtree(a.out, ignore_errors=True)
         raise DigitLabError(h.message)
     if recorder.error:
         raise DigitLabError(recorder.error)

@@ -47,7 +47,7 @@ def draw_digit(image: np.ndarray, rng: np.random.Generator, style: str | None = 
     top = max(min(PEN[1], PEN_SHARE * height), PEN[0])
     pen = float(np.exp(rng.uniform(np.log(PEN[0]), np.log(top))))
     points = _pose(points, pen, height, rng)
-    ink = _render(points, pen)
+    ink = pen_ink(points, pen)
     if style is None:
         style = STYLES[rng.choice(len(STYLES), p=STYLE_SHARE)]
     return to_rgba(ink, style)
@@ -156,8 +156,9 @@ def _wobble(p: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarra
     )
 
 
-def _render(points: np.ndarray, pen: float) -> np.ndarray:
-    """A round pen of width `pen` along `points`, anti-aliased: (280, 280) float 0..1."""
+def pen_ink(points: np.ndarray, pen: float) -> np.ndarray:
+    """A round pen of width `pen` along `points (P, 2)` (row, column), anti-aliased:
+    (280, 280) float 0..1. The one pen of the test drawings (hard_drawn_digits uses it too)."""
     line = np.zeros((CANVAS, CANVAS), bool)
     r = np.clip(np.round(points).astype(int), 0, CANVAS - 1)
     line[r[:, 0], r[:, 1]] = True

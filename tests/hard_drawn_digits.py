@@ -20,6 +20,7 @@ and of MNIST. An evaluation set: never train on it.
 from __future__ import annotations
 
 import numpy as np
+from drawn_digits import pen_ink
 from scipy import ndimage
 
 CANVAS = 280
@@ -149,7 +150,7 @@ def draw(label: int, style: str, rng: np.random.Generator) -> np.ndarray:
     height = rng.uniform(*HEIGHT)
     pen = rng.uniform(PEN[0], min(PEN[1], PEN_SHARE * height))
     strokes = _pose(strokes, pen, height, rng)
-    ink = _render(np.concatenate(strokes), pen)
+    ink = pen_ink(np.concatenate(strokes)[:, ::-1], pen)  # (x, y) -> (row, column)
     a = np.round(ink * 255).astype(np.uint8)
     rgba = np.zeros((CANVAS, CANVAS, 4), np.uint8)
     rgba[..., :3] = a[..., None]
@@ -236,12 +237,3 @@ def _densify(p: np.ndarray) -> np.ndarray:
     k = np.maximum(1, np.ceil(d / 0.5)).astype(int)
     segs = [p[i] + (p[i + 1] - p[i]) * np.arange(k[i])[:, None] / k[i] for i in range(len(d))]
     return np.concatenate(segs + [p[-1:]])
-
-
-def _render(points: np.ndarray, pen: float) -> np.ndarray:
-    """A round pen of width `pen` along `points (P, 2) (x, y)`, anti-aliased: (280, 280) 0..1."""
-    line = np.zeros((CANVAS, CANVAS), bool)
-    r = np.clip(np.round(points).astype(int), 0, CANVAS - 1)
-    line[r[:, 1], r[:, 0]] = True
-    dist = ndimage.distance_transform_edt(~line)
-    return np.clip(pen / 2 + 0.5 - dist, 0.0, 1.0)

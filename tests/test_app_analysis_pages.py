@@ -53,21 +53,12 @@ def run(job, tmp_path_factory):
     return _saved(job, tmp_path_factory.mktemp("runs"))
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch):
-    yield monkeypatch
-
-
 def _app(page: str, run=None) -> AppTest:
     import os
 
     os.environ["DIGITLAB_RUNS"] = str(run.path.parent) if run is not None else os.environ["DIGITLAB_RUNS"]
     at = AppTest.from_file(str(PAGES / page), default_timeout=TIMEOUT)
     return at.run()
-
-
-def _keep_model(at: AppTest) -> None:
-    """The model picker opens on the newest run, the only one here."""
 
 
 def _ok(at: AppTest) -> None:
@@ -133,7 +124,6 @@ def test_evaluate_shows_accuracy_heatmap_and_a_cells_images(run):
     x = run.normalizer(data.images_test)
     worst = misclassified(run.model.probs(x), data.labels_test)[0]
     t, p = int(data.labels_test[worst]), int(run.model.probs(x[worst : worst + 1]).argmax())
-    _keep_model(at)
     at.selectbox(key="cell_true").select(t)
     at.selectbox(key="cell_pred").select(p)
     at.run()
@@ -146,7 +136,6 @@ def test_evaluate_shows_accuracy_heatmap_and_a_cells_images(run):
 
 def test_evaluate_empty_cell_says_so(run):
     at = _app("4_Evaluate.py", run)
-    _keep_model(at)
     at.selectbox(key="cell_true").select(0)
     at.selectbox(key="cell_pred").select(0)
     at.run()
@@ -156,7 +145,6 @@ def test_evaluate_empty_cell_says_so(run):
     z = _array(_plotly_spec(at, "confusion_chart")["data"][0]["z"]).copy()
     np.fill_diagonal(z, 1)
     t, p = map(int, np.argwhere(z == 0)[0])
-    _keep_model(at)
     at.selectbox(key="cell_true").select(t)
     at.selectbox(key="cell_pred").select(p)
     at.run()
@@ -186,7 +174,6 @@ def test_embedding_computes_pca_and_tsne(run):
     assert sum(len(_array(tr["x"])) for tr in frames["data"]) == 360
     assert "epoch 3.00" in frames["layout"]["title"]["text"]
 
-    _keep_model(at)
     at.radio[0].set_value("PCA")
     at.button[0].click()
     at.run()
@@ -194,7 +181,6 @@ def test_embedding_computes_pca_and_tsne(run):
     spec = _plotly_spec(at, "embedding_chart")
     assert sum(len(_array(tr["x"])) for tr in spec["data"]) == 360  # the whole digits test split
 
-    _keep_model(at)
     at.radio[0].set_value("t-SNE")
     at.slider[0].set_value(200)
     at.button[0].click()
@@ -205,14 +191,12 @@ def test_embedding_computes_pca_and_tsne(run):
     assert any(tr["marker"]["symbol"] == "x" for tr in spec["data"])  # mistakes are marked
 
     # revisiting the same settings needs no Compute: the result is kept in the session
-    _keep_model(at)
     at.radio[0].set_value("PCA")
     at.slider[0].set_value(1000)
     at.run()
     _ok(at)
     assert sum(len(_array(tr["x"])) for tr in _plotly_spec(at, "embedding_chart")["data"]) == 360
 
-    _keep_model(at)
     pick = [s for s in at.selectbox if s.label == "Misclassified point"][0]
     pick.select_index(0)
     at.run()
@@ -233,7 +217,8 @@ def _canvas_state(rgba: np.ndarray) -> dict:
 
 
 def _drawn_digit() -> np.ndarray:
-    """A real handwritten 8x8 digit, smoothly upscaled to a white-on-black 280x280 canvas."""
+    """A real handwritten 8x8 digit (the bundled set's first: a 0), smoothly upscaled to a
+    white-on-black 280x280 canvas."""
     digits = load_digits()
     grey = Image.fromarray((digits.images[0] / 16 * 255).astype(np.float32), mode="F")
     big = np.asarray(grey.resize((200, 200), Image.Resampling.BICUBIC))
@@ -247,15 +232,14 @@ def test_draw_reads_an_injected_drawing(run):
     at = _app("6_Draw.py", run)
     _ok(at)
     assert any("Draw a digit" in i.value for i in at.info)  # nothing drawn yet
-    _keep_model(at)
     at.session_state["draw_canvas"] = _canvas_state(rgba)
     at.run()
     _ok(at)
-    expected = predict_canvas(run, rgba)
-    assert [(m.label, m.value) for m in at.metric] == [("Prediction", str(expected.digit))]
+    assert [(m.label, m.value) for m in at.metric] == [("Prediction", "0")]  # the digit drawn
     [bars] = [m.value for m in at.markdown if 'class="digit-probs"' in m.value]
     shown = [float(p) for p in bars.split('data-probs="')[1].split('"')[0].split(",")]
-    np.testing.assert_allclose(shown, expected.probs, atol=1e-6)
+    assert len(shown) == 10 and abs(sum(shown) - 1) < 1e-3 and int(np.argmax(shown)) == 0
+    np.testing.assert_allclose(shown, predict_canvas(run, rgba).probs, atol=1e-6)  # the model's own
     assert bars.count("#d62728") == 1  # the chosen digit's bar, in red
     [seen] = [m.value for m in at.markdown if 'class="model-input"' in m.value]
     assert "data:image/png;base64," in seen and "what the model sees (8x8)" in seen
@@ -264,7 +248,6 @@ def test_draw_reads_an_injected_drawing(run):
 def test_draw_cleared_pad_asks_for_a_digit(run):
     """After the bin (or undoing every stroke) the pad sends None instead of a blank image."""
     at = _app("6_Draw.py", run)
-    _keep_model(at)
     at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
     at.run()
     assert at.metric
@@ -277,7 +260,6 @@ def test_draw_cleared_pad_asks_for_a_digit(run):
 
 def test_draw_empty_canvas_asks_for_a_digit(run):
     at = _app("6_Draw.py", run)
-    _keep_model(at)
     blank = np.zeros((280, 280, 4), np.uint8)
     blank[..., 3] = 255
     at.session_state["draw_canvas"] = _canvas_state(blank)
@@ -292,14 +274,12 @@ def test_draw_accepts_an_uploaded_image_and_refuses_garbage(run):
     buf = io.BytesIO()
     Image.fromarray(rgba).convert("L").save(buf, format="PNG")
     at = _app("6_Draw.py", run)
-    _keep_model(at)
     at.file_uploader[0].upload("digit.png", buf.getvalue(), "image/png")
     at.run()
     _ok(at)
     assert [m.label for m in at.metric] == ["Prediction"]
 
     at = _app("6_Draw.py", run)
-    _keep_model(at)
     at.file_uploader[0].upload("broken.png", b"\x89PNG not really", "image/png")
     at.run()
     assert not at.exception
@@ -323,14 +303,12 @@ def test_pages_render_a_cnn_run():
     _ok(at)
     assert "convolution kernels" in " ".join(c.value for c in at.caption)
     at = _app("5_Embedding.py", cnn)
-    _keep_model(at)
     at.radio[0].set_value("PCA")
     at.button[0].click()
     at.run()
     _ok(at)
     assert _plotly_spec(at, "embedding_chart")["data"]
     at = _app("6_Draw.py", cnn)
-    _keep_model(at)
     at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
     at.run()
     _ok(at)
@@ -346,7 +324,6 @@ def test_pages_render_a_cnn_run():
 def test_draw_says_so_when_the_pad_sends_something_that_is_not_a_drawing(run, sent, why):
     """The pad's value comes from a browser: a tampered one gets a message, never a crash."""
     at = _app("6_Draw.py", run)
-    _keep_model(at)
     at.session_state["draw_canvas"] = {"drawing": sent}
     at.run()
     assert not at.exception and not at.metric
@@ -390,10 +367,45 @@ def test_draw_says_a_dot_is_too_small_and_an_empty_pad_is_empty(run):
     blank[..., 3] = 255
     assert "canvas is empty" in predict_canvas(run, blank).message
     at = _app("6_Draw.py", run)
-    _keep_model(at)
     at.session_state["draw_canvas"] = _canvas_state(dot)
     at.run()
     _ok(at)
     assert not at.metric and not at.info
     assert any("too small to read" in w.value for w in at.warning)
 
+
+
+def _shown_reading(at: AppTest) -> tuple[str, list[float], list[str]]:
+    """(the digit shown, the bar chart's probabilities, the captions beside the prediction)."""
+    [metric] = [m for m in at.metric if m.label == "Prediction"]
+    [bars] = [m.value for m in at.markdown if 'class="digit-probs"' in m.value]
+    probs = [float(p) for p in bars.split('data-probs="')[1].split('"')[0].split(",")]
+    return metric.value, probs, [c.value for c in at.caption if "second choice" in c.value]
+
+
+def test_an_unsure_reading_names_its_second_choice_and_a_sure_one_does_not():
+    """The Draw page with the ready-made model: a drawing it reads under 70 % sure gets the
+    line "Not sure: second choice **k** (p %)", k being the runner-up of the bar chart shown;
+    a drawing it is sure of gets no such line."""
+    from hard_drawn_digits import make_hard_set
+
+    from digits_core.store.pretrained import load_ready_made
+
+    ready = load_ready_made()
+    drawings = [rgba for rgba, _, _ in make_hard_set(seed=11, n=80)]
+    tops = [float(predict_canvas(ready, d).probs.max()) for d in drawings]  # only to pick the two cases
+    sure, unsure = drawings[int(np.argmax(tops))], drawings[int(np.argmin(tops))]
+    assert max(tops) >= 0.9 and min(tops) < 0.6  # the sample holds both cases
+    at = _app("6_Draw.py")
+    at.session_state["draw_canvas"] = _canvas_state(sure)
+    at.run()
+    _ok(at)
+    digit, probs, second = _shown_reading(at)
+    assert second == [] and int(digit) == int(np.argmax(probs))
+    at.session_state["draw_canvas"] = _canvas_state(unsure)
+    at.run()
+    _ok(at)
+    digit, probs, [line] = _shown_reading(at)
+    runner_up = int(np.argsort(probs)[-2])
+    assert int(digit) == int(np.argmax(probs)) and max(probs) < 0.7
+    assert line == f"Not sure: second choice **{runner_up}** ({probs[runner_up]:.0%})"

@@ -5,7 +5,10 @@ that survives a reload, the newest run as the default.
 `run_every` never fires under AppTest, so the live view is polled by re-running the script.
 """
 
+import http.server
 import json
+import re
+import threading
 import time
 from pathlib import Path
 
@@ -13,11 +16,13 @@ import pytest
 from idx_files import fake_mnist
 from saved_runs import record
 from streamlit.testing.v1 import AppTest
+from waiting import wait_for
 
 from dashboard import state
 from digits_core.presets import ALL, CLASSIC
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "streamlit_app.py")
 MY_PAGES = ["pages/1_Home.py", "pages/2_Data.py", "pages/3_Train.py", "pages/7_Runs.py"]
 
 
@@ -59,7 +64,7 @@ def last_run(at: AppTest) -> str:
     return state.runner().owned(at.session_state["sid"])[-1]
 
 
-def wait_for_run(at: AppTest, statuses: tuple[str, ...], timeout: float = 40) -> str:
+def wait_for_run(at: AppTest, statuses: tuple[str, ...], timeout: float = 120) -> str:
     name = last_run(at)
     deadline = time.monotonic() + timeout
     while state.runner().history(name).status not in statuses:
@@ -255,13 +260,11 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     app.number_input(key=key(app, "epochs")).set_value(1000).run()
     app.button(key="start").click().run()
     name = wait_for_run(app, ("running",))
-    while state.runner().history(name).step == 0:
-        time.sleep(0.01)
+    assert wait_for(lambda: state.runner().history(name).step > 0, 60)
     info = next(i for i in state.all_runs() if i.name == name)
     label, picker_label = state.run_label(info), state.run_label(info, live=False)
     app.run()  # the live panel, as its next poll draws it
-    while state.runner().history(name).step == 0 or not state.runner().history(name).probe_test_acc:
-        time.sleep(0.01)
+    assert wait_for(lambda: state.runner().history(name).probe_test_acc, 60)
     app.run()
     assert any(m.value.startswith("live test accuracy **") and "subset" in m.value for m in app.markdown)
     assert " · digits · running " in label and label.endswith("%"), label  # its progress, from memory
@@ -272,7 +275,7 @@ def test_stop_shows_stopping_at_once_and_keeps_the_model(app):
     assert not app.exception and state.runner().history(name).status == "running"
     app.button(key=f"stop_{name}").click().run()
     assert state.runner().history(name).status in ("stopping", "stopped")
-    wait_for_run(app, ("stopped",), timeout=10)
+    wait_for_run(app, ("stopped",))
     assert "stopped by the user" in state.runner().history(name).message
     assert any("Stopped" in i.value for i in app.info)
     assert app.button(key=f"continue_{name}")  # a stopped run keeps its model and can go on
@@ -610,3 +613,139 @@ def test_evaluate_it_opens_the_run_shown_on_train(app, isolated, saved_run):
     app.button(key=f"to_evaluate_{older.name}").click().run()
     assert not app.exception
     assert app.selectbox(key=f"pick_run_{older.name}").value == older.name
+
+
+# ------------------------------------------------------------------ the README's promises
+
+
+def long_numpy_run(app: AppTest, epochs: int) -> None:
+    """Fill the form for a NumPy MLP run on the digits that outlasts any test, and press Start."""
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    app.number_input(key=key(app, "epochs")).set_value(epochs).run()
+    app.button(key="start").click().run()
+
+
+def test_a_person_trains_at_most_jobs_per_session_runs_at_once(app, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_JOBS_PER_SESSION", "1")  # this test's runs folder: a new runner
+    on_page(app, "pages/3_Train.py")
+    long_numpy_run(app, 1000)
+    first = wait_for_run(app, ("running",))
+    long_numpy_run(app, 999)  # other settings: not a double click
+    assert not app.exception
+    assert any("you already have 1 run training" in e.value for e in app.error), [e.value for e in app.error]
+    assert state.runner().owned(app.session_state["sid"]) == [first]  # no second run, not even queued
+    state.runner().stop(first)
+
+
+def test_a_run_over_the_memory_limit_is_refused_on_the_train_page_with_its_estimate(app, monkeypatch):
+    on_page(app, "pages/3_Train.py")
+    assert not app.button(key="start").disabled, [e.value for e in app.error]  # within the default limit
+    monkeypatch.setenv("DIGITLAB_MAX_MEMORY_MB", "1")
+    app.run()
+    assert not app.exception
+    [error] = [e.value for e in app.error]
+    assert re.fullmatch(r"this run would need about [\d,]+ MB of memory, over the limit of 1 MB; .+", error), error
+    assert app.button(key="start").disabled and not state.runner().owned(app.session_state["sid"])
+
+
+def test_the_data_pages_split_normalisation_and_seed_are_what_the_run_trains_on(app, isolated):
+    on_page(app, "pages/2_Data.py")
+    app.selectbox(key="data_split_digits").select("ordered").run()
+    app.selectbox(key="data_normalization").select("standardize").run()
+    app.number_input(key="data_seed").set_value(7).run()
+    assert not app.exception and not app.error
+    app.switch_page("pages/3_Train.py").run()
+    assert "digits**, ordered split, all training images, standardize pixels, seed 7." in " ".join(
+        c.value for c in app.caption)
+    app.radio(key=key(app, "family")).set_value("numpy-mlp").run()
+    app.number_input(key=key(app, "epochs")).set_value(1).run()
+    app.button(key="start").click().run()
+    name = wait_for_run(app, ("finished",))
+    data = json.loads((isolated / "runs" / name / "experiment.json").read_text())["data"]
+    assert (data["split"], data["normalization"], data["seed"]) == ("ordered", "standardize", 7)
+
+
+def test_train_again_with_these_settings_fills_the_train_page_with_that_runs_settings(app, isolated, saved_run,
+                                                                                    tiny_job):
+    run = saved_run(isolated / "runs")
+    on_page(app, "pages/3_Train.py")
+    app.number_input(key=key(app, "epochs")).set_value(42).run()  # something else on the form first
+    app.switch_page("pages/7_Runs.py").run()
+    app.selectbox(key="runs_pick").select(run.name).run()
+    app.button(key="runs_again_btn").click().run()
+    assert not app.exception
+    assert any("Its settings are on the Train page" in link.label for link in app.get("page_link"))
+    app.switch_page("pages/3_Train.py").run()
+    assert not app.exception
+    want = tiny_job.experiment
+    assert app.radio(key=key(app, "family")).value == want.model.family
+    assert app.number_input(key=key(app, "epochs")).value == want.train.epochs != 42
+    got = session_of(app).experiment
+    assert (got.model, got.train, got.data) == (want.model, want.train, want.data)
+
+
+def everything_shown(at: AppTest) -> str:
+    """The protobuf text of every element the script drew (text, tables, charts, JSON)."""
+    seen, todo = [], [at._tree]
+    while todo:
+        node = todo.pop()
+        todo.extend(getattr(node, "children", {}).values())
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            seen.append(str(proto))
+    return "\n".join(seen)
+
+
+def test_served_to_a_class_no_page_shows_an_absolute_server_path(app, isolated, saved_run, monkeypatch):
+    folder = fake_mnist(isolated / "class-data")
+    monkeypatch.setenv("DIGITLAB_PUBLIC", "1")
+    monkeypatch.setenv("DIGITLAB_DATA_DIRS", str(folder))
+    run = saved_run(isolated / "runs")
+    secrets = [str(isolated), str(REPO), str(Path.home()), "/root", "/home/"]
+    pages = sorted(p.name for p in (REPO / "pages").glob("*.py"))
+    assert len(pages) == 7
+    for page in pages:
+        on_page(app, f"pages/{page}")
+        if page == "2_Data.py":
+            app.radio(key="data_dataset").set_value("mnist").run()
+        if page == "7_Runs.py":
+            app.selectbox(key="runs_pick").select(run.name).run()
+        assert not app.exception, page
+        shown = everything_shown(app)
+        assert run.name in shown or page in ("1_Home.py", "2_Data.py", "3_Train.py"), page  # drawn with the run
+        leaked = [s for s in secrets if s in shown]
+        assert not leaked, (page, leaked)
+
+
+def test_the_data_page_downloads_mnist_from_a_mirror_and_then_uses_it(app, isolated, mnist_dir, monkeypatch):
+    """The Download button against a real HTTP server on 127.0.0.1 that serves the original
+    files (the app's own mirrors, swapped for it: the test machine is offline)."""
+    from dashboard import mnist_panel
+    from digits_core.data.mnist import fetch_mnist
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(mnist_dir), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        local = (f"http://127.0.0.1:{server.server_port}/",)
+        monkeypatch.setattr(mnist_panel, "fetch_mnist",
+                            lambda **kw: fetch_mnist(mirrors=local, timeout=30, **kw))
+        on_page(app, "pages/2_Data.py")
+        app.radio(key="data_dataset").set_value("mnist").run()
+        assert any("MNIST is not on this machine" in w.value for w in app.warning)
+        app.button(key="data_download").click().run(timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    cache = isolated / "data-home" / "mnist"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(p.name for p in mnist_dir.glob("*-ubyte.gz"))
+    assert not any("MNIST is not on this machine" in w.value for w in app.warning)
+    assert session_of(app).experiment.data.dataset == "mnist"
+    assert "60,000 training and 10,000 test images" in app.success[0].value

@@ -1,5 +1,6 @@
 """The CLI contract, through real subprocesses: last lines, exit codes, one-line errors."""
 
+import os
 import subprocess
 import sys
 
@@ -9,10 +10,12 @@ from PIL import Image
 from repo_paths import REPO
 
 
-def cli(*args, env=None):
+def cli(*args, cwd=REPO):
+    """`python -m digits_core ARGS` run in `cwd` (the repository unless a test's own folder)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "digits_core", *map(str, args)],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=300,
     )
 
 
@@ -93,9 +96,10 @@ def test_runs_marks_broken_folders(trained):
         (["train", "--preset", "S9", "--out", "x"], "no preset"),
     ],
 )
-def test_bad_input_exits_nonzero_with_one_line(args, words):
-    r = cli(*args)
+def test_bad_input_exits_nonzero_with_one_line(args, words, tmp_path):
+    r = cli(*args, cwd=tmp_path)  # `--out x` is refused, and nothing may be left behind
     assert r.returncode != 0
+    assert list(tmp_path.iterdir()) == []
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in r.stderr, r.stderr
     assert words in err[0]

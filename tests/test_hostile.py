@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hard_drawn_digits import draw
 from PIL import Image
+from repo_paths import REPO
 from saved_runs import record
 
+from digits_core.analysis.predict import predict_canvas
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.data.idx import IMAGES_MAGIC, read_idx
 from digits_core.errors import ConfigError, DataError, DigitLabError, DrawingError, RunError
@@ -24,6 +27,7 @@ from digits_core.images.drawing import canvas_to_image
 from digits_core.images.imagefile import load_image_file
 from digits_core.serve.runner import preflight
 from digits_core.store import readers
+from digits_core.store.pretrained import load_ready_made
 from digits_core.training.jobs import run_experiment
 
 PLAIN_TENSORS = "weights.pt is not a plain tensor file (it holds code or objects); refused"
@@ -332,6 +336,13 @@ def test_thin_strip_is_refused_by_default_and_readable_when_allowed(tmp_path):
         assert canvas_to_image(load_image_file(path, max_side=20000), dataset).shape == shape
 
 
+@pytest.fixture(scope="module")
+def ready_made():
+    run = load_ready_made()
+    assert run is not None, "the ready-made model is not installed"
+    return run
+
+
 def _gif(frames) -> bytes:
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
@@ -357,16 +368,53 @@ DEGENERATE = {
 }
 
 
+# What each degenerate file is read as: nothing drawn (a page says "the canvas is empty"),
+# an image, or a one-line refusal.
+NOTHING_DRAWN = {"1x1", "blank", "transparent", "cmyk", "palette", "animated"}  # one colour each
+REFUSED = {"truncated", "not an image"}
+
+
 @pytest.mark.parametrize("name", DEGENERATE)
 @pytest.mark.parametrize("dataset", ["mnist", "digits"])
 def test_degenerate_images_get_a_reading_or_a_reason(name, dataset):
     try:
         image = canvas_to_image(load_image_file(DEGENERATE[name]), dataset)
     except DrawingError as e:
-        assert name in ("truncated", "not an image")
+        assert name in REFUSED
         assert_one_line(e)
         return
-    assert image is None or image.shape == {"mnist": (28, 28), "digits": (8, 8)}[dataset]
+    assert name not in REFUSED
+    if name in NOTHING_DRAWN:
+        assert image is None
+    else:  # the 16-bit ramp: a real picture, at the model's size and in its range
+        assert image.shape == {"mnist": (28, 28), "digits": (8, 8)}[dataset]
+        assert image.max() > image.min() >= 0
+
+
+def _drawn_3(seed: int) -> np.ndarray:
+    """A hand-drawn 3 as dark ink on white paper, (280, 280) uint8."""
+    rgba = draw(3, "round", np.random.default_rng(seed))
+    return 255 - rgba[..., 0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_drawn_3_saved_as_16_bit_palette_or_cmyk_is_read_as_3(seed, ready_made):
+    """What the upload promises: 16-bit, palette and CMYK files are converted, not refused
+    and not read as nothing. The lossless ones give the very image the 8-bit file gives;
+    all are read as the 3 they show."""
+    paper = _drawn_3(seed)
+    files = {
+        "8-bit": _encoded(Image.fromarray(paper), "PNG"),
+        "16-bit": _encoded(Image.fromarray(paper.astype(np.uint16) * 257), "PNG"),
+        "palette": _encoded(Image.fromarray(paper).convert("P"), "PNG"),
+        "cmyk": _encoded(Image.fromarray(paper).convert("CMYK"), "JPEG"),
+    }
+    assert [Image.open(io.BytesIO(f)).mode for f in files.values()] == ["L", "I;16", "P", "CMYK"]
+    plain = canvas_to_image(load_image_file(files["8-bit"]), "mnist")
+    for kind in ("16-bit", "palette"):
+        assert np.array_equal(canvas_to_image(load_image_file(files[kind]), "mnist"), plain), kind
+    for kind, data in files.items():
+        assert predict_canvas(ready_made, load_image_file(data)).digit == 3, kind
 
 
 def test_idx_header_announcing_gigabytes_allocates_nothing(tmp_path):
@@ -397,3 +445,22 @@ def test_preflight_refuses_8_layers_of_4096_at_batch_8192_on_mnist():
     assert message.startswith("this model would have 120,725,514 parameters and need about ")
     need = int(message.split("need about ")[1].split(" MB")[0].replace(",", ""))
     assert need > 2048 and "over the cap of 20,000,000 parameters" in message
+
+
+def test_an_upload_is_read_up_to_5_mb_and_refused_past_it_by_default():
+    """The README's default upload cap, as the Draw page calls it (no limits given): a
+    drawing padded to exactly 5 MB is read; one byte more is refused, unread, in one line.
+    The server's own cap (.streamlit/config.toml) is the same."""
+    import tomllib
+
+    from digits_core.images.imagefile import load_upload
+
+    png = _encoded(Image.fromarray(_drawn_3(0)), "PNG")
+    at_cap = png + bytes(5 * 2**20 - len(png))  # trailing bytes after IEND: still the same image
+    assert load_upload(io.BytesIO(at_cap)).shape == (280, 280, 4)
+    with pytest.raises(DrawingError) as info:
+        load_upload(io.BytesIO(at_cap + b"\0"))
+    assert_one_line(info.value)
+    assert "images up to 5 MB are read" in str(info.value)
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == 5  # Streamlit's MB: the browser is refused first

@@ -1,32 +1,41 @@
 """The live accuracy probe keeps inside its budget by its size, not by skipping points."""
 
-import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digits_core.config import DataConfig
 from digits_core.data.datasets import load_dataset
-from digits_core.training.monitor import (
-    PROBE_MIN_IMAGES,
-    PROBE_SIZE_BUDGET,
-    PROBE_START_IMAGES,
-    Monitor,
-)
+from digits_core.training.monitor import PROBE_MIN_IMAGES, PROBE_SIZE_BUDGET, Monitor
+
+DIGITS = load_dataset(DataConfig(dataset="digits", test_fraction=0.5))
 
 
-def test_a_costly_probe_shrinks_to_fit_its_budget_and_a_cheap_one_grows_back():
-    data = load_dataset(DataConfig(dataset="digits", test_fraction=0.5))
-    m = Monitor(data, steps_per_epoch=48, seed=0)
-    n0 = m.probe_n
-    assert n0 == min(PROBE_START_IMAGES, len(m.y_probe))
+@given(per_image_s=st.floats(1e-7, 1e-1), step_s=st.floats(1e-4, 1.0))
+@settings(max_examples=200, deadline=None)
+def test_a_probe_settles_inside_its_share_of_training_time_or_at_its_floor(per_image_s, step_s):
+    """Whatever a probe image and a training step cost, after a few probes the live probe
+    takes at most its share (PROBE_SIZE_BUDGET) of the training time between two probes,
+    or is at its floor of PROBE_MIN_IMAGES; it is never needlessly small (within 2x of the
+    size that would fit), and it only ever uses the fixed subset's images."""
+    m = Monitor(DIGITS, steps_per_epoch=48, seed=0)
     assert sorted(m.probe_idx) == sorted(set(m.probe_idx))  # the same images, shuffled
-    gap = m.probes.step_gap  # 6 steps: 8 probes an epoch
-    # A probe as costly as two training steps: far over 4 % of six steps.
-    expected = m.fit_probe(cost_s=2.0, step_s=1.0)
-    assert m.probe_n == max(PROBE_MIN_IMAGES, int(n0 * PROBE_SIZE_BUDGET * gap / 2.0))
-    assert np.isclose(expected, 2.0 * m.probe_n / n0)
-    # Cheap ones: the subset grows back, doubling at most, up to every probe image.
+    between = m.probes.step_gap * step_s  # training seconds from one probe to the next
+    for _ in range(20):
+        m.fit_probe(cost_s=per_image_s * m.probe_n, step_s=step_s)
+    cost, fits = per_image_s * m.probe_n, PROBE_SIZE_BUDGET * between / per_image_s
+    assert PROBE_MIN_IMAGES <= m.probe_n <= len(m.y_probe)
+    assert cost <= PROBE_SIZE_BUDGET * between * 1.01 or m.probe_n == PROBE_MIN_IMAGES
+    assert m.probe_n >= min(fits / 2, len(m.y_probe))
+
+
+def test_a_costly_probe_shrinks_at_once_and_a_cheap_one_grows_back():
+    m = Monitor(DIGITS, steps_per_epoch=48, seed=0)
+    n0 = m.probe_n
+    m.fit_probe(cost_s=2.0, step_s=1.0)  # one probe as costly as two training steps
+    assert m.probe_n == PROBE_MIN_IMAGES < n0
     for _ in range(10):
         m.fit_probe(cost_s=1e-4, step_s=1.0)
-    assert m.probe_n == len(m.y_probe)
+    assert m.probe_n == len(m.y_probe)  # every image of the fixed subset
 
 
 def test_cadence_measures_by_steps_or_seconds_but_never_past_its_budget():

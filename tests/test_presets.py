@@ -1,6 +1,6 @@
 """Every preset reaches the accuracy its write-up reported: the digits ones behind the
 `presets` marker (`make test-presets`, which CI runs; S1c alone is 100 CNN epochs), the
-MNIST ones behind `slow`. One learning test per family stays in the default suite
+MNIST ones, `best` included, behind `slow` (`make test-slow`, which CI runs). One learning test per family stays in the default suite
 (test_training.py)."""
 
 import pytest
@@ -9,7 +9,7 @@ from digits_core.presets import ALL, CLASSIC, PRESETS, get_preset
 from digits_core.training.jobs import run_experiment
 
 DIGITS = [n for n in CLASSIC if PRESETS[n].experiment.data.dataset == "digits"] + ["fast"]
-MNIST = [n for n in CLASSIC if PRESETS[n].experiment.data.dataset == "mnist"] + ["default-cnn", "mnist-mlp"]
+MNIST = [n for n in ALL if ALL[n].build().data.dataset == "mnist"]  # `best` too (minutes)
 
 
 def test_presets_are_the_eight_classics_and_valid():

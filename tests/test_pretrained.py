@@ -77,7 +77,7 @@ def test_predict_without_a_run_uses_it(tmp_path):
     path = tmp_path / "digit.png"
     Image.fromarray(rgba).save(path)
     r = subprocess.run([sys.executable, "-m", "digits_core", "predict", str(path)],
-                       cwd=REPO, capture_output=True, text=True, timeout=120)
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     name, digit, prob = r.stdout.strip().split("\t")
     assert name == str(path) and int(digit) == label and 0.5 < float(prob) <= 1

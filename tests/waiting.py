@@ -3,7 +3,7 @@
 import time
 
 
-def wait_for(predicate, timeout=40.0):
+def wait_for(predicate, timeout=120.0):
     """True as soon as `predicate()` is, False if it is not within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

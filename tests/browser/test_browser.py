@@ -25,6 +25,7 @@ def chart_x(app, key: str) -> tuple[int, float]:
     return len(x), (x[-1] if x else 0.0)
 
 
+@pytest.mark.screenshots
 def test_live_training_chart_grows(app, server, timings):
     """Start a training on the Train page: while it runs, the progress bar, the loss chart
     and the accuracy chart grow; after Stop, the test accuracy is shown; Continue training
@@ -147,6 +148,7 @@ def test_home_loads_the_chart_library_after_it_is_drawn_then_stops(app):
 PAGES = ["Home", "Data", "Train", "Evaluate", "Embedding", "Draw", "Runs"]
 
 
+@pytest.mark.screenshots
 def test_screenshot_every_page(shared_app, timings):
     """Every page with content a user would see (a model trained, embedded, a digit
     drawn), full page, into the screenshots folder; none shows an error."""
