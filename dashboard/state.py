@@ -15,6 +15,9 @@ run it is looking at, and the server-wide job runner.
   '@' and the person's name (from the login, or typed once and kept in the URL as
   `?name=`), so their runs follow them to any tab or computer; others' runs are read-only
   (`may_change`), and a teacher may publish one to the class.
+- A teacher's right is the browser tab's, never the session id's (`teacher`): the URL, on
+  the projector for all to see, carries the session id and the name, and must hand out no
+  right. A reload is a new tab: the teacher types the code again.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ class Session:
     presenter: bool = False  # large text and ticks for a projector
     person: str = ""  # class mode: the person's name as shown (from the login or typed)
     owner: str = ""  # class mode: what their runs carry (`serving.owner_key`)
-    teacher: bool = False  # class mode: may publish runs to the class
     subsets: dict[str, int | None] = field(default_factory=dict)  # dataset -> training subset chosen on the Data page
 
 
@@ -130,6 +132,16 @@ def sid() -> str:
     if "sid" not in st.session_state:
         given = st.query_params.get("sid", "")
         st.session_state["sid"] = given if SID_PATTERN.match(given) else uuid.uuid4().hex[:16]
+    return _show_sid()
+
+
+def new_sid() -> str:
+    """Give this tab a session id of its own (a link carried someone else's)."""
+    st.session_state["sid"] = uuid.uuid4().hex[:16]
+    return _show_sid()
+
+
+def _show_sid() -> str:
     value = st.session_state["sid"]
     if st.query_params.get("sid") != value:
         st.query_params["sid"] = value
@@ -151,6 +163,19 @@ def owner() -> str:
 def person() -> str:
     """The name others see on this person's runs (class mode), else ""."""
     return session().person if class_mode() else ""
+
+
+TEACHER_KEY = "_teacher"  # st.session_state: this browser tab entered the code (or is a listed login)
+
+
+def teacher() -> bool:
+    """May this browser tab act as the teacher (publish, free others' space)? Kept in the
+    tab's own Streamlit session, which no link can reach, never under the session id."""
+    return class_mode() and bool(st.session_state.get(TEACHER_KEY))
+
+
+def set_teacher(on: bool) -> None:
+    st.session_state[TEACHER_KEY] = on
 
 
 def may_change(info: RunInfo) -> bool:
@@ -473,6 +498,7 @@ __all__ = [
     "may_change",
     "mnist_dir",
     "my_run_names",
+    "new_sid",
     "owner",
     "person",
     "pick_run",
@@ -486,9 +512,11 @@ __all__ = [
     "session",
     "set_data_config",
     "set_experiment",
+    "set_teacher",
     "show_data_line",
     "sid",
     "started",
+    "teacher",
     "test_tail",
     "update_experiment",
 ]

@@ -8,6 +8,7 @@ from digits_core.evaluate import cell_examples, evaluate_run, most_confused, use
 from digits_core.images import display_image, first_layer_mosaic
 from digits_core.models import first_layer_weights
 from dashboard import state
+from dashboard.plain import plain
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -60,7 +61,7 @@ try:
     run = state.load(info)
     ev = evaluation(info.name, float(info.meta.get("updated") or 0), run)
 except DigitLabError as e:
-    st.error(str(e))
+    st.error(plain(e))
     st.stop()
 
 report = ev.report

@@ -7,6 +7,7 @@ from digits_core.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
 from digits_core.images import display_image
 from digits_core.errors import DigitLabError
 from dashboard import state
+from dashboard.plain import plain
 from dashboard.frames import DIGIT_COLOURS
 from dashboard.live import embedding_panel
 from dashboard.polling import crowded, watchers
@@ -43,7 +44,7 @@ if running or not info.ok:
 try:
     run = state.load(info)
 except DigitLabError as e:
-    st.error(str(e))
+    st.error(plain(e))
     st.stop()
 st.subheader("Now")
 
@@ -66,7 +67,7 @@ if st.button("Compute", type="primary") and settings not in cache:
             perplexity=perplexity, progress=lambda f: bar.progress(f, text=f"{method}: {f:.0%}"),
         )
     except (DigitLabError, ValueError) as e:
-        st.error(str(e))
+        st.error(plain(e))
         st.stop()
     bar.empty()
     while len(cache) > KEPT:
