@@ -189,6 +189,17 @@ def changed_by() -> str | None:
     return owner() if class_mode() else None
 
 
+def may_delete(info: RunInfo) -> bool:
+    """May this person delete the run? Its owner (`may_change`), and on a class server the
+    teacher, who frees space for anyone (a broken run's, too)."""
+    return may_change(info) or teacher()
+
+
+def deleted_by() -> str | None:
+    """The `by` the core's delete check gets: None (anyone) for the teacher, else `changed_by`."""
+    return None if teacher() else changed_by()
+
+
 def session() -> Session:
     """This person's `Session` (restored after a reload)."""
     key = sid()
@@ -490,12 +501,14 @@ __all__ = [
     "changed_by",
     "class_mode",
     "data_config",
+    "deleted_by",
     "experiment",
     "follow",
     "in_use_elsewhere",
     "keep_choice",
     "load",
     "may_change",
+    "may_delete",
     "mnist_dir",
     "my_run_names",
     "new_sid",

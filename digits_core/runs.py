@@ -27,12 +27,13 @@ import os
 import shutil
 import socket
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import readers
+from . import bounded, readers
 from .config import Experiment
 from .data import Dataset, Normalizer, load_dataset
 from .errors import DigitLabError, RunError
@@ -139,7 +140,7 @@ def inspect_run(path: str | Path) -> RunInfo:
     try:
         meta = read_meta(path)
     except RunError as e:
-        return RunInfo(path, False, str(e), {}, "broken")
+        return RunInfo(path, False, str(e), _whose(path), "broken")
     status = meta["status"]
     if status in ACTIVE and not _alive(meta):
         status = "interrupted"
@@ -156,6 +157,16 @@ def inspect_run(path: str | Path) -> RunInfo:
     except RunError as e:
         return RunInfo(path, False, str(e), meta, "broken")
     return RunInfo(path, True, "", meta, status)
+
+
+def _whose(path: Path) -> dict:
+    """The owner and person of a run whose meta.json does not read as a whole (a field is
+    wrong), where those two still do: a broken run stays its owner's to delete."""
+    try:
+        d = bounded.read_json_object(path / "meta.json", readers.MAX_META_BYTES)
+        return {k: bounded.text(d[k], k) for k in ("owner", "person") if k in d}
+    except RunError:
+        return {}
 
 
 def _stamps(path: Path) -> tuple:
@@ -248,12 +259,27 @@ def check_owner(meta: dict, by: str | None, doing: str) -> None:
                    f"{meta.get('label') or meta.get('name') or 'this run'}")
 
 
+MAX_LABEL = 60  # characters of a run's name as a person types it (the reader takes up to bounded.MAX_TEXT)
+
+
+def run_label(text: object) -> str:
+    """A run name a person typed -> the name kept (spaces collapsed), or RunError (one line):
+    what the reader of meta.json would refuse (control characters such as NUL, length) is
+    refused here, before it is written."""
+    label = " ".join(str(text).split())
+    if not label:
+        raise RunError("a run's name cannot be empty")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in label):
+        raise RunError("a run's name cannot hold control characters")
+    if len(label) > MAX_LABEL:
+        raise RunError(f"a run's name has at most {MAX_LABEL} characters")
+    return bounded.text(label, "a run's name")
+
+
 def rename_run(path: str | Path, label: str, *, by: str | None = None) -> None:
     """Give a run a new display name (its folder keeps its own); `by`: see `check_owner`."""
     path = Path(path)
-    label = " ".join(str(label).split())[:60]
-    if not label:
-        raise RunError("a run's name cannot be empty")
+    label = run_label(label)
     meta = read_meta(path)
     check_owner(meta, by, "rename")
     meta["label"] = label
@@ -340,6 +366,7 @@ __all__ = [
     "read_snapshots",
     "rename_run",
     "run_dataset",
+    "run_label",
     "run_from_job",
     "save_run",
 ]

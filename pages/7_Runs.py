@@ -64,7 +64,7 @@ def train_again(name: str) -> None:
 
 def delete(name: str) -> None:
     try:
-        state.runner().delete(name, by=state.changed_by())
+        state.runner().delete(name, by=state.deleted_by())
     except (RunError, OSError) as e:
         ss["runs_error"] = str(e)
         return
@@ -119,8 +119,9 @@ else:
         except RunError as e:
             st.error(plain(e))
 
-sure = st.checkbox(f"Yes, delete {plain(info.label)} permanently", key=f"runs_sure_{name}", disabled=not mine)
-st.button("Delete run", key="runs_delete", disabled=not (sure and mine), on_click=delete, args=(name,),
+may_delete = state.may_delete(info)
+sure = st.checkbox(f"Yes, delete {plain(info.label)} permanently", key=f"runs_sure_{name}", disabled=not may_delete)
+st.button("Delete run", key="runs_delete", disabled=not (sure and may_delete), on_click=delete, args=(name,),
           icon=":material/delete:")
 if "runs_deleted" in ss:
     st.success(f"Deleted {plain(ss.pop('runs_deleted'))}.")

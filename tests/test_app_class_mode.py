@@ -333,3 +333,43 @@ def test_names_people_typed_are_shown_as_text_on_every_page(run_of):
     assert r"\*\*x\*\* mine" in text  # the sidebar, the Draw caption: shown, escaped
     assert r"\!\[p\]\(http\:\/\/127\.0\.0\.1\:9\/p\.png\)" in text  # Runs: the delete box, ...
     assert "&lt;b&gt;x&lt;/b&gt;" in text  # the comparison chart's legend
+
+
+def break_meta(path: Path) -> None:
+    """A run whose meta.json the reader refuses (a name with a NUL, from before names were checked)."""
+    meta = json.loads((path / "meta.json").read_text())
+    meta["label"] = "mine\x00"
+    (path / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_broken_run_stays_its_owners_and_its_owner_or_the_teacher_deletes_it(run_of):
+    ada_run, bob_run = run_of("Ada", "ada-cnn"), run_of("Bob", "bob-mlp")
+    break_meta(ada_run)
+    break_meta(bob_run)
+    ada = on_page(visit(name="Ada"), "pages/7_Runs.py")
+    ada.selectbox(key="runs_pick").set_value(ada_run.name).run()
+    assert any("This run is broken" in e.value for e in ada.error)
+    assert not any("Someone else's run" in c.value for c in ada.caption)
+    assert list(ada.dataframe[0].value["by"]) == ["Bob", "Ada"]
+    ada.selectbox(key="runs_pick").set_value(bob_run.name).run()
+    assert ada.button(key="runs_delete").disabled  # Bob's, broken or not
+    ada.selectbox(key="runs_pick").set_value(ada_run.name).run()
+    ada.checkbox(key=f"runs_sure_{ada_run.name}").check().run()
+    ada.button(key="runs_delete").click().run()
+    assert not ada.exception and not ada_run.exists() and bob_run.is_dir()
+
+    teacher = on_page(join_here("Ms Smith", code="owl-42"), "pages/7_Runs.py")
+    teacher.selectbox(key="runs_pick").set_value(bob_run.name).run()
+    teacher.checkbox(key=f"runs_sure_{bob_run.name}").check().run()
+    teacher.button(key="runs_delete").click().run()
+    assert not teacher.exception and not bob_run.exists()
+
+
+def test_a_run_name_with_a_control_character_is_refused_where_it_is_typed(run_of):
+    ada_run = run_of("Ada", "ada-cnn")
+    ada = on_page(visit(name="Ada"), "pages/3_Train.py")
+    ada.session_state["train_view"] = ada_run.name
+    ada.run()
+    ada.text_input(key=f"rename_{ada_run.name}").input("mine\x00").run()
+    assert any("control characters" in e.value for e in ada.error)
+    assert inspect_run(ada_run).ok and inspect_run(ada_run).label == "ada-cnn"
