@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import re
 import threading
@@ -35,7 +36,9 @@ import streamlit as st
 
 from digits_core.config import DataConfig, Experiment, ModelConfig
 from digits_core.jobs import ACTIVE
+from digits_core.errors import ConfigError
 from digits_core.presets import ALL
+from digits_core.quota import Caps, caps_from_env
 from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
 from digits_core.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
 from digits_core.serving import class_mode
@@ -111,6 +114,16 @@ def runner() -> JobRunner:
     return _runner(str(runs_dir().resolve()))
 
 
+def _caps() -> Caps:
+    """What one person may keep: $DIGITLAB_MAX_RUNS_PER_PERSON runs and
+    $DIGITLAB_MAX_MB_PER_PERSON MB (class defaults on a class server, none elsewhere)."""
+    try:
+        return caps_from_env(class_server=class_mode())
+    except ConfigError as e:  # a mistyped setting must not take every page down: the defaults hold
+        logging.getLogger(__name__).warning("%s; the class defaults apply", e)
+        return caps_from_env(class_server=True, items_env="", mb_env="")
+
+
 @st.cache_resource
 def _runner(folder: str) -> JobRunner:
     r = JobRunner(
@@ -119,6 +132,7 @@ def _runner(folder: str) -> JobRunner:
         per_owner=max(1, int(os.environ.get("DIGITLAB_JOBS_PER_SESSION", "2"))),
         grace=float(os.environ.get("DIGITLAB_TAB_GRACE", DEFAULT_GRACE)),
         own_runs_only=class_mode(),
+        caps=_caps(),
     )
     r.watch(_owner_alive, every=DEFAULT_EVERY)
     return r  # torch and friends are warmed after the first page (`warm.after_first_page`)

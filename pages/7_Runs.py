@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.charts import overlay
 from dashboard.plain import chart_text, plain
-from dashboard.run_table import COLUMNS, runs_table
+from dashboard.run_table import COLUMNS, runs_table, space_panel
 from digits_core.errors import DigitLabError, RunError
 from digits_core.runs import publish_run
 
@@ -23,6 +23,9 @@ by_name = {i.name: i for i in infos}
 
 st.dataframe(runs_table(infos), hide_index=True, key="runs_table", width="stretch",
              column_config=COLUMNS)
+
+if state.teacher():
+    space_panel(infos)
 
 st.subheader("Compare")
 loadable = [i.name for i in infos if i.status != "broken"]

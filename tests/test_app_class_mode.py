@@ -373,3 +373,29 @@ def test_a_run_name_with_a_control_character_is_refused_where_it_is_typed(run_of
     ada.text_input(key=f"rename_{ada_run.name}").input("mine\x00").run()
     assert any("control characters" in e.value for e in ada.error)
     assert inspect_run(ada_run).ok and inspect_run(ada_run).label == "ada-cnn"
+
+
+def test_a_person_over_the_cap_is_refused_on_start_and_the_teacher_frees_their_space(run_of, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MAX_RUNS_PER_PERSON", "2")
+    run_of("Ada", "ada-1")
+    run_of("Ada", "ada-2")
+    run_of("Bob", "bob-1")
+    ada = on_page(visit(name="Ada"), "pages/3_Train.py")
+    ada.button(key="start").click().run()
+    refusal = [e.value for e in ada.error if "you keep 2 runs" in e.value]
+    assert refusal and "delete some on the Runs page" in refusal[0]
+    assert not state.runner().owned("@ada")  # nothing started
+
+    teacher = on_page(join_here("Ms Smith", code="owl-42"), "pages/7_Runs.py")
+    space = next(d.value for d in teacher.dataframe if "MB" in d.value.columns)
+    assert list(space["person"]) == ["Ada", "Bob"] or list(space["person"]) == ["Bob", "Ada"]
+    assert dict(zip(space["person"], space["runs"])) == {"Ada": 2, "Bob": 1}
+    teacher.selectbox(key="runs_space_who").set_value("@ada").run()
+    teacher.checkbox(key="runs_space_sure_@ada").check().run()
+    teacher.button(key="runs_free").click().run()
+    assert not teacher.exception
+    assert sorted(i.owner for i in state.all_runs()) == ["@bob"]
+    assert any("Deleted 2 runs of Ada" in s.value for s in teacher.success)
+
+    student = on_page(visit(name="Bob"), "pages/7_Runs.py")
+    assert not [d for d in student.dataframe if "MB" in d.value.columns]  # the teacher's view only
