@@ -12,14 +12,21 @@ and get it unchanged.
 from __future__ import annotations
 
 import html
+import re
 import string
 
-_MARKDOWN = str.maketrans({c: "\\" + c for c in string.punctuation})  # CommonMark: any ASCII punctuation
+# Every ASCII punctuation as a numeric character reference: Markdown shows the character and
+# can make no syntax of it.
+_MARKDOWN = str.maketrans({c: f"&#{ord(c)};" for c in string.punctuation})
+# GFM also turns addresses in the text it has parsed into links ("http://...", "www.x.org",
+# "a@b.org"), escaped or not: a zero-width space inside each start keeps them text.
+_LINK_STARTS = re.compile(r"(?i)(?<=https)(?=://)|(?<=http)(?=://)|(?<=www)(?=\.)|(?<=@)")
+_ZWSP = "\u200b"
 
 
 def plain(text: object) -> str:
-    """`text` on one line, every ASCII punctuation backslash-escaped: Markdown shows it as written."""
-    return " ".join(str(text).split()).translate(_MARKDOWN)
+    """`text` on one line, every ASCII punctuation a character reference: Markdown shows it as written."""
+    return _LINK_STARTS.sub(_ZWSP, " ".join(str(text).split())).translate(_MARKDOWN)
 
 
 def chart_text(text: object) -> str:
