@@ -83,7 +83,8 @@ def space_panel(infos: list[RunInfo]) -> None:
             ss["runs_freed"] = f"{gone} run{'s' if gone != 1 else ''} of {owners[owner]}"
 
         whose = st.selectbox("Person", list(owners), format_func=owners.get, key="runs_space_who")
-        sure = st.checkbox("Yes, delete all their runs that are not training", key=f"runs_space_sure_{whose}")
+        sure = st.checkbox(f"Yes, delete every run of {plain(owners[whose])}'s that is not training",
+                           key=f"runs_space_sure_{whose}")
         st.button("Free their space", key="runs_free", disabled=not sure, on_click=free_space, args=(whose,),
                   icon=":material/delete_sweep:")
         if "runs_freed" in ss:

@@ -87,8 +87,8 @@ def check_room(usage: Usage, caps: Caps, *, adding: int = 0, what: str = "runs",
     """Refuse (ConfigError, one line saying how to free space) one more item of about
     `adding` bytes for an owner who keeps `usage`."""
     if caps.items is not None and usage.items >= caps.items:
-        raise ConfigError(f"you keep {usage.items} {what}, the most one person may keep on this "
-                          f"server ({caps.items}); {free} to make room")
+        raise ConfigError(f"you keep {usage.items} {what} and one person may keep at most {caps.items} "
+                          f"on this server; {free} to make room")
     if caps.bytes is not None and usage.bytes + adding > caps.bytes:
         more = f" and this one would need about {mb(adding)} more" if adding else ""
         raise ConfigError(f"your {what} take {mb(usage.bytes)}{more}, over the {mb(caps.bytes)} one "

@@ -19,7 +19,7 @@ def test_usage_is_counted_per_owner():
 def test_room_is_refused_at_the_cap_with_how_to_free_it():
     caps = Caps(items=3, bytes=100 * 2**20)
     check_room(Usage(2, 50 * 2**20), caps, adding=10 * 2**20)
-    with pytest.raises(ConfigError, match=r"you keep 3 runs.*\(3\); delete some on the Runs page"):
+    with pytest.raises(ConfigError, match=r"you keep 3 runs and one person may keep at most 3 on this server; delete some on the Runs page"):
         check_room(Usage(3, 0), caps)
     with pytest.raises(ConfigError, match=r"take 95.0 MB and this one would need about 10.0 MB more") as e:
         check_room(Usage(1, 95 * 2**20), caps, adding=10 * 2**20)
