@@ -35,8 +35,8 @@ from pathlib import Path
 import streamlit as st
 
 from digits_core.config import DataConfig, Experiment, ModelConfig
-from digits_core.jobs import ACTIVE
 from digits_core.errors import ConfigError
+from digits_core.jobs import ACTIVE
 from digits_core.presets import ALL
 from digits_core.quota import Caps, caps_from_env
 from digits_core.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner

@@ -38,7 +38,6 @@ from .readers import read_history
 from .recorder import RunRecorder
 from .runs import check_owner, delete_run, inspect_run, list_runs, load_run, read_snapshots
 
-
 MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
 DEFAULT_GRACE = 30.0  # seconds a person may have no tab before their runs stop (a reload on a busy server takes a while)
 DEFAULT_EVERY = 2.0  # seconds between two sweeps of the watchdog thread
@@ -74,6 +73,9 @@ def memory_estimate(experiment: Experiment) -> int:
     train = 4 * (2 * experiment.train.batch_size * sum(sizes) + 4 * n_params)
     evaluate = 4 * (2 * EVAL_CHUNK * max(sizes) + n_params)
     return max(train, evaluate)
+
+
+NO_CAPS = Caps()  # a runner's default: nobody's runs are capped
 
 
 def saved_bytes(n_params: int) -> int:
@@ -170,7 +172,7 @@ class JobRunner:
         clock: Callable[[], float] = time.monotonic,
         executor=None,
         own_runs_only: bool = False,
-        caps: Caps = Caps(),
+        caps: Caps = NO_CAPS,
     ):
         """`executor`: an `executors` executor; None = the one `$DIGITLAB_EXECUTOR` names.
         At most `max_jobs` train at once, fewer when the executor has fewer workers.

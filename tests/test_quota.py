@@ -64,7 +64,7 @@ def test_the_runner_refuses_a_run_over_a_persons_cap_and_others_still_start(tmp_
     with pytest.raises(ConfigError, match="you keep 2 runs"):
         runner.start(tiny("a3"), owner=ada, person="Ada")
     finish(runner, runner.start(tiny("b1"), owner=owner_key("Bob"), person="Bob"))
-    first = sorted(p.name for p in tmp_path.iterdir())[0]
+    first = min(p.name for p in tmp_path.iterdir())
     runner.delete(first, by=ada)  # freeing space makes room again
     finish(runner, runner.start(tiny("a3"), owner=ada, person="Ada"))
 

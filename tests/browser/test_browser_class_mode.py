@@ -11,6 +11,7 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -170,9 +171,9 @@ def test_the_teachers_link_opened_in_another_browser_makes_no_teacher(people, sa
 
 
 class _Counter(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         type(self).hits.append(self.path)
         self.send_response(404)
         self.end_headers()
@@ -212,7 +213,7 @@ def test_run_names_with_markup_are_text_for_a_classmate_on_every_page(people, sa
             try:
                 bob.page.get_by_role("option").filter(has_text=f"Ada's {label} ·").first.click(timeout=5_000)
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 (playwright's error; the module is imported by conftest only)
                 bob.page.keyboard.press("Escape")
                 bob.wait_idle()
         bob.wait_rendered()
