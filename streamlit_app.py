@@ -6,6 +6,7 @@ Run it with `streamlit run streamlit_app.py` (or `make run`).
 import streamlit as st
 
 from dashboard import people, polling, state, warm
+from dashboard.plain import plain
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 SIDEBAR_RUNS = 6  # the newest of a person's runs listed in the sidebar
@@ -39,7 +40,7 @@ def my_runs(busy: bool) -> None:
         return
     runner = state.runner()
     for name in reversed(names):
-        st.caption(state.run_label(infos[name]))
+        st.caption(plain(state.run_label(infos[name])))
     if len(every) > len(names):
         st.caption(f"…and {len(every) - len(names)} older on the Runs page")
     if busy and not runner.active(state.owner()):

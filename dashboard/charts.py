@@ -8,8 +8,14 @@ exponentially smoothed line on top. In presenter mode every text is at least 16 
 from __future__ import annotations
 
 import numpy as np
+import pandas  # noqa: F401  (see below)
 import plotly.express as px
 import plotly.graph_objects as go
+
+# Plotly looks pandas up in sys.modules without importing it: while the warm-up thread
+# (`warm`) is half-way through importing pandas, a figure found a half-made module and the
+# page failed ("partially initialized module 'pandas'"). Importing it here waits for that
+# import to end.
 
 MAX_CHART_POINTS = 2000
 # Ten clearly different colours (Okabe-Ito first, then Tableau), for runs side by side.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboard.pictures import png_data_url
+from dashboard.plain import plain
 from dashboard.state import test_tail
 from digits_core.store.runs import saved_test_acc
 
@@ -14,7 +15,7 @@ def model_caption(run) -> str:
     exp, meta = run.experiment, run.meta
     family = {"numpy-mlp": "NumPy MLP", "torch-mlp": "PyTorch MLP", "cnn": "PyTorch CNN"}[exp.model.family]
     acc = saved_test_acc(meta)
-    parts = [f"Read by **{run.label}**: {family} on {exp.data.dataset}"]
+    parts = [f"Read by **{plain(run.label)}**: {family} on {exp.data.dataset}"]
     if isinstance(acc, (int, float)):
         parts.append(f"{acc:.1%} on its test set")
     epochs = len(run.history.epochs) or exp.train.epochs

@@ -14,6 +14,7 @@ from digits_core.training.train import GUESS_LEVEL
 from . import state
 from .charts import accuracy_figure, loss_figure
 from .frames import frame_figure, has_tsne, weights_picture
+from .plain import plain
 from .polling import crowded
 
 POLL_S = 0.75  # seconds between two looks at a running job
@@ -82,9 +83,9 @@ def live_panel(name: str, presenter: bool) -> None:
     elif h.status in ("stopped", "interrupted"):
         st.info(line)
     else:
-        st.warning(line) if h.status == "diverged" else st.error(f"Training failed: {line}")
+        st.warning(plain(line)) if h.status == "diverged" else st.error(f"Training failed: {plain(line)}")
     if h.warning:
-        st.warning(h.warning)
+        st.warning(plain(h.warning))
     full = h.newest_test_acc
     live = next((a for a in reversed(h.probe_test_acc) if a is not None), None)
     if live is not None and (h.active or full is None):  # the live subset's newest, said as such
@@ -163,7 +164,7 @@ def after_panel(name: str) -> None:
 
     c1.text_input("Run name", info.label, key=key, max_chars=60, on_change=rename)
     if f"{key}_error" in st.session_state:
-        c1.error(st.session_state.pop(f"{key}_error"))
+        c1.error(plain(st.session_state.pop(f"{key}_error")))
     if info.status == "diverged":  # more epochs from broken weights would blow up again
         c2.caption(f"{state.NOT_CONTINUED} (the settings above).")
         more = None
@@ -175,7 +176,7 @@ def after_panel(name: str) -> None:
             st.session_state["train_view"] = name
             st.rerun()
         except DigitLabError as e:
-            st.error(str(e))
+            st.error(plain(e))
     for what, label, page, icon in (("evaluate", "Evaluate it", "pages/4_Evaluate.py", ":material/fact_check:"),
                                     ("draw", "Draw with it", "pages/6_Draw.py", ":material/draw:")):
         if c3.button(label, key=f"to_{what}_{name}", icon=icon, type="tertiary"):

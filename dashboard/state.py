@@ -15,11 +15,15 @@ run it is looking at, and the server-wide job runner.
   '@' and the person's name (from the login, or typed once and kept in the URL as
   `?name=`), so their runs follow them to any tab or computer; others' runs are read-only
   (`may_change`), and a teacher may publish one to the class.
+- A teacher's right is the browser tab's, never the session id's (`teacher`): the URL, on
+  the projector for all to see, carries the session id and the name, and must hand out no
+  right. A reload is a new tab: the teacher types the code again.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
 import threading
@@ -30,11 +34,13 @@ from pathlib import Path
 import streamlit as st
 
 from digits_core.config import DataConfig, Experiment, ModelConfig
+from digits_core.errors import ConfigError
 from digits_core.presets import ALL
 from digits_core.serve.runner import DEFAULT_EVERY, DEFAULT_GRACE, JobRunner
 from digits_core.serve.serving import class_mode
 from digits_core.store import settings
 from digits_core.store.history import ACTIVE
+from digits_core.store.quota import Caps, caps_from_env
 from digits_core.store.runs import RunInfo, default_runs_dir, list_runs, load_run, run_dataset
 
 SID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")  # a session id from the URL, whole (fullmatch)
@@ -50,7 +56,6 @@ class Session:
     presenter: bool = False  # large text and ticks for a projector
     person: str = ""  # class mode: the person's name as shown (from the login or typed)
     owner: str = ""  # class mode: what their runs carry (`serving.owner_key`)
-    teacher: bool = False  # class mode: may publish runs to the class
     subsets: dict[str, int | None] = field(default_factory=dict)  # dataset -> training subset chosen on the Data page
 
 
@@ -109,6 +114,16 @@ def runner() -> JobRunner:
     return _runner(str(runs_dir().resolve()))
 
 
+def _caps() -> Caps:
+    """What one person may keep: $DIGITLAB_MAX_RUNS_PER_PERSON runs and
+    $DIGITLAB_MAX_MB_PER_PERSON MB (class defaults on a class server, none elsewhere)."""
+    try:
+        return caps_from_env(class_server=class_mode())
+    except ConfigError as e:  # a mistyped setting must not take every page down: the defaults hold
+        logging.getLogger(__name__).warning("%s; the class defaults apply", e)
+        return caps_from_env(class_server=True, items_env="", mb_env="")
+
+
 @st.cache_resource
 def _runner(folder: str) -> JobRunner:
     r = JobRunner(
@@ -117,6 +132,7 @@ def _runner(folder: str) -> JobRunner:
         per_owner=max(1, int(os.environ.get("DIGITLAB_JOBS_PER_SESSION", "2"))),
         grace=float(os.environ.get("DIGITLAB_TAB_GRACE", DEFAULT_GRACE)),
         own_runs_only=class_mode(),
+        caps=_caps(),
     )
     r.watch(_owner_alive, every=DEFAULT_EVERY)
     return r  # torch and friends are warmed after the first page (`warm.after_first_page`)
@@ -130,6 +146,16 @@ def sid() -> str:
     if "sid" not in st.session_state:
         given = st.query_params.get("sid", "")
         st.session_state["sid"] = given if SID_PATTERN.fullmatch(given) else uuid.uuid4().hex[:16]
+    return _show_sid()
+
+
+def new_sid() -> str:
+    """Give this tab a session id of its own (a link carried someone else's)."""
+    st.session_state["sid"] = uuid.uuid4().hex[:16]
+    return _show_sid()
+
+
+def _show_sid() -> str:
     value = st.session_state["sid"]
     if st.query_params.get("sid") != value:
         st.query_params["sid"] = value
@@ -153,6 +179,19 @@ def person() -> str:
     return session().person if class_mode() else ""
 
 
+TEACHER_KEY = "_teacher"  # st.session_state: this browser tab entered the code (or is a listed login)
+
+
+def teacher() -> bool:
+    """May this browser tab act as the teacher (publish, free others' space)? Kept in the
+    tab's own Streamlit session, which no link can reach, never under the session id."""
+    return class_mode() and bool(st.session_state.get(TEACHER_KEY))
+
+
+def set_teacher(on: bool) -> None:
+    st.session_state[TEACHER_KEY] = on
+
+
 def may_change(info: RunInfo) -> bool:
     """May this person rename, continue or delete the run? Anyone, unless on a class server,
     where only its owner."""
@@ -162,6 +201,17 @@ def may_change(info: RunInfo) -> bool:
 def changed_by() -> str | None:
     """The `by` the core's rename/delete checks get: the owner on a class server, else None."""
     return owner() if class_mode() else None
+
+
+def may_delete(info: RunInfo) -> bool:
+    """May this person delete the run? Its owner (`may_change`), and on a class server the
+    teacher, who frees space for anyone (a broken run's, too)."""
+    return may_change(info) or teacher()
+
+
+def deleted_by() -> str | None:
+    """The `by` the core's delete check gets: None (anyone) for the teacher, else `changed_by`."""
+    return None if teacher() else changed_by()
 
 
 def session() -> Session:
@@ -437,14 +487,17 @@ __all__ = [
     "changed_by",
     "class_mode",
     "data_config",
+    "deleted_by",
     "experiment",
     "follow",
     "in_use_elsewhere",
     "keep_choice",
     "load",
     "may_change",
+    "may_delete",
     "mnist_dir",
     "my_run_names",
+    "new_sid",
     "owner",
     "person",
     "pick_run",
@@ -457,9 +510,11 @@ __all__ = [
     "session",
     "set_data_config",
     "set_experiment",
+    "set_teacher",
     "show_data_line",
     "sid",
     "started",
+    "teacher",
     "test_tail",
     "update_experiment",
 ]

@@ -12,6 +12,7 @@ from dashboard import state
 from dashboard.charts import prefetch_plotly
 from dashboard.form import experiment_form
 from dashboard.live import after_panel, embedding_panel, live_panel, pace, poll_seconds
+from dashboard.plain import plain
 from dashboard.polling import crowded, seen, watchers
 from digits_core.data.mnist import mnist_available
 from digits_core.errors import ConfigError, DigitLabError
@@ -78,7 +79,7 @@ with settings:
     if error:
         c2.error(error)
     else:
-        c2.caption(f"Experiment **{new.name}** is ready. It trains on the server and is saved as "
+        c2.caption(f"Experiment **{plain(new.name)}** is ready. It trains on the server and is saved as "
                    "it trains: switch pages or reload as you like.")
 
 left, right = st.columns([1, 3])
@@ -88,7 +89,7 @@ if "start_error" in ss:
     right.error(ss.pop("start_error"))
 elif mine and not error and not session.presenter:  # a projector needs the room for the run
     t = new.train
-    right.caption(f"Start trains **{new.name}**: {new.model.family}, {new.data.dataset}, "
+    right.caption(f"Start trains **{plain(new.name)}**: {new.model.family}, {new.data.dataset}, "
                   f"{t.epochs} epoch{'s' if t.epochs != 1 else ''}, batch {t.batch_size}, "
                   f"{t.optimizer} lr {t.lr:g} (open the settings above to change it).")
 if not mine:

@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import state
+from dashboard.plain import plain
 from digits_core.analysis.evaluate import (
     cell_examples,
     evaluate_run,
@@ -65,7 +66,7 @@ try:
     run = state.load(info)
     ev = evaluation(info.name, float(info.meta.get("updated") or 0), run)
 except DigitLabError as e:
-    st.error(str(e))
+    st.error(plain(e))
     st.stop()
 
 report = ev.report

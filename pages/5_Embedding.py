@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.frames import DIGIT_COLOURS
 from dashboard.live import embedding_panel
+from dashboard.plain import plain
 from dashboard.polling import crowded, watchers
 from digits_core.analysis.embedding import DEFAULT_POINTS, MAX_POINTS, embedding_for_run
 from digits_core.errors import DigitLabError
@@ -43,7 +44,7 @@ if running or not info.ok:
 try:
     run = state.load(info)
 except DigitLabError as e:
-    st.error(str(e))
+    st.error(plain(e))
     st.stop()
 st.subheader("Now")
 
@@ -66,7 +67,7 @@ if st.button("Compute", type="primary") and settings not in cache:
             perplexity=perplexity, progress=lambda f: bar.progress(f, text=f"{method}: {f:.0%}"),
         )
     except (DigitLabError, ValueError) as e:
-        st.error(str(e))
+        st.error(plain(e))
         st.stop()
     bar.empty()
     while len(cache) > KEPT:

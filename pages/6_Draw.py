@@ -15,6 +15,7 @@ from dashboard.draw import (
     reading_text,
     ready_made_label,
 )
+from dashboard.plain import plain
 from dashboard.sketchpad import sketchpad
 from digits_core.analysis.predict import SURE_ALONE, TOO_SMALL, predict_canvas
 from digits_core.data.datasets import MAX_VALUE
@@ -34,7 +35,7 @@ if info is not None:
     try:
         run = state.load(info)
     except DigitLabError as e:
-        st.error(str(e))
+        st.error(plain(e))
 if run is None:
     run = ready
     if run is None:
@@ -57,7 +58,7 @@ def drawing() -> None:
             f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
             type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
         if "draw_upload_error" in ss:  # once: the next stroke or upload clears it
-            st.error(ss.pop("draw_upload_error"))
+            st.error(plain(ss.pop("draw_upload_error")))
     if upload is not None:
         try:
             rgba = load_upload(upload)
@@ -72,7 +73,7 @@ def drawing() -> None:
     try:
         prediction = None if rgba is None else predict_canvas(run, rgba)
     except DigitLabError as e:
-        result_col.error(str(e))
+        result_col.error(plain(e))
         return
     with result_col:
         if prediction is None or prediction.digit is None:

@@ -6,7 +6,8 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.charts import overlay
-from dashboard.run_table import COLUMNS, runs_table
+from dashboard.plain import chart_text, plain
+from dashboard.run_table import COLUMNS, runs_table, space_panel
 from digits_core.errors import DigitLabError, RunError
 
 ss = st.session_state
@@ -22,6 +23,9 @@ by_name = {i.name: i for i in infos}
 st.dataframe(runs_table(infos), hide_index=True, key="runs_table", width="stretch",
              column_config=COLUMNS)
 
+if state.teacher():
+    space_panel(infos)
+
 st.subheader("Compare")
 loadable = [i.name for i in infos if i.status != "broken"]
 state.keep_choice("runs_compare", {n: by_name[n].label for n in loadable})
@@ -29,7 +33,7 @@ chosen = st.multiselect("Runs to overlay", loadable, key="runs_compare",
                         default=None if "runs_compare" in ss else loadable[:2],
                         format_func=lambda n: by_name[n].label, placeholder="Choose runs…")
 if chosen:
-    curves = [(by_name[n].label, state.runner().history(n)) for n in chosen]
+    curves = [(chart_text(by_name[n].label), state.runner().history(n)) for n in chosen]
     loss_fig, acc_fig = overlay(curves, session.presenter)
     left, right = st.columns(2)
     left.plotly_chart(acc_fig, key="runs_acc")
@@ -62,7 +66,7 @@ def train_again(name: str) -> None:
 
 def delete(name: str) -> None:
     try:
-        state.runner().delete(name, by=state.changed_by())
+        state.runner().delete(name, by=state.deleted_by())
     except (RunError, OSError) as e:
         ss["runs_error"] = str(e)
         return
@@ -70,6 +74,9 @@ def delete(name: str) -> None:
 
 
 def publish(name: str, on: bool) -> None:
+    if not state.teacher():  # the button is the teacher's; a forged click is not
+        ss["runs_error"] = "only the teacher can publish a run"
+        return
     try:
         state.runner().publish(name, on, teacher=state.session().teacher)
     except (RunError, OSError) as e:
@@ -78,14 +85,14 @@ def publish(name: str, on: bool) -> None:
 
 mine = state.may_change(info)
 if not mine:
-    st.caption(f"{info.person or 'Someone else'}'s run: you can look at it, open it and train "
+    st.caption(f"{plain(info.person) or 'Someone else'}'s run: you can look at it, open it and train "
                "with its settings; only they can continue, rename or delete it.")
-if session.teacher and info.ok:
+if state.teacher() and info.ok:
     st.button("Take back from the class" if info.published else "Publish to the class",
               key="runs_publish", on_click=publish, args=(name, not info.published),
               icon=":material/push_pin:", help="A published run comes first in everyone's pickers.")
 if info.status == "broken":
-    st.error(f"This run is broken: {info.reason}. It can only be deleted.")
+    st.error(f"This run is broken: {plain(info.reason)}. It can only be deleted.")
 else:
     c1, c2, c3 = st.columns(3)
     c1.button("Open on the analysis pages", key="runs_open", on_click=open_run,
@@ -103,21 +110,22 @@ else:
                 st.session_state["train_view"] = name
                 st.switch_page("pages/3_Train.py")
             except DigitLabError as e:
-                st.error(str(e))
+                st.error(plain(e))
     if ss.pop("runs_opened", None) == name:
-        st.success(f"{info.label} is now the model on Evaluate, Embedding and Draw.")
+        st.success(f"{plain(info.label)} is now the model on Evaluate, Embedding and Draw.")
     if ss.pop("runs_again", None) == name:
         st.page_link("pages/3_Train.py", label="Its settings are on the Train page", icon=":material/arrow_forward:")
     with st.expander("Configuration (experiment.json)"):
         try:
             st.json(state.load(info).experiment.to_dict() if info.ok else {}, expanded=False)
         except RunError as e:
-            st.error(str(e))
+            st.error(plain(e))
 
-sure = st.checkbox(f"Yes, delete {info.label} permanently", key=f"runs_sure_{name}", disabled=not mine)
-st.button("Delete run", key="runs_delete", disabled=not (sure and mine), on_click=delete, args=(name,),
+may_delete = state.may_delete(info)
+sure = st.checkbox(f"Yes, delete {plain(info.label)} permanently", key=f"runs_sure_{name}", disabled=not may_delete)
+st.button("Delete run", key="runs_delete", disabled=not (sure and may_delete), on_click=delete, args=(name,),
           icon=":material/delete:")
 if "runs_deleted" in ss:
-    st.success(f"Deleted {ss.pop('runs_deleted')}.")
+    st.success(f"Deleted {plain(ss.pop('runs_deleted'))}.")
 if "runs_error" in ss:
-    st.error(ss.pop("runs_error"))
+    st.error(plain(ss.pop("runs_error")))

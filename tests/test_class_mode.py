@@ -141,3 +141,40 @@ def test_on_a_class_server_only_the_owner_continues_a_run(tmp_path):
     assert runner.continue_run(name, 1, owner=owner_key("ada")) == name
     assert wait_for(lambda: runner.job(name).done) and runner.job(name).wait(30)
     assert inspect_run(tmp_path / name).meta["epochs_done"] == 2
+
+
+@pytest.mark.parametrize("typed, why", [
+    ("mine\x00", "control characters"), ("a\x1bb", "control characters"), ("x" * 61, "at most 60"),
+    ("   ", "cannot be empty"),
+])
+def test_a_run_name_that_would_break_the_run_is_refused_on_the_way_in(tmp_path, tiny_job, typed, why):
+    path = _run(tmp_path, tiny_job, owner_key("Ada"), "Ada")
+    with pytest.raises(RunError, match=why) as e:
+        JobRunner(tmp_path).rename(path.name, typed, by=owner_key("Ada"))
+    assert "\n" not in str(e.value)
+    info = inspect_run(path)
+    assert info.ok and info.label == "mine"
+
+
+@given(st.text(max_size=80))
+def test_any_run_name_is_kept_readable_or_refused_in_one_line(tmp_path_factory, tiny_job, text):
+    path = _run(tmp_path_factory.mktemp("r"), tiny_job, owner_key("Ada"), "Ada")
+    try:
+        JobRunner(path.parent).rename(path.name, text, by=owner_key("Ada"))
+    except RunError as e:
+        assert "\n" not in str(e)
+    assert inspect_run(path).ok  # whatever was typed, the run reads as before
+
+
+def test_a_broken_run_stays_its_owners_and_its_owner_deletes_it(tmp_path, tiny_job):
+    path = _run(tmp_path, tiny_job, owner_key("Ada"), "Ada")
+    meta = json.loads((path / "meta.json").read_text())
+    meta["label"] = "mine\x00"  # written by an older version, or by hand
+    (path / "meta.json").write_text(json.dumps(meta))
+    info = inspect_run(path)
+    assert info.status == "broken" and "label" in info.reason
+    assert info.owner == "@ada" and info.person == "Ada"  # still Ada's
+    with pytest.raises(RunError, match="only Ada can delete"):
+        JobRunner(tmp_path).delete(path.name, by=owner_key("Bob"))
+    JobRunner(tmp_path).delete(path.name, by=owner_key("Ada"))
+    assert not path.exists()

@@ -370,8 +370,8 @@ DEGENERATE = {
 
 # What each degenerate file is read as: nothing drawn (a page says "the canvas is empty"),
 # an image, or a one-line refusal.
-NOTHING_DRAWN = {"1x1", "blank", "transparent", "cmyk", "palette", "animated"}  # one colour each
-REFUSED = {"truncated", "not an image"}
+NOTHING_DRAWN = {"1x1", "blank", "transparent", "cmyk", "palette"}  # one colour each
+REFUSED = {"truncated", "not an image", "animated"}  # an animation: one frame, please
 
 
 @pytest.mark.parametrize("name", DEGENERATE)

@@ -31,7 +31,8 @@ def load_image_file(
 
     `source` is a path, an open binary file or the bytes themselves. The byte size, then
     the pixel size from the header, are checked before any pixel is decoded; only the
-    first frame of an animation is read; 16-bit, palette and CMYK images are converted.
+    animation is refused from its header (its frames are not decoded); a text or colour
+    profile chunk that would inflate past PIL's limits is refused as metadata too large; 16-bit, palette and CMYK images are converted.
     Phone photos are turned upright by their EXIF orientation. Raises DrawingError with a
     one-line message when the file is missing, too large, truncated or not an image.
     """
@@ -51,6 +52,10 @@ def load_image_file(
                 )
             if width < 1 or height < 1:
                 raise DrawingError(f"{label} has no pixels")
+            frames = getattr(img, "n_frames", 1)  # from the header (APNG's acTL), nothing decoded
+            if frames > 1:
+                raise DrawingError(f"{label} is an animation of {frames} frames; "
+                                   "save the one frame with the digit as a PNG or JPEG")
             img.seek(0)
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -67,9 +72,16 @@ def load_image_file(
         ) from None
     except UnidentifiedImageError:
         raise DrawingError(f"cannot read {label}: it is not a PNG, JPEG or other image file") from None
-    except (OSError, ValueError, SyntaxError, MemoryError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DrawingError(f"cannot read {label} as an image: {reason}") from None
+    except ValueError as e:
+        if "MAX_TEXT_CHUNK" in str(e) or "MAX_TEXT_MEMORY" in str(e):  # PIL's words for a text/profile bomb
+            raise DrawingError(f"cannot read {label}: its metadata is too large to read safely") from None
+        raise DrawingError(f"cannot read {label} as an image: {_first_line(e)}") from None
+    except (OSError, SyntaxError, MemoryError) as e:
+        raise DrawingError(f"cannot read {label} as an image: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def load_upload(file: BinaryIO | bytes, **limits) -> np.ndarray:

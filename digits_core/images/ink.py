@@ -15,6 +15,8 @@ MAX_SIDE = 1024  # larger images are first shrunk by an integer factor to at mos
 MNIST_HALVE_FROM = 256  # the MNIST pipeline reads uint8 images this big (to MAX_SIDE) at half size,
 DOT_SIZE = 0.04  # ink spanning less than this share of the canvas side is a speck
 CLICK_SIZE = 0.15  # a round blob smaller than this share of the side is one pen click
+NOT_ONE_DIGIT = ("this picture does not look like one digit: its marks are scattered specks (noise, "
+                 "paper grain); draw one digit, or photograph one written large, dark on light")
 
 
 def halve_canvas(image):
@@ -225,6 +227,8 @@ def drop_specks(ink: np.ndarray) -> np.ndarray | None:
         ink = np.where(dust, 0.0, ink).astype(np.float32)
         strong &= ~dust
         rows, cols = np.flatnonzero(strong.any(1)), np.flatnonzero(strong.any(0))
+        if rows.size == 0:  # every mark is a speck: noise, grain, a photo of paper
+            raise DrawingError(NOT_ONE_DIGIT)
     h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     side = max(ink.shape)
     if max(h, w) < max(2.0, DOT_SIZE * side):
@@ -250,4 +254,4 @@ def crop(ink: np.ndarray) -> np.ndarray:
     return window[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-__all__ = ["CLICK_SIZE", "DOT_SIZE", "MAX_SIDE", "MNIST_HALVE_FROM", "crop", "drop_specks", "halve_canvas", "ink_map"]
+__all__ = ["CLICK_SIZE", "DOT_SIZE", "MAX_SIDE", "MNIST_HALVE_FROM", "NOT_ONE_DIGIT", "crop", "drop_specks", "halve_canvas", "ink_map"]

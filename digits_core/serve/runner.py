@@ -34,11 +34,13 @@ from digits_core.nn.classifier import EVAL_CHUNK
 from digits_core.nn.shapes import activation_sizes, check_size, count_params
 from digits_core.serve.executors import executor_from_env
 from digits_core.store.history import History
+from digits_core.store.quota import Caps, Usage, check_room, folder_bytes, usage_by_owner
 from digits_core.store.readers import read_history
 from digits_core.store.recorder import RunRecorder
 from digits_core.store.runs import (
     delete_run,
     inspect_run,
+    list_runs,
     load_run,
     publish_run,
     rename_run,
@@ -65,6 +67,15 @@ def memory_estimate(experiment: Experiment) -> int:
     train = 4 * (2 * experiment.train.batch_size * sum(sizes) + 4 * n_params)
     evaluate = 4 * (2 * EVAL_CHUNK * max(sizes) + n_params)
     return max(train, evaluate)
+
+
+NO_CAPS = Caps()  # a runner's default: nobody's runs are capped
+
+
+def saved_bytes(n_params: int) -> int:
+    """Rough bytes a finished run of `n_params` parameters keeps on disk: float32 weights and
+    the optimiser's two moments (Adam's), beside files of a few kB."""
+    return 3 * 4 * n_params
 
 
 def preflight(experiment: Experiment, budget_mb: float | None = None) -> int:
@@ -161,16 +172,19 @@ class JobRunner:
         clock: Callable[[], float] = time.monotonic,
         executor=None,
         own_runs_only: bool = False,
+        caps: Caps = NO_CAPS,
     ):
         """`executor`: an `executors` executor; None = the one `$DIGITLAB_EXECUTOR` names.
         At most `max_jobs` train at once, fewer when the executor has fewer workers.
-        `own_runs_only` (a class server): a run can be continued only by its owner."""
+        `own_runs_only` (a class server): a run can be continued only by its owner.
+        `caps`: how many runs and bytes of runs one owner may keep (`quota`)."""
         self.runs_dir = Path(runs_dir)
         self.executor = executor if executor is not None else executor_from_env()
         cap = self.executor.capacity
         self.slots = JobSlots(max_jobs if cap is None else min(max_jobs, cap))
         self.per_owner, self.grace, self._clock = per_owner, grace, clock
         self.own_runs_only = own_runs_only
+        self.caps = caps
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}  # run name -> job, in start order
         self._settled = 0  # jobs seen ended or let go of since memory was last released
@@ -187,7 +201,7 @@ class JobRunner:
         Raises ConfigError (one line) when the experiment is invalid, too large, or the
         owner already has `per_owner` runs training.
         """
-        preflight(experiment)
+        n_params = preflight(experiment)
         key = json.dumps(experiment.to_dict(), sort_keys=True)
         with self._lock:
             self._forget_ended()
@@ -197,6 +211,8 @@ class JobRunner:
                         and not self._jobs[name].done):  # ...but a run stopped at once may go again
                     return name
             self._check_owner_limit(owner)
+            if self.caps.any:
+                check_room(self.usage().get(owner, Usage()), self.caps, adding=saved_bytes(n_params))
             recorder = RunRecorder(self.runs_dir, experiment, owner=owner, person=person)
             job = self.executor.job(experiment, recorder, self.slots)
             self._add(job, owner, key)
@@ -283,6 +299,10 @@ class JobRunner:
         self._owner[job.name] = owner
         self._started[job.name] = (self._clock(), key)
         self._ended.pop(job.name, None)
+
+    def usage(self) -> dict[str, Usage]:
+        """What each owner keeps in the runs folder: runs (broken ones too) and their bytes."""
+        return usage_by_owner((i.owner, folder_bytes(i.path)) for i in list_runs(self.runs_dir))
 
     def _check_owner_limit(self, owner: str) -> None:
         busy = [n for n, j in self._jobs.items() if self._owner.get(n) == owner and not j.done]
@@ -433,4 +453,5 @@ __all__ = [
     "may_change",
     "memory_estimate",
     "preflight",
+    "saved_bytes",
 ]

@@ -27,6 +27,7 @@ import os
 import shutil
 import socket
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from digits_core.data.datasets import Dataset, Normalizer, load_dataset
 from digits_core.errors import DigitLabError, RunError
 from digits_core.nn.classifier import Classifier
 from digits_core.nn.models import build_model
-from digits_core.store import readers
+from digits_core.store import bounded, readers
 from digits_core.store.history import ACTIVE, History
 from digits_core.store.recorder import REMOTE_STALE_S, process_started, write_json
 
@@ -139,7 +140,7 @@ def inspect_run(path: str | Path) -> RunInfo:
     try:
         meta = _meta(path)
     except RunError as e:
-        return RunInfo(path, False, str(e), {}, "broken")
+        return RunInfo(path, False, str(e), _whose(path), "broken")
     status = meta["status"]
     if status in ACTIVE and not _alive(meta):
         status = "interrupted"
@@ -156,6 +157,16 @@ def inspect_run(path: str | Path) -> RunInfo:
     except RunError as e:
         return RunInfo(path, False, str(e), meta, "broken")
     return RunInfo(path, True, "", meta, status)
+
+
+def _whose(path: Path) -> dict:
+    """The owner and person of a run whose meta.json does not read as a whole (a field is
+    wrong), where those two still do: a broken run stays its owner's to delete."""
+    try:
+        d = bounded.read_json_object(path / "meta.json", readers.MAX_META_BYTES)
+        return {k: bounded.text(d[k], k) for k in ("owner", "person") if k in d}
+    except RunError:
+        return {}
 
 
 def _stamps(path: Path) -> tuple:
@@ -239,13 +250,28 @@ def saved_frames(path: str | Path) -> dict[str, np.ndarray] | None:
         return None
 
 
+MAX_LABEL = 60  # characters of a run's name as a person types it (the reader takes up to bounded.MAX_TEXT)
+
+
+def run_label(text: object) -> str:
+    """A run name a person typed -> the name kept (spaces collapsed), or RunError (one line):
+    what the reader of meta.json would refuse (control characters such as NUL, length) is
+    refused here, before it is written."""
+    label = " ".join(str(text).split())
+    if not label:
+        raise RunError("a run's name cannot be empty")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in label):
+        raise RunError("a run's name cannot hold control characters")
+    if len(label) > MAX_LABEL:
+        raise RunError(f"a run's name has at most {MAX_LABEL} characters")
+    return bounded.text(label, "a run's name")
+
+
 def rename_run(path: str | Path, label: str) -> None:
     """Give a run a new display name (its folder keeps its own). Who may is the runner's
     call (`JobRunner.rename`)."""
     path = Path(path)
-    label = " ".join(str(label).split())[:60]
-    if not label:
-        raise RunError("a run's name cannot be empty")
+    label = run_label(label)
     meta = _meta(path)
     meta["label"] = label
     write_json(path / "meta.json", meta)
@@ -291,6 +317,7 @@ __all__ = [
     "publish_run",
     "rename_run",
     "run_dataset",
+    "run_label",
     "saved_frames",
     "saved_test_acc",
 ]
