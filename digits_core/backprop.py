@@ -315,6 +315,16 @@ def chain_rule(trace: StepTrace, layer: int, i: int, j: int, n: int) -> ChainRul
     )
 
 
+def strongest_weight(trace: StepTrace, layer: int = 0) -> tuple[int, int, int]:
+    """(i, j, n): the layer's weight with the largest gradient this step, and the image of
+    the batch with the largest share in it: a chain rule worth writing out (most weights
+    of the first layer see a blank pixel, and their numbers are all 0)."""
+    L = trace.layers[layer]
+    i, j = np.unravel_index(int(np.abs(L.dW).argmax()), L.dW.shape)
+    n = int(np.abs(L.x[:, i] * L.dz[:, j]).argmax())
+    return int(i), int(j), n
+
+
 # ---------------------------------------------------------------- the two checks
 
 

@@ -17,6 +17,7 @@ from digits_core.backprop import (
     autograd_check,
     chain_rule,
     finite_difference_check,
+    strongest_weight,
     torch_loss,
     torch_optimizer,
 )
@@ -144,6 +145,16 @@ def test_the_chain_rule_numbers_add_up(act):
     out = chain_rule(trace, 1, 4, int(trace.y[2]), n=2)  # the output layer, the true class
     assert out.da is None and out.target == 1.0
     assert out.delta == pytest.approx((out.prob - 1) / len(trace.y), rel=1e-12)  # (p - onehot) / N
+
+
+def test_the_strongest_weight_is_one_worth_writing_out():
+    trace = _stepped().step(0.1)
+    i, j, n = strongest_weight(trace)
+    L0 = trace.layers[0]
+    assert abs(L0.dW[i, j]) == np.abs(L0.dW).max() > 0
+    c = chain_rule(trace, 0, i, j, n)
+    assert c.term != 0 and c.x_in > 0
+    assert abs(c.term) == max(abs(L0.x[m, i] * L0.dz[m, j]) for m in range(len(trace.y)))
 
 
 def test_the_chain_rule_of_a_broken_step_shows_the_missing_factor():
