@@ -53,7 +53,7 @@ def start_over(cfg: StepConfig) -> None:
     ss["bp_lr"] = DEFAULT_LR[cfg.optimizer]
     ss["bp_running"] = False
     ss["bp_error"] = None
-    for k in ("bp_n", "bp_i", "bp_j", "bp_layer"):
+    for k in ("bp_n", "bp_i", "bp_j", "bp_layer", "bp_auto"):
         ss.pop(k, None)
 
 
@@ -165,7 +165,7 @@ def loss_figure(losses: list[float], presenter: bool) -> go.Figure:
     fig = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=list(losses), mode="lines+markers",
                                marker={"size": 5}, line={"color": "#0072B2"},
                                hovertemplate="step %{x}: loss %{y:.6g}<extra></extra>"))
-    fig.update_xaxes(title="step", rangemode="tozero")
+    fig.update_xaxes(title="step", range=[0, max(10, len(losses)) + 0.5])  # whole steps on the axis
     fig.update_yaxes(title="batch loss", rangemode="tozero")
     return style(fig, "Loss of each step's batch", presenter, 260)
 
@@ -309,19 +309,26 @@ def chain_rule_lines(trace: StepTrace, layer: int, i: int, j: int, n: int) -> li
     return lines
 
 
+def hold_weight() -> None:
+    """A weight or image picked by hand stays picked from step to step."""
+    ss["bp_auto"] = False
+
+
 def pick_weight(trace: StepTrace) -> tuple[int, int, int]:
     """The layer and weight (i, j) whose chain rule is written out."""
     n_layers = len(trace.layers)
     if ss.get("bp_layer", 0) >= n_layers:
         ss["bp_layer"] = 0
     a, b, c = st.columns(3)
-    if "bp_i" not in ss:  # a first look: the weight that moved most, the image behind it
-        ss["bp_i"], ss["bp_j"], ss["bp_n"] = strongest_weight(trace)
     layer = a.selectbox("Layer", range(n_layers), format_func=lambda k: f"layer {k + 1}", key="bp_layer")
+    ss.setdefault("bp_auto", True)
+    if st.checkbox("Each step, the weight with the largest gradient and the image that gives most of it",
+                   key="bp_auto"):
+        ss["bp_i"], ss["bp_j"], ss["bp_n"] = strongest_weight(trace, layer)
     n_in, n_out = trace.layers[layer].W.shape
     ss["bp_i"], ss["bp_j"] = min(ss["bp_i"], n_in - 1), min(ss["bp_j"], n_out - 1)
-    i = b.number_input("Row i (input)", 0, n_in - 1, key="bp_i")
-    j = c.number_input("Column j (output)", 0, n_out - 1, key="bp_j")
+    i = b.number_input("Row i (input)", 0, n_in - 1, key="bp_i", on_change=hold_weight)
+    j = c.number_input("Column j (output)", 0, n_out - 1, key="bp_j", on_change=hold_weight)
     return layer, int(i), int(j)
 
 
@@ -331,10 +338,10 @@ def checks(s: Stepper, presenter: bool) -> None:
     trace = s.last
     say = st.success if fd.passed else st.error
     say(f"Finite differences: worst relative error {fd.worst:.1e} "
-        f"({'below' if fd.passed else 'above'} {fd.tolerance:g}) over {len(fd.names)} random weights")
+        f"({'below' if fd.passed else 'above'} {fd.tolerance:g}) over {len(fd.weights)} random weights")
     st.caption(f"finite diff. = (L(w + ε) − L(w − ε)) / 2ε with ε = {fd.eps:g}, the loss of this step's "
                "batch at its weights before the update")
-    st.dataframe({"weight": fd.names, "backprop": fd.analytic, "finite diff.": fd.numeric,
+    st.dataframe({"weight": [f"W({li + 1})[{i},{j}]" for li, i, j in fd.weights], "backprop": fd.analytic, "finite diff.": fd.numeric,
                   "rel. error": fd.rel_error},
                  column_config={"rel. error": st.column_config.NumberColumn(format="%.1e"),
                                 "backprop": st.column_config.NumberColumn(format="%.5e"),
@@ -374,7 +381,7 @@ def step_view(presenter: bool) -> None:
     with left, st.container(key="bp_chain"):
         st.subheader("The chain rule for one weight")
         layer, i, j = pick_weight(trace)
-        n = st.selectbox("Follow image", range(len(trace.y)), key="bp_n",
+        n = st.selectbox("Follow image", range(len(trace.y)), key="bp_n", on_change=hold_weight,
                          format_func=lambda k: f"image {k} (a {int(trace.y[k])})")
         for words, line in chain_rule_lines(trace, layer, i, j, n):
             st.markdown(words)

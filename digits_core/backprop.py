@@ -332,7 +332,7 @@ def strongest_weight(trace: StepTrace, layer: int = 0) -> tuple[int, int, int]:
 class FiniteDifferenceCheck:
     """Central differences of the loss against the step's gradients, at a few weights."""
 
-    names: list[str]  # "dense0.W[3, 7]" per weight checked
+    weights: list[tuple[int, int, int]]  # (layer, i, j) of each weight checked
     analytic: np.ndarray  # (k,) the gradient the step used
     numeric: np.ndarray  # (k,) (L(w + eps) - L(w - eps)) / 2 eps
     rel_error: np.ndarray  # (k,) |a - n| / max(|a| + |n|, 1e-5)
@@ -363,7 +363,7 @@ def finite_difference_check(trace: StepTrace, k: int = 4, seed: int = 0,
     net = trace.config.network()
     weights = {name: w.copy() for name, w in trace.before().items()}
     grads = trace.grads()
-    names, analytic, numeric = [], [], []
+    where, analytic, numeric = [], [], []
     for li, L in enumerate(trace.layers):
         live = np.flatnonzero(np.abs(L.x).sum(0) > 0)
         live = live if len(live) else np.arange(L.W.shape[0])  # every unit dead: 0 either way
@@ -376,12 +376,12 @@ def finite_difference_check(trace: StepTrace, k: int = 4, seed: int = 0,
             w[i, j] = old - eps
             lo = _loss_at(net, weights, trace)
             w[i, j] = old
-            names.append(f"dense{li}.W[{i}, {j}]")
+            where.append((li, i, j))
             analytic.append(grads[f"dense{li}.W"][i, j])
             numeric.append((hi - lo) / (2 * eps))
     a, nu = np.array(analytic), np.array(numeric)
     # the floor: a gradient near 0 is compared absolutely, where rounding (~1e-10) is all there is
-    return FiniteDifferenceCheck(names, a, nu, np.abs(a - nu) / np.maximum(np.abs(a) + np.abs(nu), 1e-5), eps)
+    return FiniteDifferenceCheck(where, a, nu, np.abs(a - nu) / np.maximum(np.abs(a) + np.abs(nu), 1e-5), eps)
 
 
 @dataclass

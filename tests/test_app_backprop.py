@@ -110,6 +110,23 @@ def test_run_steps_on_every_run_until_paused(at):
     assert at.session_state["bp_stepper"].steps == paused
 
 
+def test_the_chain_rule_follows_the_largest_gradient_until_a_weight_is_picked(at):
+    at.button(key="bp_step").click().run()
+    trace = at.session_state["bp_stepper"].last
+    dW = abs(trace.layers[0].dW)
+    assert dW[at.session_state["bp_i"], at.session_state["bp_j"]] == dW.max()
+    at.number_input(key="bp_i").set_value(20).run()
+    at.number_input(key="bp_j").set_value(2).run()
+    assert at.checkbox(key="bp_auto").value is False
+    at.button(key="bp_step10").click().run()
+    ok(at)
+    assert (at.session_state["bp_i"], at.session_state["bp_j"]) == (20, 2)
+    assert "W^{(1)}_{20,2}" in at.latex[0].value
+    at.checkbox(key="bp_auto").check().run()
+    trace = at.session_state["bp_stepper"].last
+    assert abs(trace.layers[0].dW[at.session_state["bp_i"], at.session_state["bp_j"]]) == abs(trace.layers[0].dW).max()
+
+
 def widget(items, label: str):
     return next(w for w in items if w.label == label)
 
