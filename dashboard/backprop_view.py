@@ -70,8 +70,10 @@ def take_steps(n: int) -> None:
         ss["bp_error"], ss["bp_running"] = str(e), False
 
 
-def toggle_running() -> None:
-    ss["bp_running"] = not running()
+def set_running(on: bool) -> None:
+    """Run or Pause. Says which, not "the other one": a click that reaches the server twice
+    (a fragment rerun interrupted by it) must not undo itself."""
+    ss["bp_running"] = on
 
 
 def settings() -> None:
@@ -107,7 +109,7 @@ def controls() -> None:
     cols[0].button("Step", key="bp_step", on_click=take_steps, args=(1,), disabled=busy,
                    type="primary", help="One mini-batch: forward, backward, update.")
     cols[1].button("Step x10", key="bp_step10", on_click=take_steps, args=(10,), disabled=busy)
-    cols[2].button("Pause" if busy else "Run", key="bp_run", on_click=toggle_running,
+    cols[2].button("Pause" if busy else "Run", key="bp_run", on_click=set_running, args=(not busy,),
                    help=f"A step every {RUN_EVERY:g} s until paused.")
     cols[3].number_input("Learning rate", min_value=1e-4, max_value=MAX_LR, step=0.01, format="%.4f",
                          key="bp_lr", help="Used by the next step; change it between steps.")
@@ -262,6 +264,12 @@ def decisions(trace: StepTrace, images: np.ndarray) -> None:
              output_format="PNG")
 
 
+def _param(name: str) -> str:
+    """"dense0.W" -> "W(1)": the layer counted from 1, as everywhere on the page."""
+    layer, kind = name.removeprefix("dense").split(".")
+    return f"{kind}({int(layer) + 1})"
+
+
 def _n(v: float) -> str:
     return f"{v:.4g}"
 
@@ -348,22 +356,28 @@ def checks(s: Stepper, presenter: bool) -> None:
                                 "finite diff.": st.column_config.NumberColumn(format="%.5e")},
                  hide_index=True, height=200 if presenter else 180, key="bp_fd_table")
     say = st.success if ag.passed else st.error
-    say(f"PyTorch autograd ({ag.dtype}): largest |dW − dW_torch| = {ag.grad_diff:.1e} (in {ag.worst}), "
+    say(f"PyTorch autograd ({ag.dtype}): largest |dW − dW_torch| = {ag.grad_diff:.1e} (in {_param(ag.worst)}), "
         f"weights after torch.optim's step differ by {ag.weight_diff:.1e}; "
         f"{'both below' if ag.passed else 'above'} {ag.tolerance:g}")
     if trace.bug_changes_nothing:
         st.info("The bug changes nothing on this batch: every unit's f'(z) is 1 (all active).")
 
 
-def step_view(presenter: bool) -> None:
-    """Everything about the last step; takes a step first while running (a fragment)."""
+def step_view(presenter: bool, was_running: bool) -> None:
+    """The controls and everything about the last step, drawn in a fragment that runs every
+    RUN_EVERY seconds while running (`was_running`: as the page set it up), taking a step
+    each time. The buttons are inside it, as the Train page's Stop is: a click outside a
+    fragment that keeps rerunning could be lost."""
+    if running() != was_running:
+        st.rerun()  # the whole page: Run or Pause changes how often this fragment runs
+    controls()
     if running():
         take_steps(1)
     s = stepper()
     if ss.get("bp_error"):
         st.error(ss["bp_error"])
     trace = s.last
-    m = st.columns(4)
+    m = st.columns([1, 1.2, 1.2, 1, 1.6])
     m[0].metric("Step", f"{s.steps:,}")
     if trace is None:
         st.info("Press **Step** to take the first step: one mini-batch forward, backward and update.")
@@ -372,6 +386,9 @@ def step_view(presenter: bool) -> None:
                 delta=f"{trace.loss - s.losses[-2]:+.4f}" if s.steps > 1 else None, delta_color="inverse")
     m[2].metric("Read right in the batch", f"{int((trace.preds == trace.y).sum())} of {len(trace.y)}")
     m[3].metric("Learning rate", f"{trace.lr:g}")
+    fd, ag = s.checks()
+    m[4].metric("Gradient checks", f"{'✓' if fd.passed else '✗'} FD · {'✓' if ag.passed else '✗'} torch",
+                help="Finite differences and PyTorch autograd against this step's backprop (details below).")
     left, right = st.columns(2)
     left.plotly_chart(loss_figure(s.losses, presenter), key="bp_loss")
     with right:
@@ -400,4 +417,4 @@ def step_view(presenter: bool) -> None:
         one_image(trace, ss.get("bp_n", 0), s.images, presenter)
 
 
-__all__ = ["KEY", "RUN_EVERY", "controls", "running", "settings", "start_over", "step_view", "stepper"]
+__all__ = ["KEY", "RUN_EVERY", "running", "settings", "start_over", "step_view", "stepper"]

@@ -14,5 +14,5 @@ if not presenter:  # the room hears it; the controls and the numbers stay above 
                "as heat maps (hover a cell for its exact value), the chain rule is written out for "
                "one weight, and two independent checks judge the gradients as you go.")
 view.settings()
-view.controls()
-st.fragment(run_every=view.RUN_EVERY if view.running() else None)(view.step_view)(presenter)
+running = view.running()
+st.fragment(run_every=view.RUN_EVERY if running else None)(view.step_view)(presenter, running)

@@ -55,6 +55,7 @@ def test_step_and_step_x10_take_steps_and_both_checks_pass(at):
     assert metric(at, "Step") == "1" and len(loss_points(at)) == 1
     passing, failing = checks(at)
     assert not failing and len(passing) == 2
+    assert metric(at, "Gradient checks") == "✓ FD · ✓ torch"
     assert "Finite differences" in passing[0] and "PyTorch autograd (float64)" in passing[1]
     stepper = at.session_state["bp_stepper"]
     assert loss_points(at) == pytest.approx(stepper.losses)
@@ -87,8 +88,9 @@ def test_break_it_is_caught_by_both_checks_and_mending_it_passes_again(at):
     ok(at)
     passing, failing = checks(at)
     assert not passing and len(failing) == 2
+    assert metric(at, "Gradient checks") == "✗ FD · ✗ torch"
     assert "Finite differences" in failing[0] and "above" in failing[0]
-    assert "PyTorch autograd" in failing[1] and "dense0.W" in failing[1]
+    assert "PyTorch autograd" in failing[1] and "W(1)" in failing[1]  # the layer below the activation
     assert any("broken step leaves out" in m.value for m in at.markdown)
     at.toggle(key="bp_broken").set_value(False).run()
     at.button(key="bp_step").click().run()

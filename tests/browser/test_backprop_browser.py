@@ -42,7 +42,7 @@ def wait_checks(app: App, kind: str) -> None:
     app.main().locator(f'.st-key-bp_checks [data-testid="stAlertContent{kind}"]').nth(1).wait_for(timeout=LONG)
 
 
-def test_ten_steps_draw_the_loss_curve_and_both_checks_pass(app):
+def test_backprop_ten_steps_break_it_run_pause_and_screenshots(app):
     app.nav("Backprop")
     assert wait_steps(app, lambda n: n == 0) == 0
     step = app.main().locator(".st-key-bp_step button:visible").first
@@ -97,7 +97,7 @@ def test_ten_steps_draw_the_loss_curve_and_both_checks_pass(app):
     app.wait_idle()
 
 
-def test_the_page_works_on_a_phone(chromium, server):
+def test_backprop_on_a_phone_and_its_screenshot(chromium, server):
     """390x844 with touch: Step by tap, the counter and both checks show."""
     context = chromium.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     try:
