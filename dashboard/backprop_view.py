@@ -103,6 +103,7 @@ def settings() -> None:
 def controls() -> None:
     """Step, Step x10, Run/Pause, the learning rate and the break-it switch."""
     busy = running()
+    ss.setdefault("bp_lr", DEFAULT_LR[stepper().config.optimizer])
     # a long line of the chain rule scrolls sideways on a narrow screen instead of being cut off
     st.html("<style>.st-key-bp_chain .katex-display { overflow-x: auto; overflow-y: hidden; }</style>")
     cols = st.columns([1, 1, 1, 1.6, 1.6], vertical_alignment="bottom")

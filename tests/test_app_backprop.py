@@ -81,6 +81,17 @@ def test_the_learning_rate_changes_between_steps(at):
     assert abs(layer.W_step + 0.05 * layer.dW).max() < 1e-15
 
 
+def test_the_rate_break_it_and_the_steps_survive_a_visit_to_another_page(at):
+    at.number_input(key="bp_lr").set_value(0.2).run()
+    at.toggle(key="bp_broken").set_value(True).run()
+    at.button(key="bp_step").click().run()
+    at.switch_page("pages/2_Data.py").run()
+    at.switch_page("pages/8_Backprop.py").run()
+    ok(at)
+    assert at.number_input(key="bp_lr").value == 0.2 and at.toggle(key="bp_broken").value is True
+    assert metric(at, "Step") == "1"
+
+
 def test_break_it_is_caught_by_both_checks_and_mending_it_passes_again(at):
     at.button(key="bp_step").click().run()
     at.toggle(key="bp_broken").set_value(True).run()
