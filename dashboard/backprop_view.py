@@ -2,8 +2,8 @@
 figures of one step (heat maps of every matrix, the chain rule for one weight, both checks).
 
 The numbers all come from `digits_core.backprop`; this module only lays them out. Plotly heat
-maps give the exact value of every cell on hover; a red-white-blue scale is centred on 0
-(white), probabilities go from white (0) to blue (1).
+maps give the exact value of every cell on hover; a blue-white-red scale is centred on 0
+(white, red above, blue below), probabilities go from white (0) to blue (1).
 """
 
 from __future__ import annotations
@@ -135,14 +135,15 @@ def heatmap(values, *, title: str, rows: Axis, cols: Axis, name: str, presenter:
         z=values, x=col_labels, y=row_labels, xgap=1, ygap=1,
         colorscale="Blues" if probs else DIVERGING, zmin=0 if probs else None, zmax=1 if probs else None,
         zmid=None if probs else 0,
-        colorbar={"title": {"text": "white = 0<br>blue = 1" if probs else "white = 0<br>red > 0<br>blue < 0",
-                                 "font": {"size": size}}, "tickfont": {"size": size}, "thickness": 12},
+        colorbar={"title": {"text": "0 = white", "side": "top",
+                            "font": {"size": size}},
+                  "tickfont": {"size": size}, "thickness": 12},
         text=np.vectorize(lambda v: f"{v:.2f}")(values) if numbers else None,
         texttemplate="%{text}" if numbers else None, textfont={"size": size},
         hovertemplate=f"{row_title} %{{y}}<br>{col_title} %{{x}}<br>{name} = %{{z:.10g}}<extra></extra>",
     ))
     rows_px = (28 if presenter else 22) if len(row_labels) <= 20 else (10 if presenter else 8)
-    style(fig, title, presenter, height or max(170, 110 + rows_px * len(row_labels)))
+    style(fig, title, presenter, height or max(210, 110 + rows_px * len(row_labels)))
     fig.update_yaxes(type="category", autorange="reversed", title=row_title)
     fig.update_xaxes(type="category", title=col_title, tickangle=0)
     return fig.update_layout(margin={"t": 50, "l": 10, "r": 10, "b": 10})
@@ -205,7 +206,7 @@ def backward(trace: StepTrace, presenter: bool) -> None:
         left.plotly_chart(heatmap(L.dz, title=f"layer {li + 1}: δ = dL/dz", rows=rows, cols=outs,
                                   name="dL/dz", presenter=presenter), key=f"bp_b_dz{li}")
         right.plotly_chart(heatmap(L.db[None], title=f"layer {li + 1}: db", rows=(["db"], ""), cols=outs,
-                                   name="dL/db", presenter=presenter, height=170), key=f"bp_b_db{li}")
+                                   name="dL/db", presenter=presenter, height=210), key=f"bp_b_db{li}")
         right.plotly_chart(heatmap(L.dW, title=f"layer {li + 1}: dW = xᵀδ", rows=ins, cols=outs,
                                    name="dL/dW", presenter=presenter), key=f"bp_b_dW{li}")
 
@@ -242,7 +243,7 @@ def one_image(trace: StepTrace, n: int, images: np.ndarray, presenter: bool) -> 
     left, right = st.columns([1, 3])
     left.plotly_chart(heatmap(trace.x[n].reshape(8, 8), title="input x (pixel / 16)", rows=_numbered(8, "row"),
                               cols=_numbered(8, "column"), name="x", presenter=presenter, probs=True,
-                              numbers=True, height=330), key="bp_e_x")
+                              height=330), key="bp_e_x")
     with right:
         for li, L in enumerate(trace.layers):
             outs = _outputs(trace, li, L.z.shape[1])
@@ -408,6 +409,8 @@ def step_view(presenter: bool, was_running: bool) -> None:
         st.subheader("Checked, live")
         checks(s, presenter)
     view = st.radio("Show", VIEWS, horizontal=True, key="bp_view", label_visibility="collapsed")
+    st.caption("In every heat map red is above 0, blue below, white is 0 (probabilities and pixels: "
+               "white 0 to blue 1); hover a cell for its exact value.")
     if view == "Forward":
         forward(trace, presenter)
     elif view == "Backward":
