@@ -73,9 +73,9 @@ def test_backprop_ten_steps_break_it_run_pause_and_screenshots(app):
     app.main().locator(".st-key-bp_broken label").click()
     app.wait_idle()
 
-    app.main().locator(".st-key-bp_run button:visible").first.click()  # Run: steps come on their own
+    app.main().locator(".st-key-bp_run button:visible").first.click(timeout=LONG)  # Run: steps come on their own
     n = wait_steps(app, lambda n: n >= 14)
-    app.main().locator(".st-key-bp_run button:visible", has_text="Pause").first.click()
+    app.main().locator(".st-key-bp_run button:visible", has_text="Pause").first.click(timeout=LONG)  # a busy tab
     app.main().locator(".st-key-bp_run button:visible", has_text="Run").first.wait_for(timeout=LONG)
     app.wait_idle()
     paused = wait_steps(app, lambda n: n >= 14)
