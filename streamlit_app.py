@@ -11,8 +11,10 @@ from dashboard.plain import plain
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 SIDEBAR_RUNS = 6  # the newest of a person's runs listed in the sidebar
 # Pickers whose choice a person expects to find again after visiting another page: the run
-# shown on Train, the runs compared and the one run on Runs, the cell picked on Evaluate.
-KEPT_ACROSS_PAGES = ("train_view", "runs_compare", "runs_pick", "cell_true", "cell_pred")
+# shown on Train, the runs compared and the one run on Runs, the cell picked on Evaluate, the
+# learning rate, Break it and the view of the step on Backprop.
+KEPT_ACROSS_PAGES = ("train_view", "runs_compare", "runs_pick", "cell_true", "cell_pred",
+                     "bp_lr", "bp_broken", "bp_view")
 
 pages = [
     st.Page("pages/1_Home.py", title="Home", icon=":material/home:", default=True),
@@ -22,6 +24,7 @@ pages = [
     st.Page("pages/5_Embedding.py", title="Embedding", url_path="embedding", icon=":material/scatter_plot:"),
     st.Page("pages/6_Draw.py", title="Draw", url_path="draw", icon=":material/draw:"),
     st.Page("pages/7_Runs.py", title="Runs", url_path="runs", icon=":material/folder_open:"),
+    st.Page("pages/8_Backprop.py", title="Backprop", url_path="backprop", icon=":material/account_tree:"),
 ]
 page = st.navigation(pages)
 session = state.session()
