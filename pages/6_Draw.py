@@ -15,6 +15,7 @@ from dashboard.draw import (
     reading_text,
     ready_made_label,
 )
+from dashboard.marking import mark_panel
 from dashboard.sketchpad import sketchpad
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
@@ -97,6 +98,7 @@ def drawing() -> None:
             seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
+        mark_panel(run, rgba, prediction)  # "Right" / "No, it's a _" keeps it (dashboard.marking)
 
 
 drawing()
