@@ -71,3 +71,15 @@ def test_an_8x8_model_is_not_taught_28x28_drawings(tmp_path, tiny_job):
     run = load_run(save_run(tiny_job, tmp_path))
     with pytest.raises(RunError, match="needs an MNIST model"):
         teach(JobRunner(tmp_path), run, np.zeros((2, 28, 28), np.float32), np.zeros(2, np.int64), owner="me")
+
+
+def test_a_drawing_score_counts_each_cell_and_class(misread):
+    from digits_core.drawing_scores import score_drawings
+
+    x, y, x_ok, y_ok = misread
+    s = score_drawings(load_ready_made(), np.concatenate([x, x_ok[:20]]), np.concatenate([y, y_ok[:20]]))
+    assert s.confusion.sum() == len(y) + 20 and np.trace(s.confusion) == 20
+    assert s.accuracy == pytest.approx(20 / (len(y) + 20))
+    t, p = int(y[0]), int(s.preds[0])
+    assert 0 in s.cell(t, p) and s.confusion[t, p] == len(s.cell(t, p))
+    assert np.isnan(s.per_class[[c for c in range(10) if c not in s.labels]]).all()
