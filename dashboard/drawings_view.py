@@ -17,6 +17,7 @@ from digits_core.drawing_scores import DrawingScore
 from digits_core.drawing_sets import export_set, import_set
 from digits_core.errors import DigitLabError
 from digits_core.imagefile import load_image_file
+from digits_core.mnist import mnist_available
 from digits_core.predict import predict_canvas
 from digits_core.runs import load_run
 from digits_core.teach import MNIST_HELD, compare, teach
@@ -146,9 +147,11 @@ def set_file(every: list[dr.Drawing]) -> None:
 
 
 def start_teaching(run, images, labels) -> None:
+    own = run.experiment.data.mnist_dir  # the run's own MNIST where it is still there, else this person's
+    mnist_dir = own if own and mnist_available(own)[0] else state.mnist_dir()
     try:
         name = teach(state.runner(), run, images, labels, owner=state.owner(), person=state.person(),
-                     mnist_dir=state.mnist_dir())
+                     mnist_dir=mnist_dir)
     except DigitLabError as e:
         ss["drawings_error"] = str(e)
         return

@@ -67,11 +67,10 @@ def mark_panel(run, rgba: np.ndarray, prediction) -> None:
     if kept is not None:
         _, label = kept
         said = "read right" if label == prediction.digit else f"a {label}, misread as {prediction.digit}"
-        left, right = st.columns([3, 1], vertical_alignment="center")
-        left.success(f"Kept as {said}: see it on the Drawings page.", icon=":material/check:")
-        right.button("Undo", key=f"mark_undo_{key}", on_click=_undo, args=(key,), icon=":material/undo:")
+        st.success(f"Kept as {said}: see it on the Drawings page.", icon=":material/check:")
+        st.button("Undo", key=f"mark_undo_{key}", on_click=_undo, args=(key,), icon=":material/undo:")
         return
-    st.caption("Is it right? One click keeps this drawing for the Drawings page (and teaching).")
+    st.caption("Is it right? One click keeps the drawing (Drawings page).")
     st.button(f"Right, it's a {prediction.digit}", key=f"mark_right_{key}", on_click=_keep,
               args=(run, rgba, prediction, key, prediction.digit), icon=":material/check:")
     st.pills("No, it's a", [d for d in range(10) if d != prediction.digit], key=f"mark_other_{key}",

@@ -31,7 +31,7 @@ from .runs import Run, load_run, saved_test_acc
 
 MNIST_SUBSET = 6_000  # MNIST training images that come along (stratified, seeded)
 DRAWING_SHARE = 0.30  # the drawings' share of the teaching set after repeating them
-MAX_REPEAT = 50  # a drawing is repeated at most this many times
+MAX_REPEAT = 300  # a drawing is repeated at most this many times
 LR_DIVISOR = 10.0  # the teaching learning rate is the run's divided by this
 EPOCHS = 1
 AUGMENT = False  # the drawings are taught as they were drawn (the augmentation blurs a few of them)
@@ -157,5 +157,14 @@ def compare(before: Run, after: Run, images: np.ndarray, labels: np.ndarray) -> 
                       len(labels))
 
 
-__all__ = ["Comparison", "MNIST_HELD", "taught_info", "compare", "new_taught_folder", "read_inputs", "repeats",
-           "teach", "teaching_data"]
+__all__ = [
+    "MNIST_HELD",
+    "Comparison",
+    "compare",
+    "new_taught_folder",
+    "read_inputs",
+    "repeats",
+    "taught_info",
+    "teach",
+    "teaching_data",
+]

@@ -47,7 +47,7 @@ shown = [d for d in every if who == "everyone" or (d.person or ("you" if view.mi
 if which != "all":
     shown = [d for d in shown if reads[d.id] != d.label]
 
-tab_grid, tab_score, tab_teach = st.tabs(["Drawings", f"Score of {run.label}", "Teach the model"])
+tab_grid, tab_score, tab_teach = st.tabs(["Drawings", "Score", "Teach the model"])  # fixed labels: a tab stays open
 with tab_grid:
     view.grid(shown, {d.id: x for d, x in zip(every, images)}, reads)
     if any(view.mine(d) for d in every):

@@ -88,6 +88,8 @@ def drawing() -> None:
                           delta_arrow="off", border=True)
         if second:
             metric_col.caption(second)
+        with metric_col:  # "Right" / "No, it's a _" keeps the drawing (dashboard.marking)
+            mark_panel(run, rgba, prediction)
         h, w = prediction.image.shape
         top = MAX_VALUE[run.experiment.data.dataset]
         if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.predict)
@@ -98,7 +100,6 @@ def drawing() -> None:
             seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
-        mark_panel(run, rgba, prediction)  # "Right" / "No, it's a _" keeps it (dashboard.marking)
 
 
 drawing()

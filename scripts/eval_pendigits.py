@@ -22,11 +22,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from eval_drawn import preprocess, score  # noqa: E402
+from eval_drawn import preprocess, score
 
-from digits_core.pendigits import read_unipen, render, writer_split  # noqa: E402
-from digits_core.pretrained import load_ready_made  # noqa: E402
-from digits_core.runs import load_run  # noqa: E402
+from digits_core.pendigits import read_unipen, render, writer_split
+from digits_core.pretrained import load_ready_made
+from digits_core.runs import load_run
 
 PENDIGITS = ROOT.parent / "shared" / "data" / "pendigits" / "pendigits-train.unipen"
 

@@ -30,8 +30,9 @@ def test_a_marked_drawing_keeps_its_pad_input_label_model_reading_who_and_when(t
     [back] = dr.list_drawings(tmp_path)
     assert (back.label, back.reading, back.model, back.owner, back.person) == (7, 1, "S4-2", "alice", "Alice")
     assert back.misread and back.when > 0
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     pad = np.asarray(Image.open(io.BytesIO(dr.pad_png(tmp_path, d.id))))
     assert pad.shape == (280, 280, 4) and (pad == _pad(7)).all()

@@ -183,8 +183,9 @@ class App:
     def nav(self, name: str) -> None:
         """Click the sidebar link to page `name` (keeps the session), wait until it is drawn."""
         path = "" if name == "Home" else name.lower()  # the page's url_path
+        # the text as it ends: "Draw" is also the start of "Drawings" (an icon comes first)
         self.page.locator(f'[data-testid="stSidebarNavLink"][href^="{self.url}/{path}"]').filter(
-            has_text=name).click()
+            has_text=re.compile(rf"{re.escape(name)}\s*$")).click()
         self.page.wait_for_url(re.compile(rf"^{re.escape(self.url)}/{path}(\?.*)?$"), timeout=SHORT)
         self.heading("Digit Lab" if name == "Home" else name).wait_for(timeout=LONG)
         self.wait_idle()
