@@ -30,7 +30,7 @@ from .recorder import RunRecorder, _write_json, new_run_folder
 from .runs import Run, load_run, saved_test_acc
 
 MNIST_SUBSET = 6_000  # MNIST training images that come along (stratified, seeded)
-DRAWING_SHARE = 0.30  # the drawings' share of the teaching set after repeating them
+DRAWING_SHARE = 0.15  # the drawings' share of the teaching set after repeating them
 MAX_REPEAT = 300  # a drawing is repeated at most this many times
 LR_DIVISOR = 10.0  # the teaching learning rate is the run's divided by this
 EPOCHS = 1

@@ -9,6 +9,7 @@ from dashboard.draw import ready_made_label
 from digits_core import drawings as dr
 from digits_core.drawing_scores import score_drawings
 from digits_core.errors import DigitLabError
+from digits_core.train import plural
 
 ss = st.session_state
 st.title("Drawings")
@@ -47,18 +48,20 @@ shown = [d for d in every if who == "everyone" or (d.person or ("you" if view.mi
 if which != "all":
     shown = [d for d in shown if reads[d.id] != d.label]
 
-tab_grid, tab_score, tab_teach = st.tabs(["Drawings", "Score", "Teach the model"])  # fixed labels: a tab stays open
-with tab_grid:
+# a keyed choice, not tabs: it stays on its view when the picked model changes (a taught run)
+view_name = st.segmented_control("View", ["Drawings", "Score", "Teach the model"], default="Drawings",
+                                 key="drawings_view", label_visibility="collapsed") or "Drawings"
+if view_name == "Drawings":
     view.grid(shown, {d.id: x for d, x in zip(every, images)}, reads)
     if any(view.mine(d) for d in every):
         with st.popover("Delete all my drawings", icon=":material/delete_sweep:"):
             st.button("Yes, delete every drawing of mine", on_click=view._delete_mine, key="drawings_delete_mine")
-with tab_score:
+elif view_name == "Score":
     view.score_panel(run, score, list(images))
-with tab_teach:
-    st.caption(f"Continue {run.label} for one short epoch on MNIST plus these {len(labels)} drawings, "
+else:
+    st.caption(f"Continue {run.label} for one short epoch on MNIST plus {plural(len(labels), 'drawing')}, "
                "into a new run of yours (the model picked stays as it is).")
-    st.button(f"Teach {run.label} these {len(labels)} drawings", type="primary", key="drawings_teach",
+    st.button(f"Teach {run.label} {plural(len(labels), 'drawing')}", type="primary", key="drawings_teach",
               on_click=view.start_teaching, args=(run, images, labels), icon=":material/school:",
               disabled=bool(ss.get("teaching")) and state.runner().busy(ss["teaching"]["name"]))
     view.teaching_panel(images, labels)

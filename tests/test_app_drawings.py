@@ -140,10 +140,12 @@ def test_the_grid_the_misread_filter_the_score_and_delete(runs):
     reads = read_inputs(ready, np.stack([dr.model_input(runs, d.id) for d in kept]))
     _page(at)
     assert len(_tiles(at)) == 3
+    at.button_group(key="drawings_view").set_value("Score").run()
     [cm] = [m.value for m in at.markdown if 'class="drawing-confusion"' in m.value]
     assert cm.count('data-n="1"') + 2 * cm.count('data-n="2"') == 3
     wrong = sum(int(r) != d.label for r, d in zip(reads, kept))
     assert wrong >= 1  # a 0 called a 6 is misread
+    at.button_group(key="drawings_view").set_value("Drawings").run()
     at.radio(key="drawings_which").set_value(at.radio(key="drawings_which").options[1]).run()
     assert len(_tiles(at)) == wrong
     at.radio(key="drawings_which").set_value("all").run()

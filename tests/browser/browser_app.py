@@ -380,14 +380,15 @@ class App:
     def canvas(self):
         return self.page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas')
 
-    def draw(self, digit: str) -> None:
-        """Draw `digit` on the canvas with the mouse: press, many small moves, release."""
+    def draw(self, digit) -> None:
+        """Draw `digit` (a key of STROKES, or strokes of its own in the same form) on the
+        canvas with the mouse: press, many small moves, release."""
         canvas = self.canvas()
         canvas.wait_for(timeout=LONG)
         canvas.scroll_into_view_if_needed()
         box = canvas.bounding_box()
         mouse = self.page.mouse
-        for stroke in STROKES[digit]:
+        for stroke in STROKES[digit] if isinstance(digit, str) else digit:
             pts = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
                    for fx, fy in stroke]
             mouse.move(*pts[0])

@@ -13,6 +13,7 @@ import re
 import pytest
 from browser_app import LONG, VIEWPORT, App, start_server
 from repo_paths import SHARED_MNIST
+from test_browser_class_mode import join
 
 pytestmark = pytest.mark.browser
 
@@ -21,22 +22,6 @@ ONE_READ_AS_7 = [[(0.309, 0.432), (0.324, 0.417), (0.349, 0.382), (0.399, 0.316)
                   (0.576, 0.472), (0.495, 0.623), (0.424, 0.759), (0.379, 0.85)]]
 A_ZERO = [[(0.50, 0.15), (0.30, 0.30), (0.28, 0.65), (0.50, 0.85), (0.70, 0.65), (0.70, 0.30), (0.50, 0.15)]]
 TEACHING = 6 * LONG  # one epoch on a shared 2-core machine, MNIST measured after
-
-
-def draw(app: App, strokes) -> None:
-    canvas = app.canvas()
-    canvas.wait_for(timeout=LONG)
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    mouse = app.page.mouse
-    for stroke in strokes:
-        pts = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
-        mouse.move(*pts[0])
-        mouse.down()
-        for x, y in pts[1:]:
-            mouse.move(x, y, steps=8)
-        mouse.up()
-        app.page.wait_for_timeout(150)
 
 
 def mark_as(app: App, digit: int) -> None:
@@ -48,33 +33,32 @@ def mark_as(app: App, digit: int) -> None:
 
 def teach_and_wait(app: App) -> None:
     app.nav("Drawings")
-    app.page.get_by_role("tab", name="Teach the model").click()
+    app.main().locator(".st-key-drawings_view").get_by_text("Teach the model", exact=True).click()
+    app.wait_idle()
     app.main().get_by_role("button", name=re.compile(r"^Teach ")).click()
     app.main().get_by_text(re.compile(r"^Taught: the new run")).wait_for(timeout=TEACHING)
     app.wait_idle()
 
 
-@pytest.fixture(scope="module")
-def mnist_server(chromium, tmp_path_factory):
+def _server(tmp_path_factory, name: str, **env):
     if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST files not found in {SHARED_MNIST}")
-    folder = tmp_path_factory.mktemp("drawings")
+    folder = tmp_path_factory.mktemp(name)
     (folder / "runs").mkdir()
     (folder / "runs" / "settings.json").write_text(json.dumps({"mnist_dir": str(SHARED_MNIST)}))
-    srv = start_server(folder / "runs", folder / "home", folder / "streamlit.log")
+    return start_server(folder / "runs", folder / "home", folder / "streamlit.log", **env)
+
+
+@pytest.fixture(scope="module")
+def mnist_server(chromium, tmp_path_factory):
+    srv = _server(tmp_path_factory, "drawings")
     yield srv
     srv.stop()
 
 
 @pytest.fixture(scope="module")
 def class_server(chromium, tmp_path_factory):
-    if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST files not found in {SHARED_MNIST}")
-    folder = tmp_path_factory.mktemp("drawings-class")
-    (folder / "runs").mkdir()
-    (folder / "runs" / "settings.json").write_text(json.dumps({"mnist_dir": str(SHARED_MNIST)}))
-    srv = start_server(folder / "runs", folder / "home", folder / "streamlit.log",
-                       DIGITLAB_CLASS_MODE="1", DIGITLAB_TEACHER_CODE="owl-42")
+    srv = _server(tmp_path_factory, "drawings-class", DIGITLAB_CLASS_MODE="1", DIGITLAB_TEACHER_CODE="owl-42")
     yield srv
     srv.stop()
 
@@ -91,7 +75,7 @@ def test_draw_misread_mark_teach_read_right_on_the_ready_made_model(chromium, mn
     try:
         app.nav("Draw")
         assert not mnist_server.run_dirs()  # no run: the ready-made model reads it
-        draw(app, ONE_READ_AS_7)
+        app.draw(ONE_READ_AS_7)
         digit, _ = app.prediction()
         assert digit == 7
         mark_as(app, 1)
@@ -104,21 +88,11 @@ def test_draw_misread_mark_teach_read_right_on_the_ready_made_model(chromium, mn
         [taught] = mnist_server.run_dirs()
         assert taught.name.startswith("ready-made-taught")
         app.nav("Draw")  # the taught run is now the model picked
-        draw(app, ONE_READ_AS_7)
+        app.draw(ONE_READ_AS_7)
         digit, _ = app.prediction()
         assert digit == 1
     finally:
         app.page.context.close()
-
-
-def join(app: App, name: str, code: str = "") -> None:
-    app.heading("Join the class").wait_for()
-    app.main().locator('input[aria-label="Your name"]').fill(name)
-    if code:
-        app.main().locator('input[aria-label="Teacher code (teachers only)"]').fill(code)
-    app.main().get_by_role("button", name="Join").click()
-    app.heading("Digit Lab").wait_for(timeout=LONG)
-    app.wait_idle()
 
 
 def tiles(app: App) -> int:
@@ -132,11 +106,11 @@ def test_a_class_marks_drawings_the_teacher_takes_one_out_and_a_student_teaches(
         join(ben, "Ben")
         join(tess, "Tess", code="owl-42")
         ben.nav("Draw")
-        draw(ben, A_ZERO)
+        ben.draw(A_ZERO)
         zero, _ = ben.prediction()
         mark_as(ben, (zero + 5) % 10)  # a drawing labelled wrong: the teacher takes it out
         ada.nav("Draw")
-        draw(ada, ONE_READ_AS_7)
+        ada.draw(ONE_READ_AS_7)
         assert ada.prediction()[0] == 7
         mark_as(ada, 1)
 
@@ -147,7 +121,7 @@ def test_a_class_marks_drawings_the_teacher_takes_one_out_and_a_student_teaches(
         # take Ben's out: the tile labelled (zero + 5) % 10
         ben_tile = tess.main().locator(f'.drawing-tile[data-label="{(zero + 5) % 10}"]')
         drawing_id = ben_tile.get_attribute("data-id")
-        tess.main().locator(f".st-key-unshare_{drawing_id} button").click()
+        tess.main().locator(f".st-key-unshare_{drawing_id} button").first.click()
         tess.wait_idle()
         tess.screenshot("drawings-class-teacher")
 
