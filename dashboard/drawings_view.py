@@ -30,8 +30,8 @@ PER_CELL = 6  # drawings shown in one confusion cell
 def thumb(x: np.ndarray, size: int = 42) -> str:
     """A model input (28, 28) 0..255 as a small inline picture (white ink on black)."""
     grey = np.clip(x, 0, 255).astype(np.uint8)
-    return (f'<img src="{png_data_url(grey)}" width="{size}" height="{size}" '
-            f'style="image-rendering:pixelated;border-radius:3px" alt="a drawing"/>')
+    return (f'<img src="{png_data_url(grey)}" style="width:{size}px;height:{size}px;'
+            f'image-rendering:pixelated;border-radius:3px" alt="a drawing"/>')
 
 
 def mine(d: dr.Drawing) -> bool:
