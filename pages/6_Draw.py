@@ -15,6 +15,7 @@ from dashboard.draw import (
     reading_text,
     ready_made_label,
 )
+from dashboard.marking import mark_panel
 from dashboard.plain import plain
 from dashboard.sketchpad import sketchpad
 from digits_core.analysis.predict import SURE_ALONE, TOO_SMALL, predict_canvas
@@ -88,6 +89,8 @@ def drawing() -> None:
                           delta_arrow="off", border=True)
         if second:
             metric_col.caption(second)
+        with metric_col:  # "Right" / "No, it's a _" keeps the drawing (dashboard.marking)
+            mark_panel(run, rgba, prediction)
         h, w = prediction.image.shape
         top = MAX_VALUE[run.experiment.data.dataset]
         if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.analysis.predict)

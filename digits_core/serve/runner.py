@@ -245,6 +245,17 @@ class JobRunner:
         job.start()
         return name
 
+    def adopt(self, job, owner: str = "") -> str:
+        """Queue and start a `TrainingJob` made elsewhere (`teach`: a run continued on data
+        of its own, which travels in memory, so it trains in a thread of this process
+        whatever the executor), counted, queued and observed as `start`'s jobs are."""
+        with self._lock:
+            self._check_owner_limit(owner)
+            job.slots = self.slots
+            self._add(job, owner, job.name)
+        job.start()
+        return job.name
+
     def delete(self, name: str, by: str | None = None) -> None:
         """Delete the run folder `name` (`runs.delete_run`: not while it trains; with `by`, only
         its owner's: `may_change`) and forget its ended job: the pages list a person's runs

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("DIGITLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -183,8 +182,9 @@ class App:
     def nav(self, name: str) -> None:
         """Click the sidebar link to page `name` (keeps the session), wait until it is drawn."""
         path = "" if name == "Home" else name.lower()  # the page's url_path
+        # the text as it ends: "Draw" is also the start of "Drawings" (an icon comes first)
         self.page.locator(f'[data-testid="stSidebarNavLink"][href^="{self.url}/{path}"]').filter(
-            has_text=name).click()
+            has_text=re.compile(rf"{re.escape(name)}\s*$")).click()
         self.page.wait_for_url(re.compile(rf"^{re.escape(self.url)}/{path}(\?.*)?$"), timeout=SHORT)
         self.heading("Digit Lab" if name == "Home" else name).wait_for(timeout=LONG)
         self.wait_idle()
@@ -379,14 +379,15 @@ class App:
     def canvas(self):
         return self.page.locator('[data-testid="stBidiComponentIsolated"] canvas.pad-canvas')
 
-    def draw(self, digit: str) -> None:
-        """Draw `digit` on the canvas with the mouse: press, many small moves, release."""
+    def draw(self, digit) -> None:
+        """Draw `digit` (a key of STROKES, or strokes of its own in the same form) on the
+        canvas with the mouse: press, many small moves, release."""
         canvas = self.canvas()
         canvas.wait_for(timeout=LONG)
         canvas.scroll_into_view_if_needed()
         box = canvas.bounding_box()
         mouse = self.page.mouse
-        for stroke in STROKES[digit]:
+        for stroke in STROKES[digit] if isinstance(digit, str) else digit:
             pts = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
                    for fx, fy in stroke]
             mouse.move(*pts[0])

@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from benchmarks.loadtest import wait_home_drawn
 from browser_app import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -28,6 +26,8 @@ from browser_app import (
     App,
     start_server,
 )
+
+from benchmarks.loadtest import wait_home_drawn
 
 TIMINGS_FILE = Path(
     os.environ.get("DIGITLAB_BROWSER_TIMINGS", "/tmp/digitlab_browser_timings.json")
