@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from saved_runs import record
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
 from digits_core.store import drawings as dr
-from digits_core.store.runs import load_run, save_run
+from digits_core.store.runs import load_run
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 
@@ -21,7 +22,7 @@ PAGES = Path(__file__).resolve().parents[1] / "pages"
 def run(tiny_job, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     monkeypatch.setenv("DIGITLAB_RUNS", str(runs))
-    return load_run(save_run(tiny_job, runs))
+    return load_run(record(tiny_job, runs))
 
 
 def _canvas_state(rgba: np.ndarray) -> dict:

@@ -14,12 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 from repo_paths import REPO
+from saved_runs import record
 
 from digits_core.analysis.predict import predict_canvas
 from digits_core.errors import DigitLabError, DrawingError
 from digits_core.images.imagefile import load_image_file
 from digits_core.store.pretrained import load_ready_made
-from digits_core.store.runs import run_from_job
+from digits_core.store.runs import load_run
 
 SOME = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.function_scoped_fixture])
@@ -46,9 +47,9 @@ def with_chunk(image_png: bytes, kind: bytes, data: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def readers(tiny_job):
+def readers(tiny_job, tmp_path_factory):
     """A run on the bundled digits and the ready-made MNIST model: both ways a drawing is read."""
-    return [run_from_job(tiny_job), load_ready_made()]
+    return [load_run(record(tiny_job, tmp_path_factory.mktemp("runs"))), load_ready_made()]
 
 
 def read_or_refuse(run, rgba) -> str:

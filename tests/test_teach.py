@@ -67,9 +67,9 @@ def test_nothing_to_teach_says_so_and_leaves_no_folder(tmp_path, mnist_dir):
 
 
 def test_an_8x8_model_is_not_taught_28x28_drawings(tmp_path, tiny_job):
-    from digits_core.store.runs import save_run
+    from saved_runs import record
 
-    run = load_run(save_run(tiny_job, tmp_path))
+    run = load_run(record(tiny_job, tmp_path))
     with pytest.raises(RunError, match="needs an MNIST model"):
         teach(JobRunner(tmp_path), run, np.zeros((2, 28, 28), np.float32), np.zeros(2, np.int64), owner="me")
 

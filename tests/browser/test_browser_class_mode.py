@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from browser_app import LONG, VIEWPORT, App, new_run, start_server
 from PIL import Image
-
-from digits_core.store.runs import save_run
+from saved_runs import record
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +53,7 @@ def saved_run(tiny_job, class_server):
     """A finished run in the class's runs folder, as `person` started it, named `label`."""
 
     def make(person: str, label: str):
-        path = save_run(tiny_job, class_server.runs, label=label)
+        path = record(tiny_job, class_server.runs, label=label)
         meta = json.loads((path / "meta.json").read_text())
         meta.update(owner="@" + person.casefold(), person=person)
         (path / "meta.json").write_text(json.dumps(meta))
