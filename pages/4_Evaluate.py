@@ -8,6 +8,7 @@ from digits_core.evaluate import cell_examples, evaluate_run, most_confused, use
 from digits_core.images import display_image, first_layer_mosaic
 from digits_core.models import first_layer_weights
 from dashboard import state
+from dashboard.hardest import hardest_panel
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -122,6 +123,8 @@ else:
             column_config={d: st.column_config.NumberColumn(d, format="percent") for d in DIGITS},
             hide_index=True,
         )
+
+hardest_panel(ev, run.experiment.train.loss)
 
 if uses_strict_rule(run):
     st.subheader("Confusion matrix, strict rule")
