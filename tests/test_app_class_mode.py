@@ -204,3 +204,26 @@ def test_draw_opens_on_the_ready_made_model_rather_than_another_students_run(run
     assert picker.value == mine.name
     assert [o.split(" · ")[0] for o in picker.options] == [
         "bob-mlp", "ready-made MNIST CNN (ships with Digit Lab)", "Ada's ada-cnn"]
+
+
+def test_a_locked_class_configuration_leaves_students_only_the_open_controls(class_server):
+    from digits_core.presets import ALL
+
+    teacher = on_page(join("Mrs Owl", code="owl-42"), "pages/3_Train.py")
+    teacher.selectbox(key="preset_pick").select("S1b").run()
+    teacher.multiselect(key="lock_open").set_value(["lr"]).run()
+    teacher.button(key="lock_publish").click().run()
+    assert any("Published" in s.value for s in teacher.success)
+
+    bob = on_page(join("Bob"), "pages/3_Train.py")
+    v = session_of(bob).form_version
+    assert any("you may change **learning rate**" in i.value for i in bob.info)
+    assert not bob.select_slider(key=f"train_lr_v{v}").disabled
+    assert bob.number_input(key=f"train_epochs_v{v}").disabled
+    assert "preset_pick" not in [s.key for s in bob.selectbox]
+    bob.select_slider(key=f"train_lr_v{v}").set_value(0.3).run()
+    bob.session_state[f"train_epochs_v{v}"] = 3  # a forged message: the widget is disabled
+    bob.run()
+    held = session_of(bob).experiment
+    assert held.train.lr == 0.3 and held.train.epochs == ALL["S1b"].build().train.epochs
+    assert held.model == ALL["S1b"].build().model

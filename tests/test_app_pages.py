@@ -610,3 +610,30 @@ def test_evaluate_it_opens_the_run_shown_on_train(app, isolated, saved_run):
     app.button(key=f"to_evaluate_{older.name}").click().run()
     assert not app.exception
     assert app.selectbox(key=f"pick_run_{older.name}").value == older.name
+
+
+def test_a_shared_link_fills_the_form_and_starts_nothing(app):
+    from digits_core.links import experiment_link
+
+    want = ALL["S1b"].build()
+    on_page(app, "pages/3_Train.py")
+    link = next(c.value for c in app.code if "?exp=" in c.value)
+    assert experiment_link(session_of(app).experiment) in link  # the form's own experiment
+    app.query_params["exp"] = experiment_link(want)
+    app.run()
+    assert not app.exception and not app.error
+    assert session_of(app).experiment == want
+    assert app.number_input(key=key(app, "epochs")).value == want.train.epochs
+    assert any("filled from the link" in s.value for s in app.success)
+    assert "exp" not in app.query_params  # a reload keeps the person's edits
+    assert not state.runner().owned(app.session_state["sid"])  # nothing started
+
+
+def test_a_bad_link_is_refused_in_one_line_and_the_form_kept(app):
+    on_page(app, "pages/3_Train.py")
+    before = session_of(app).experiment
+    app.query_params["exp"] = "eyJ0cmFpbiI6eyJsciI6LTF9fQ"  # {"train":{"lr":-1}}
+    app.run()
+    assert [e.value.count("\n") for e in app.error] == [0]
+    assert "not used" in app.error[0].value and "learning rate" in app.error[0].value
+    assert session_of(app).experiment == before
