@@ -233,3 +233,17 @@ def test_a_runs_saved_test_accuracy_is_its_final_one_else_its_last_full_test():
     assert saved_test_acc({"test_acc": 0.98, "last_test_acc": 0.97}) == 0.98
     assert saved_test_acc({"test_acc": None, "last_test_acc": 0.97}) == 0.97  # stopped midway
     assert saved_test_acc({}) is None and saved_test_acc({"test_acc": "x"}) is None
+
+
+def test_a_run_that_ends_little_better_than_a_guess_is_listed_finished(tmp_path):
+    """Its message (what to try) is over 200 characters: meta.json's reader took such a
+    finished run for a broken one."""
+    from digits_core.jobs import run_experiment
+    from digits_core.recorder import RunRecorder
+
+    exp = Experiment(DataConfig(), ModelConfig(family="numpy-mlp", hidden=[8]),
+                     TrainConfig(epochs=1, lr=1e-7, optimizer="sgd"), name="guess")
+    job = run_experiment(exp, recorder=RunRecorder(tmp_path, exp))
+    assert "little better than a guess" in job.snapshot().message
+    info = inspect_run(job.recorder.path)
+    assert info.status == "finished" and info.ok, info.reason
