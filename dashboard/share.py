@@ -32,8 +32,8 @@ def open_link() -> None:
     del st.query_params[PARAM]
     try:
         state.set_experiment(experiment_from_link(value))
-        st.session_state["link_note"] = ("success", "The form is filled from the link: check it, "
-                                         "then press Start training.")
+        filled = "The form is filled from the link: check it, then press Start training."
+        st.session_state["link_note"] = ("success", filled)
     except ConfigError as e:
         st.session_state["link_note"] = ("error", f"This link's configuration was not used: {one_line(e)}")
 

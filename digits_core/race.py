@@ -15,6 +15,7 @@ alone; the others race on, and every run stays a folder of its own.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ class Race:
                 continue
             acc = h.newest_test_acc if not h.active else \
                 next((a for a in reversed(h.probe_test_acc) if a is not None), h.newest_test_acc)
-            tail = [x for x in h.loss[-LOSS_WINDOW:] if x == x]  # NaN is no loss to draw
+            tail = [x for x in h.loss[-LOSS_WINDOW:] if math.isfinite(x)]  # NaN is no loss to draw
             s = Sample(h.elapsed, h.step * c.experiment.train.batch_size, acc,
                        sum(tail) / len(tail) if tail else None)
             with self._lock:

@@ -58,6 +58,17 @@ class SweepSpec:
     sample_seed: int = 0  # seeds the random points
 
 
+def parse_values(text: str, param: str) -> list[float]:
+    """'0.001, 0.01' -> [0.001, 0.01]; ConfigError (one line) naming the setting."""
+    try:
+        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{label(param)}: numbers separated by commas, e.g. '0.001, 0.01'") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{label(param)}: give one or more numbers")
+    return values
+
+
 def label(param: str) -> str:
     return PARAMS[param][2]
 
@@ -115,7 +126,7 @@ def configure(base: Experiment, point: dict[str, float]) -> Experiment:
             e.train.seed = int(v)
             continue
         part, fld, _, _, whole = PARAMS[name]
-        v = int(round(v)) if whole else float(v)
+        v = round(v) if whole else float(v)
         if name == "width":
             v = [v] * max(1, len(e.model.hidden))
         setattr(getattr(e, part), fld, v)
@@ -263,4 +274,4 @@ def grid(results: list[Result], axes: list[str]) -> tuple[list[float], list[floa
 
 
 __all__ = ["HALVING_MIN", "MAX_RUNS", "PARAMS", "Axis", "Result", "Sweep", "SweepSpec",
-           "configure", "grid", "label", "points", "rungs", "summary", "worse_half"]
+           "configure", "grid", "label", "parse_values", "points", "rungs", "summary", "worse_half"]

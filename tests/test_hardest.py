@@ -5,7 +5,6 @@ import pytest
 
 from digits_core.hardest import hardest_examples, per_image_loss, top_losses
 from digits_core.numpy_mlp import LOSSES
-from digits_core.runs import run_dataset
 
 
 @pytest.mark.parametrize("loss", ["cross-entropy", "mse-softmax"])

@@ -46,7 +46,7 @@ def test_contestants_get_the_same_data_seed_order_and_initial_weights():
     a, b = mlp(seed=7, lr=0.1), mlp(seed=123)
     a.data = DataConfig(dataset="digits", test_fraction=0.5, seed=9)  # another split: overruled
     entries = fair([("a", a), ("b", b), ("S1a", ALL["S1a"].build())], DIGITS, Finish(2), seed=4)
-    (la, ea), (lb, eb), (_, s1a) = entries
+    (_, ea), (_, eb), (_, s1a) = entries
     assert ea.data == eb.data == DIGITS and s1a.data.normalization == "raw"  # its own pixels
     assert ea.train.seed == eb.train.seed == s1a.train.seed == 4
     assert s1a.train.sampling == "shuffle" and s1a.train.steps_per_epoch is None
