@@ -247,3 +247,27 @@ def test_a_run_that_ends_little_better_than_a_guess_is_listed_finished(tmp_path)
     assert "little better than a guess" in job.snapshot().message
     info = inspect_run(job.recorder.path)
     assert info.status == "finished" and info.ok, info.reason
+
+
+def test_a_run_whose_process_is_a_zombie_is_interrupted(tiny_job, tmp_path):
+    """A process that ended but was never reaped (a Ray worker of a removed node) still has
+    its pid and start time: the run it left 'running' read as training forever."""
+    import subprocess
+    import time
+
+    import psutil
+
+    path = save_run(tiny_job, tmp_path)
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 30
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        meta = json.loads((path / "meta.json").read_text())
+        meta.update(status="running", pid=child.pid, pid_started=psutil.Process(child.pid).create_time(),
+                    updated=meta["updated"] + 1)
+        (path / "meta.json").write_text(json.dumps(meta))
+        assert inspect_run(path).status == "interrupted"
+    finally:
+        child.wait()
