@@ -103,7 +103,7 @@ def race_figures(race: Race, axis: str, presenter: bool):
         acc.append({"type": "scatter", "x": xs, "y": [s.acc for s in samples], "name": name,
                     "mode": "lines+markers", "line": line, "marker": {"size": 5}})
         loss.append({"type": "scatter", "x": xs, "y": [s.loss for s in samples], "name": name,
-                     "mode": "lines", "line": line})
+                     "mode": "lines+markers", "line": line, "marker": {"size": 4}})
     height = 300
     a = layout_for("Test accuracy", presenter, height, {"title": {"text": title}, "rangemode": "tozero"},
                    {"title": {"text": "accuracy"}, "tickformat": ".0%", "range": [0, 1.005]})

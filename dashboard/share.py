@@ -35,7 +35,7 @@ def open_link() -> None:
         filled = "The form is filled from the link: check it, then press Start training."
         st.session_state["link_note"] = ("success", filled)
     except ConfigError as e:
-        st.session_state["link_note"] = ("error", f"This link's configuration was not used: {one_line(e)}")
+        st.session_state["link_note"] = ("error", f"Link not used: {one_line(e)}")
 
 
 def show_note() -> None:

@@ -163,12 +163,13 @@ def parallel_figure(sweep: Sweep, presenter: bool) -> go.Figure:
         v = np.array([r.point[a] for r in results], float)
         logged = PARAMS[a][3] and (v > 0).all()
         dims.append({"label": label(a) + (" (log10)" if logged else ""), "values": np.log10(v) if logged else v})
-    dims.append({"label": "seed", "values": [r.point["seed"] for r in results]})
+    if sweep.spec.seeds > 1:
+        dims.append({"label": "seed", "values": [r.point["seed"] for r in results]})
     acc = [r.acc for r in results]
     dims.append({"label": "test accuracy", "values": acc})
     fig = go.Figure(go.Parcoords(line={"color": acc, "colorscale": "Viridis", "showscale": False},
                                  dimensions=dims))
-    return style(fig, "Every run", presenter, 360).update_layout(margin={"l": 60, "r": 60, "t": 70, "b": 20})
+    return style(fig, "Every run", presenter, 360).update_layout(margin={"l": 70, "r": 70, "t": 100, "b": 20})
 
 
 def open_best(sweep: Sweep) -> None:
@@ -183,7 +184,8 @@ def best_button(sweep: Sweep) -> None:
     if best is None:
         st.info("No run of this sweep got a test accuracy.")
         return
-    said = ", ".join(f"{label(a)} {getattr(getattr(best, PARAMS[a][0]), PARAMS[a][1])}" for a in sweep.axes())
+    value = lambda a: getattr(getattr(best, PARAMS[a][0]), PARAMS[a][1])
+    said = ", ".join(f"{label(a)} {best.model.hidden[0] if a == 'width' else value(a):g}" for a in sweep.axes())
     st.button(f"Open the best ({said}) in the Train form", key="sweep_best", on_click=open_best,
               args=(sweep,), icon=":material/open_in_new:")
     if st.session_state.pop("sweep_opened", False):

@@ -28,7 +28,7 @@ from .runner import JobRunner, preflight
 
 MIN_CONTESTANTS, MAX_CONTESTANTS = 2, 4
 MAX_BUDGET_S = 3600.0  # a time budget over an hour is not a lesson's race
-SAMPLE_S = 0.5  # seconds between two looks at the contestants
+SAMPLE_S = 0.25  # seconds between two looks at the contestants
 LOSS_WINDOW = 10  # steps averaged into one loss sample
 ENDED_BADLY = ("diverged", "failed", "interrupted", "broken")
 
