@@ -25,6 +25,7 @@ DIGITS = DataConfig(dataset="digits")
 
 
 def mlp(width=16, lr=0.01, seed=0, **kw) -> Experiment:
+    kw.setdefault("epochs", 10)
     return Experiment(DIGITS, ModelConfig(family="numpy-mlp", hidden=[width]),
                       TrainConfig(lr=lr, seed=seed, batch_size=32, **kw), name="m")
 
@@ -104,7 +105,9 @@ def test_a_worker_killed_mid_race_interrupts_only_its_contestant(tmp_path):
         race = Race(runner, [("doomed", mlp(16)), ("survivor", mlp(16, lr=0.02))], data=DIGITS,
                     finish=Finish(400), sample_s=0.1).start()
         doomed, survivor = race.names
-        assert wait_for(lambda: runner.history(doomed).step > 10 and runner.history(survivor).step > 10, 120)
+        # both train, and the doomed one has a first checkpoint (before it, nothing to continue)
+        assert wait_for(lambda: (tmp_path / doomed / "weights.npz").is_file()
+                        and runner.history(survivor).step > 10, 120)
         os.kill(pool.worker_pid(doomed), signal.SIGKILL)
         assert wait_for(lambda: runner.history(doomed).status == "interrupted", 60)
         assert runner.history(survivor).active  # the other races on
@@ -118,3 +121,17 @@ def test_a_worker_killed_mid_race_interrupts_only_its_contestant(tmp_path):
         assert wait_for(lambda: runner.history(doomed).status == "finished", 120)
     finally:
         pool.close()
+
+
+def test_a_race_waits_in_the_same_queue_as_everyone_and_counts_as_one_run(tmp_path):
+    runner = JobRunner(tmp_path, executor=ThreadExecutor(), max_jobs=1, per_owner=1)
+    first = runner.start(mlp(epochs=1000), owner="bea")  # someone else's run holds the one slot
+    assert wait_for(lambda: runner.history(first).status == "running", 60)
+    race = Race(runner, [("a", mlp(8)), ("b", mlp(16))], data=DIGITS, finish=Finish(1),
+                sample_s=0.05).start(owner="teacher")  # a person's limit of 1: a race is one
+    assert [runner.queue_position(n)[0] for n in race.names] == [1, 2]
+    with pytest.raises(ConfigError, match="already have 2 runs training"):
+        runner.start(mlp(), owner="teacher")
+    runner.stop(first)
+    assert race.wait(120)
+    assert [r["status"] for r in race.leaderboard()] == ["finished", "finished"]
