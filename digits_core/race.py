@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from .config import MAX_EPOCHS, DataConfig, Experiment
 from .data import IMAGE_SHAPE
 from .errors import ConfigError
+from .groups import RunGroup
 from .models import count_params
 from .runner import JobRunner, preflight
 
@@ -110,34 +111,26 @@ class Contestant:
     samples: list[Sample] = field(default_factory=list)
 
 
-class Race:
+class Race(RunGroup):
     """A race through `runner`; `start()` it, then read `contestants`, `done`, `leaderboard()`."""
 
     def __init__(self, runner: JobRunner, entries: list[tuple[str, Experiment]], *,
                  data: DataConfig, finish: Finish, seed: int = 0, sample_s: float = SAMPLE_S):
-        self.runner, self.finish, self.sample_s = runner, finish, sample_s
+        self.runner, self.finish, self.every = runner, finish, sample_s
         self.contestants = [Contestant(label, e, count_params(e.model, IMAGE_SHAPE[e.data.dataset]))
                             for label, e in fair(entries, data, finish, seed)]
+        self.names: list[str] = []
         self.started: float | None = None
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     def start(self, owner: str = "", person: str = "") -> Race:
-        names = self.runner.start_group([c.experiment for c in self.contestants], owner, person)
-        for c, name in zip(self.contestants, names):
-            c.name = name
-        self.started = time.time()
-        self._thread = threading.Thread(target=self._watch, name="digitlab-race", daemon=True)
-        self._thread.start()
+        self._launch([c.experiment for c in self.contestants], owner, person)
         return self
 
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.contestants]
-
-    @property
-    def done(self) -> bool:
-        return bool(self.started) and not any(self.runner.busy(n) for n in self.names)
+    def _started(self) -> None:
+        for c, name in zip(self.contestants, self.names):
+            c.name = name
+        self.started = time.time()
 
     def histories(self) -> list:
         return [self.runner.history(c.name) for c in self.contestants]
@@ -160,20 +153,7 @@ class Race:
                 if not c.samples or (s.images, s.acc) != (c.samples[-1].images, c.samples[-1].acc):
                     c.samples.append(s)
 
-    def _watch(self) -> None:
-        while not self.done:
-            self.sample()
-            time.sleep(self.sample_s)
-        self.sample()  # the end as measured (a stopped run's whole-test accuracy)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.done
-
-    def stop(self) -> None:
-        for n in self.names:
-            self.runner.stop(n)
+    look = sample
 
     def series(self) -> list[tuple[str, list[Sample]]]:
         with self._lock:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import Experiment
 from .errors import ConfigError
+from .groups import RunGroup
 from .runner import JobRunner, preflight
 
 MAX_RUNS = 16  # a sweep that fits a lesson
@@ -157,7 +156,7 @@ class Result:
 
 
 @dataclass
-class Sweep:
+class Sweep(RunGroup):
     runner: JobRunner
     spec: SweepSpec
     tick_s: float = TICK_S
@@ -177,17 +176,11 @@ class Sweep:
                 raise ConfigError(f"{e.name}: {' '.join(str(err).split())}") from None
         self.rungs = rungs(self.spec.base.train.epochs) if self.spec.halving else []
         self._judged: set[tuple[str, int]] = set()
-        self._thread: threading.Thread | None = None
+        self.every = self.tick_s
 
     def start(self, owner: str = "", person: str = "") -> Sweep:
-        self.names = self.runner.start_group(self.experiments, owner, person)
-        self._thread = threading.Thread(target=self._watch, name="digitlab-sweep", daemon=True)
-        self._thread.start()
+        self._launch(self.experiments, owner, person)
         return self
-
-    @property
-    def done(self) -> bool:
-        return bool(self.names) and not any(self.runner.busy(n) for n in self.names)
 
     def tick(self) -> None:
         """Judge every run that reached a rung not judged yet (successive halving)."""
@@ -204,19 +197,7 @@ class Sweep:
                     self.halted[n] = r
                     self.runner.stop(n)
 
-    def _watch(self) -> None:
-        while not self.done:
-            self.tick()
-            time.sleep(self.tick_s)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.done
-
-    def stop(self) -> None:
-        for n in self.names:
-            self.runner.stop(n)
+    look = tick
 
     def results(self) -> list[Result]:
         out = []

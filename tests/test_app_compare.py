@@ -13,13 +13,6 @@ from dashboard import compare, state
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("DIGITLAB_DATA_HOME", str(tmp_path / "data-home"))
-    return tmp_path
-
-
 @pytest.fixture
 def app():
     at = AppTest.from_file(APP, default_timeout=60).run()

@@ -5,7 +5,7 @@ opened in a new browser, and a teacher's locked configuration seen by a student.
 from __future__ import annotations
 
 import pytest
-from browser_app import LONG, SCREENSHOTS, VIEWPORT, App, start_server
+from browser_app import LONG, SCREENSHOTS, VIEWPORT, App
 
 pytestmark = pytest.mark.browser
 
@@ -116,15 +116,6 @@ def test_a_shared_link_opens_filled_in_a_new_browser(chromium, server, app):
         assert len(said) == 1 and "not used" in said[0] and "\n" not in said[0], said
     finally:
         other.close()
-
-
-@pytest.fixture(scope="module")
-def class_server(chromium, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lockclass")
-    srv = start_server(folder / "runs", folder / "home", folder / "streamlit.log",
-                       DIGITLAB_CLASS_MODE="1", DIGITLAB_TEACHER_CODE="owl-42")
-    yield srv
-    srv.stop()
 
 
 def joined(chromium, srv, name: str, code: str = ""):
