@@ -107,8 +107,10 @@ def race_figures(race: Race, axis: str, presenter: bool):
     height = 300
     a = layout_for("Test accuracy", presenter, height, {"title": {"text": title}, "rangemode": "tozero"},
                    {"title": {"text": "accuracy"}, "tickformat": ".0%", "range": [0, 1.005]})
+    # a log scale: contestants' losses differ by orders of magnitude (a summed squared error
+    # beside a mean cross-entropy), and each one's fall still shows
     b = layout_for("Training loss", presenter, height, {"title": {"text": title}, "rangemode": "tozero"},
-                   {"title": {"text": "loss"}, "rangemode": "tozero"})
+                   {"title": {"text": "loss (log scale)"}, "type": "log"})
     return (figure(acc, inside_legend(a, presenter, top=False)),
             figure(loss, inside_legend(b, presenter, top=True)))
 
