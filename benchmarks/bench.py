@@ -685,6 +685,52 @@ def bench_digits(plan: Plan) -> dict:
                 acc_min=float(np.min([r["final_acc"] for r in runs])))
 
 
+SWEEP_WORKERS = (1, 2, 4)  # process-pool sizes the sweep is timed on
+
+
+def bench_sweep_scaling(plan: Plan) -> dict:
+    """One sweep of 8 runs (bundled digits, NumPy MLP, 4 learning rates x 2 widths, no early
+    stopping) on 1, 2 and 4 workers of the process pool, each worker training on one thread:
+    wall time from Start to the last run's end, with the pool warm (its workers' start is
+    not counted). Speed-up t1 / tn and efficiency per worker t1 / (n tn); past the machine's
+    free cores the curve flattens."""
+    from digits_core.serve.pool import ProcessExecutor
+    from digits_core.serve.runner import JobRunner
+    from digits_core.serve.sweep import Axis, Sweep, SweepSpec
+
+    base = Experiment(DataConfig(dataset="digits"), ModelConfig(family="numpy-mlp", hidden=[64]),
+                      TrainConfig(epochs=2 if plan is QUICK else 40, batch_size=32), name="sweep")
+    spec = SweepSpec(base, [Axis("lr", [0.003, 0.01, 0.03, 0.1]), Axis("width", [32, 64])], halving=False)
+    workers = SWEEP_WORKERS[:2] if plan is QUICK else SWEEP_WORKERS
+    threads = os.environ.get("DIGITLAB_THREADS")
+    os.environ["DIGITLAB_THREADS"] = "1"  # a worker per core, as a cluster's one-CPU jobs
+    wall, finished = {}, {}
+    try:
+        for n in workers:
+            pool = ProcessExecutor(n)
+            try:
+                deadline = time.monotonic() + 300
+                while len(pool._idle) < n and time.monotonic() < deadline:  # warm: torch imported
+                    time.sleep(0.1)
+                with tempfile.TemporaryDirectory() as runs:
+                    runner = JobRunner(runs, executor=pool, max_jobs=n)
+                    sweep = Sweep(runner, spec, tick_s=0.05)
+                    wall[n], _ = timed(lambda: sweep.start().wait())
+                    finished[n] = sum(r.status == "finished" for r in sweep.results())
+            finally:
+                pool.close()
+    finally:
+        if threads is None:
+            os.environ.pop("DIGITLAB_THREADS", None)
+        else:
+            os.environ["DIGITLAB_THREADS"] = threads
+    t1 = wall[workers[0]]
+    return dict(runs=8, epochs=base.train.epochs, cpus_usable=len(os.sched_getaffinity(0)),
+                wall_s={str(n): s for n, s in wall.items()}, finished={str(n): k for n, k in finished.items()},
+                speedup={str(n): t1 / s for n, s in wall.items()},
+                efficiency={str(n): t1 / (n * s) for n, s in wall.items()})
+
+
 # ------------------------------------------------------------------ the whole run
 
 
@@ -772,7 +818,7 @@ def machine_info() -> dict:
 
 
 SECTIONS = ("default_cnn", "default_cnn_cli", "numpy_mlp", "mlp_speed", "job_overhead",
-            "live_embedding", "digits", "best", "tsne", "canvas")
+            "live_embedding", "digits", "best", "tsne", "canvas", "sweep_scaling")
 NEEDS = {"tsne": "default_cnn", "canvas": "default_cnn"}  # they measure the model it trains
 
 
@@ -813,6 +859,7 @@ def run_bench(mnist_dir: str, plan: Plan, log: Callable[[str], None],
     section("best", lambda: bench_best(data, mnist_dir, plan))
     section("tsne", lambda: bench_tsne(cnn_model, data, plan))
     section("canvas", lambda: bench_canvas(cnn_model, data, mnist_dir, plan))
+    section("sweep_scaling", lambda: bench_sweep_scaling(plan))
     gs = goals(figures, plan)
     return dict(
         quick=plan is QUICK, plan=asdict(plan), sections=[k for k in SECTIONS if k in wanted],
@@ -858,6 +905,11 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print(table([Goal(**g) for g in report["goals"]]))
+    sw = report["figures"].get("sweep_scaling")
+    if sw:
+        print("\nsweep of 8 runs on the process pool: " + "; ".join(
+            f"{n} worker{'s' if n != '1' else ''} {sw['wall_s'][n]:.1f} s (x{sw['speedup'][n]:.2f}, "
+            f"{sw['efficiency'][n]:.0%} per worker)" for n in sw["wall_s"]))
     m = report["machine"]
     print(f"\n{sum(g['passed'] for g in report['goals'])}/{len(report['goals'])} goals met"
           f"{' (quick: verdicts mean nothing)' if a.quick else ''}; "

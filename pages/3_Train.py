@@ -8,7 +8,7 @@ import copy
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import share, state
 from dashboard.charts import prefetch_plotly
 from dashboard.form import experiment_form
 from dashboard.live import after_panel, embedding_panel, live_panel, pace, poll_seconds
@@ -17,6 +17,7 @@ from dashboard.polling import crowded, seen, watchers
 from digits_core.data.mnist import mnist_available
 from digits_core.errors import ConfigError, DigitLabError
 from digits_core.presets import ALL, get_preset
+from digits_core.serve.links import apply_open
 from digits_core.serve.runner import preflight
 
 ss = st.session_state
@@ -30,6 +31,9 @@ if ss.get("train_view") not in mine:
     ss["train_view"] = (live or mine or [None])[-1]
 
 st.title("Train")
+share.open_link()  # a shared configuration fills the form; nothing starts by itself
+lock = share.student_lock()  # a class: the teacher's locked configuration, if published
+share.show_note()
 
 
 def load_preset() -> None:
@@ -51,16 +55,22 @@ def start(experiment) -> None:
 # one screen, and an ending run keeps its result in view; Start says what it would train.
 settings = st.expander("Settings for a new run" if mine else "Settings", expanded=not mine)
 with settings:
-    st.selectbox("Fill everything from a preset", list(ALL), index=None, key="preset_pick",
-                 placeholder="Choose a preset…", on_change=load_preset,
-                 format_func=lambda name: ALL[name].title)
+    if lock is None:
+        st.selectbox("Fill everything from a preset", list(ALL), index=None, key="preset_pick",
+                     placeholder="Choose a preset…", on_change=load_preset,
+                     format_func=lambda name: ALL[name].title)
+    else:
+        share.lock_line(lock)
     exp = state.experiment()
     d = exp.data
     st.caption(f"Data: **{d.dataset}**, {d.split} split, "
                f"{'all' if d.train_size is None else f'{d.train_size:,}'} training images, "
                f"{d.normalization} pixels, seed {d.seed}.")
-    st.page_link("pages/2_Data.py", label="Change the data on the Data page", icon=":material/dataset:")
-    new, error = experiment_form(exp, session.form_version)
+    if lock is None:
+        st.page_link("pages/2_Data.py", label="Change the data on the Data page", icon=":material/dataset:")
+    new, error = experiment_form(exp, session.form_version, share.fixed(lock))
+    if lock is not None:
+        new = apply_open(lock, new)  # what starts is the teacher's, whatever the browser sent
     new.name = state.preset_name(new)
     state.update_experiment(new)
     n_params, problems = None, [error] if error else []
@@ -81,6 +91,7 @@ with settings:
     else:
         c2.caption(f"Experiment **{plain(new.name)}** is ready. It trains on the server and is saved as "
                    "it trains: switch pages or reload as you like.")
+    share.share_panel(new)
 
 left, right = st.columns([1, 3])
 left.button("Start training", type="primary", key="start", on_click=start, args=(new,),

@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import state
+from dashboard.hardest import hardest_panel
 from dashboard.plain import plain
 from digits_core.analysis.evaluate import (
     cell_examples,
@@ -128,6 +129,8 @@ else:
             column_config={d: st.column_config.NumberColumn(d, format="percent") for d in DIGITS},
             hide_index=True,
         )
+
+hardest_panel(ev, run.experiment.train.loss)
 
 if uses_strict_rule(run):
     st.subheader("Confusion matrix, strict rule")

@@ -409,3 +409,26 @@ def test_an_unsure_reading_names_its_second_choice_and_a_sure_one_does_not():
     runner_up = int(np.argsort(probs)[-2])
     assert int(digit) == int(np.argmax(probs)) and max(probs) < 0.7
     assert line == f"Not sure: second choice **{runner_up}** ({probs[runner_up]:.0%})"
+
+
+def test_evaluate_ranks_the_hardest_examples_by_loss_and_filters_them(run):
+    at = _app("4_Evaluate.py", run)
+    _ok(at)
+    data = run_dataset(run)
+    probs = run.model.probs(run.normalizer(data.images_test))
+    worst = int(np.argmax(-np.log(probs[np.arange(len(probs)), data.labels_test])))
+    captions = [img.caption for img in at.get("image")[1].proto.imgs]
+    assert captions[0].startswith(f"a {int(data.labels_test[worst])}, ")  # the highest loss first
+    t = int(data.labels_test[worst])
+    at.selectbox(key="hard_true").select(t)
+    at.run()
+    _ok(at)
+    captions = [img.caption for img in at.get("image")[1].proto.imgs]
+    assert captions and all(c.startswith(f"a {t}, ") for c in captions)
+    # a filter nothing matches says so in one line
+    preds = probs.argmax(1)
+    empty = next(p for p in range(10) if not ((data.labels_test == t) & (preds == p)).any())
+    at.selectbox(key="hard_pred").select(empty)
+    at.run()
+    _ok(at)
+    assert any(f"No test image is a {t} read as {empty}" in i.value for i in at.info)

@@ -401,3 +401,26 @@ def test_a_person_over_the_cap_is_refused_on_start_and_the_teacher_frees_their_s
 
     student = on_page(visit(name="Bob"), "pages/7_Runs.py")
     assert not [d for d in student.dataframe if "MB" in d.value.columns]  # the teacher's view only
+
+
+def test_a_locked_class_configuration_leaves_students_only_the_open_controls(class_server):
+    from digits_core.presets import ALL
+
+    teacher = on_page(join("Mrs Owl", code="owl-42"), "pages/3_Train.py")
+    teacher.selectbox(key="preset_pick").select("S1b").run()
+    teacher.multiselect(key="lock_open").set_value(["lr"]).run()
+    teacher.button(key="lock_publish").click().run()
+    assert any("Published" in s.value for s in teacher.success)
+
+    bob = on_page(join("Bob"), "pages/3_Train.py")
+    v = session_of(bob).form_version
+    assert any("you may change **learning rate**" in i.value for i in bob.info)
+    assert not bob.select_slider(key=f"train_lr_v{v}").disabled
+    assert bob.number_input(key=f"train_epochs_v{v}").disabled
+    assert "preset_pick" not in [s.key for s in bob.selectbox]
+    bob.select_slider(key=f"train_lr_v{v}").set_value(0.3).run()
+    bob.session_state[f"train_epochs_v{v}"] = 3  # a forged message: the widget is disabled
+    bob.run()
+    held = session_of(bob).experiment
+    assert held.train.lr == 0.3 and held.train.epochs == ALL["S1b"].build().train.epochs
+    assert held.model == ALL["S1b"].build().model

@@ -749,3 +749,30 @@ def test_the_data_page_downloads_mnist_from_a_mirror_and_then_uses_it(app, isola
     assert not any("MNIST is not on this machine" in w.value for w in app.warning)
     assert session_of(app).experiment.data.dataset == "mnist"
     assert "60,000 training and 10,000 test images" in app.success[0].value
+
+
+def test_a_shared_link_fills_the_form_and_starts_nothing(app):
+    from digits_core.serve.links import experiment_link
+
+    want = ALL["S1b"].build()
+    on_page(app, "pages/3_Train.py")
+    link = next(c.value for c in app.code if "?exp=" in c.value)
+    assert experiment_link(session_of(app).experiment) in link  # the form's own experiment
+    app.query_params["exp"] = experiment_link(want)
+    app.run()
+    assert not app.exception and not app.error
+    assert session_of(app).experiment == want
+    assert app.number_input(key=key(app, "epochs")).value == want.train.epochs
+    assert any("filled from the link" in s.value for s in app.success)
+    assert "exp" not in app.query_params  # a reload keeps the person's edits
+    assert not state.runner().owned(app.session_state["sid"])  # nothing started
+
+
+def test_a_bad_link_is_refused_in_one_line_and_the_form_kept(app):
+    on_page(app, "pages/3_Train.py")
+    before = session_of(app).experiment
+    app.query_params["exp"] = "eyJ0cmFpbiI6eyJsciI6LTF9fQ"  # {"train":{"lr":-1}}
+    app.run()
+    assert [e.value.count("\n") for e in app.error] == [0]
+    assert "not used" in app.error[0].value and "learning rate" in app.error[0].value
+    assert session_of(app).experiment == before

@@ -239,3 +239,41 @@ def test_a_runs_saved_test_accuracy_is_its_final_one_else_its_last_full_test():
     assert saved_test_acc({"test_acc": 0.98, "last_test_acc": 0.97}) == 0.98
     assert saved_test_acc({"test_acc": None, "last_test_acc": 0.97}) == 0.97  # stopped midway
     assert saved_test_acc({}) is None and saved_test_acc({"test_acc": "x"}) is None
+
+
+def test_a_run_that_ends_little_better_than_a_guess_is_listed_finished(tmp_path):
+    """Its message (what to try) is over 200 characters: meta.json's reader took such a
+    finished run for a broken one."""
+    from digits_core.store.recorder import RunRecorder
+    from digits_core.training.jobs import run_experiment
+
+    exp = Experiment(DataConfig(), ModelConfig(family="numpy-mlp", hidden=[8]),
+                     TrainConfig(epochs=1, lr=1e-7, optimizer="sgd"), name="guess")
+    job = run_experiment(exp, recorder=RunRecorder(tmp_path, exp))
+    assert "little better than a guess" in job.snapshot().message
+    info = inspect_run(job.recorder.path)
+    assert info.status == "finished" and info.ok, info.reason
+
+
+def test_a_run_whose_process_is_a_zombie_is_interrupted(tiny_job, tmp_path):
+    """A process that ended but was never reaped (a Ray worker of a removed node) still has
+    its pid and start time: the run it left 'running' read as training forever."""
+    import subprocess
+    import time
+
+    import psutil
+
+    path = record(tiny_job, tmp_path)
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 30
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        meta = json.loads((path / "meta.json").read_text())
+        meta.update(status="running", pid=child.pid, pid_started=psutil.Process(child.pid).create_time(),
+                    updated=meta["updated"] + 1)
+        (path / "meta.json").write_text(json.dumps(meta))
+        assert inspect_run(path).status == "interrupted"
+    finally:
+        child.wait()

@@ -219,6 +219,28 @@ class JobRunner:
         job.start()
         return job.name
 
+    def start_group(self, experiments: list[Experiment], owner: str = "", person: str = "") -> list[str]:
+        """Start `experiments` together (a race, a sweep); returns their run names in order.
+
+        Every one is checked first, so a refused one starts none (ConfigError naming it).
+        The group counts as one run toward the owner's limit; its members wait in the same
+        queue as everyone's runs, and each trains on its own worker of the executor."""
+        sizes = [saved_bytes(preflight(exp)) for exp in experiments]
+        with self._lock:
+            self._forget_ended()
+            self._check_owner_limit(owner)
+            if self.caps.any:  # every member is a run the owner keeps
+                have = self.usage().get(owner, Usage())
+                check_room(Usage(have.items + len(sizes) - 1, have.bytes), self.caps, adding=sum(sizes))
+            jobs = []
+            for exp in experiments:
+                recorder = RunRecorder(self.runs_dir, exp, owner=owner, person=person)
+                jobs.append(self.executor.job(exp, recorder, self.slots))
+                self._add(jobs[-1], owner, json.dumps(exp.to_dict(), sort_keys=True))
+        for job in jobs:
+            job.start()
+        return [job.name for job in jobs]
+
     def continue_run(self, name: str, epochs: int, owner: str = "") -> str:
         """Train the saved run `name` for `epochs` more epochs in its own folder, with its
         optimiser state; its history grows. Raises RunError or ConfigError."""

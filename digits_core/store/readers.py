@@ -50,6 +50,7 @@ MAX_META_BYTES = 64 * 2**10  # meta.json: a dozen fields
 MAX_EXPERIMENT_BYTES = 256 * 2**10  # experiment.json: three dataclasses
 MAX_HISTORY_BYTES = 24 * 2**20  # history.json: 1000 MNIST epochs at batch 64 is ~20 MB
 MAX_HISTORY_POINTS = 2_000_000  # entries of one curve (one per training step)
+MAX_MESSAGE = 1000  # characters of meta.json's status message (the guess warning is over 200)
 MAX_NORMALIZER_BYTES = 2**20  # normalizer.npz: two (H, W) float32 arrays at most
 MAX_WEIGHTS_BYTES = 8 * MAX_PARAMS + 2**20  # float32 weights of the largest model, twice over
 MAX_FIRST_LAYER_BYTES = 8 * MAX_PARAMS  # first_layer_before.npy: part of the weights
@@ -115,8 +116,8 @@ def read_meta(path: str | Path) -> RunMeta:
             continue
         v, kind = d[f.name], f.type
         where = f"{path.name}: {f.name}"
-        if kind == "str":
-            values[f.name] = bounded.text(v, where)
+        if kind == "str":  # a status message is a sentence or two for a person
+            values[f.name] = bounded.text(v, where, MAX_MESSAGE if f.name == "message" else bounded.MAX_TEXT)
         elif kind == "int":
             values[f.name] = bounded.integer(v, where, lo=0)
         elif kind == "float":

@@ -119,11 +119,13 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def process_started(pid: int) -> float | None:
-    """When process `pid` started (to tell a reused pid apart), or None."""
+    """The start time of live process `pid`, or None. A zombie (ended, not yet reaped: a Ray
+    worker whose node was removed, left to a parent that never reaps) trains nothing."""
     try:
         import psutil
 
-        return psutil.Process(pid).create_time()
+        p = psutil.Process(pid)
+        return None if p.status() == psutil.STATUS_ZOMBIE else p.create_time()
     except Exception:
         return None
 

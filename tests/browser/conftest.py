@@ -103,6 +103,16 @@ def server(chromium, timings, tmp_path_factory):
         srv.stop()
 
 
+@pytest.fixture(scope="module")
+def class_server(chromium, tmp_path_factory):
+    """A class server (`DIGITLAB_CLASS_MODE=1`, teacher code owl-42) for one test module."""
+    folder = tmp_path_factory.mktemp("class")
+    srv = start_server(folder / "runs", folder / "home", folder / "streamlit.log",
+                       DIGITLAB_CLASS_MODE="1", DIGITLAB_TEACHER_CODE="owl-42")
+    yield srv
+    srv.stop()
+
+
 FAILURES = Path("/tmp/digitlab_browser_failures")
 
 

@@ -15,20 +15,11 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from browser_app import LONG, VIEWPORT, App, new_run, start_server
+from browser_app import LONG, VIEWPORT, App, new_run
 from PIL import Image
 from saved_runs import record
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def class_server(chromium, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("class")
-    srv = start_server(folder / "runs", folder / "home", folder / "streamlit.log",
-                       DIGITLAB_CLASS_MODE="1", DIGITLAB_TEACHER_CODE="owl-42")
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
