@@ -610,3 +610,20 @@ def test_evaluate_it_opens_the_run_shown_on_train(app, isolated, saved_run):
     app.button(key=f"to_evaluate_{older.name}").click().run()
     assert not app.exception
     assert app.selectbox(key=f"pick_run_{older.name}").value == older.name
+
+
+def test_the_s4_preset_turns_its_live_tsne_on(app, isolated):
+    """S4 is the live-embedding demo: choosing it ticks Live t-SNE, and Home's button too."""
+    folder = fake_mnist(isolated / "my-mnist")
+    on_page(app, "pages/2_Data.py")
+    app.radio(key="data_dataset").set_value("mnist").run()
+    app.text_input(key="data_mnist_dir").input(str(folder)).run()
+    app.switch_page("pages/3_Train.py").run()
+    app.selectbox(key="preset_pick").select("S4").run()
+    assert app.checkbox(key=key(app, "live")).value
+    assert session_of(app).experiment.train.live_embedding
+    app.selectbox(key="preset_pick").select("default-cnn").run()
+    assert not app.checkbox(key=key(app, "live")).value
+    app.switch_page("pages/1_Home.py").run()
+    app.button(key="preset_S4").click().run()
+    assert session_of(app).experiment.train.live_embedding
