@@ -126,7 +126,8 @@ def curves(name: str, h, presenter: bool, height: int):
 
 
 def embedding_panel(name: str, presenter: bool, *, key: str, live: bool) -> None:
-    """The run's embedding frames: the newest while it trains, a step slider after."""
+    """The run's embedding frames: the newest while it trains; after, a step slider and a
+    movie of them all (its Play buttons replay how the clusters formed)."""
     frames = state.runner().frames(name)
     if frames is None or len(frames["steps"]) == 0:
         st.caption("No embedding frames yet.")
@@ -138,7 +139,8 @@ def embedding_panel(name: str, presenter: bool, *, key: str, live: bool) -> None
         k = st.select_slider("Frame (step)", list(range(n)), value=n - 1, key=f"{key}_frame",
                              format_func=lambda i: f"{int(frames['steps'][i]):,}")
     left, right = st.columns([3, 2])
-    left.plotly_chart(frame_figure(frames, k, method=method, presenter=presenter), key=f"{key}_fig")
+    left.plotly_chart(frame_figure(frames, k, method=method, presenter=presenter, movie=not live),
+                      key=f"{key}_fig")
     info = next((i for i in state.all_runs() if i.name == name), None)
     shape = tuple(info.meta.get("image_shape") or ()) if info is not None else ()
     if len(shape) == 2:

@@ -128,8 +128,44 @@ def test_the_embedding_frame_figure_is_what_plotly_would_validate_it_to():
         assert fast == json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=True))
         assert fast["layout"]["legend"]["title"]["text"] == "digit"
         assert fast["layout"]["yaxis"]["scaleanchor"] == "x" and not fast["layout"]["xaxis"]["visible"]
-        wrong = [t for t in fig.data if t.marker.symbol == "x"]
-        assert sum(len(t.x) for t in wrong) == int((preds != labels).sum())
+        crosses = sum(int((np.asarray(t.marker.symbol) == "x").sum()) for t in fig.data)
+        assert crosses == int((preds != labels).sum())
+
+
+def test_every_embedding_frame_lists_all_ten_digits_and_the_movie_moves_the_same_points():
+    """At frame 0 an untrained network reads every point as one digit: the legend still lists
+    all ten, each in its own colour, the same at every frame; the movie's frames keep each
+    digit's points in one trace, in one order (plotly moves point i to its new place)."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from dashboard.frames import SPEEDS, frame_figure
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(10), 20)
+    preds = [np.full(200, 5), np.where(rng.random(200) < 0.3, (labels + 1) % 10, labels), labels]
+    frames = {"pca": [rng.normal(size=(200, 2)) for _ in preds],
+              "tsne": [rng.normal(size=(200, 2)) * s for s in (1e-3, 1.0, 30.0)],
+              "labels": labels, "preds": preds, "epochs": np.array([0.0, 0.1, 1.0]),
+              "steps": np.array([0, 12, 120])}
+
+    def legend(fig):
+        return [(t.name, t.marker.color) for t in fig.data if t.showlegend is not False]
+
+    first = frame_figure(frames, 0)
+    assert [name for name, _ in legend(first)] == [str(d) for d in range(10)]
+    assert legend(first) == legend(frame_figure(frames, 1)) == legend(frame_figure(frames, 2))
+    movie = frame_figure(frames, 2, movie=True)
+    fast = json.loads(pio.to_json(movie, validate=False))
+    assert fast == json.loads(pio.to_json(go.Figure(movie.to_dict()), validate=True))
+    assert [b["label"] for b in fast["layout"]["updatemenus"][0]["buttons"]][:len(SPEEDS)] == list(SPEEDS)
+    assert len(fast["frames"]) == 3 and fast["layout"]["sliders"][0]["active"] == 2
+    lo, hi = movie.layout.xaxis.range
+    for f in movie.frames:
+        assert [len(t.x) for t in f.data] == [20] * 10
+        assert all(lo <= x <= hi for t in f.data for x in t.x)  # one set of axes fits all
 
 
 def test_a_crowded_server_is_looked_at_less_often_but_a_starting_run_never():
