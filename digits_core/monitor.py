@@ -36,6 +36,7 @@ PROBE_EVERY_S = 2.0  # ...and at least one every this many seconds of training
 FRAME_EVERY_S = 4.0  # a frame at least this often, budget allowing
 MAX_FRAMES = 60  # frames kept; past this every other one is dropped
 FRAME_UNITS = 16  # first-layer units kept per frame
+RECENT_COSTS = 3  # a measurement's cost is the least of its latest few
 
 
 def probe_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -52,6 +53,7 @@ class Cadence:
         self.step_gap = max(1, steps_per_epoch // per_epoch)
         self.every_s, self.budget = every_s, budget
         self.last_step, self.last_t, self.cost = 0, 0.0, 0.0
+        self.costs: list[float] = []  # the latest few, for `cost`
 
     def due(self, step: int, train_s: float) -> bool:
         since = train_s - self.last_t
@@ -61,7 +63,11 @@ class Cadence:
 
     def done(self, step: int, train_s: float, cost_s: float) -> None:
         self.last_step, self.last_t = step, train_s
-        self.cost = cost_s  # the latest: a first call that paid for a warm-up must not space all the rest
+        # The least of the latest few: a first call that paid for a warm-up, or one that lost
+        # the core to another process (a browser drawing the page), must not space all the
+        # rest, which left a short run's live curves ending half way through it.
+        self.costs = [*self.costs[-(RECENT_COSTS - 1):], cost_s]
+        self.cost = min(self.costs)
 
 
 @dataclass

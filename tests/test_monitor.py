@@ -36,6 +36,25 @@ def test_cadence_measures_by_steps_or_seconds_but_never_past_its_budget():
     assert c.due(85, 2.6)
 
 
+def test_one_slow_probe_does_not_silence_the_rest_of_a_short_run():
+    """'Train a good model fast' drew its live accuracy to epoch 8 of 15: a probe that lost
+    the core to the browser measured ten times its cost, and spaced the next past the end."""
+    from digits_core.monitor import Cadence
+
+    c = Cadence(45, per_epoch=8, every_s=2.0, budget=0.025)  # every 5 steps, 2.5 % of the time
+    t, taken = 0.0, []
+    for step in range(1, 676):  # 15 epochs of 45 steps, 20 ms each
+        t += 0.02
+        if c.due(step, t):
+            taken.append(step)
+            cost = 0.5 if len(taken) == 3 else 0.01  # the third lost the core for half a second
+            t += cost
+            c.done(step, t, cost)
+    assert taken[-1] > 675 - 45  # live points in the last epoch
+    gaps = np.diff(taken[3:])
+    assert gaps.max() < 4 * np.median(gaps)
+
+
 def test_the_frame_before_training_spaces_the_first_frame_in_training():
     """The start frame (a full t-SNE, the costliest) counts against the frame budget: when
     the first step comes, the frame schedule already holds its cost, as the start of the
