@@ -186,4 +186,4 @@ def after_panel(name: str) -> None:
             st.switch_page(page)
 
 
-__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "pace", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]
+__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "curves", "embedding_panel", "live_panel", "pace", "poll_seconds", "status_line"]

@@ -8,6 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
+from digits_core.compare import Compared, compared
+from digits_core.errors import DigitLabError
+from digits_core.readers import read_experiment
 from digits_core.runs import RunInfo
 
 COLUMNS = {
@@ -40,4 +43,18 @@ def runs_table(infos: list[RunInfo]) -> pd.DataFrame:
     } for i in infos])
 
 
-__all__ = ["COLUMNS", "runs_table", "when"]
+@st.cache_data(max_entries=64, show_spinner=False)
+def _experiment(path: str, updated: float):
+    try:
+        return read_experiment(f"{path}/experiment.json")
+    except (DigitLabError, OSError):
+        return None  # drawn against epochs, its loss kind unknown
+
+
+def compared_run(info: RunInfo) -> Compared:
+    """A run as the comparison draws it: its history and its experiment's loss and batch."""
+    return compared(info.label, state.runner().history(info.name),
+                    _experiment(str(info.path), float(info.meta.get("updated") or 0)))
+
+
+__all__ = ["COLUMNS", "compared_run", "runs_table", "when"]

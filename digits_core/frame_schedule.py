@@ -14,7 +14,6 @@ the first epoch the frames come at the steady `Cadence` of the monitor.
 from __future__ import annotations
 
 import math
-
 from typing import Protocol
 
 FIRST_FRACTION = 1 / 128  # the first frame in training after this share of the epoch...
