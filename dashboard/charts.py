@@ -99,13 +99,17 @@ def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
                      "mode": "markers", "name": "test (full, epoch end)",
                      "marker": {"color": EPOCH_COLOUR, "size": max(4, min(big, big * 20 // len(full))),
                                 "symbol": "diamond"}})
-    values = [*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)]
+    values = [v for v in (*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)) if np.isfinite(v)]
     low = min(values) if values else 0.0
-    return figure(data, inside_legend(layout_for("Accuracy", presenter, height,
-                                               {"title": {"text": "epoch"}, "rangemode": "tozero"},
-                                               {"title": {"text": "accuracy"}, "tickformat": ".0%",
-                                                "range": [max(0.0, low - 0.03), 1.005]}),
-                                    presenter, top=False))
+    xaxis = {"title": {"text": "epoch"}, "rangemode": "tozero"}
+    if not values:  # nothing measured (a run that diverged at once): Plotly's empty axis ran 0..6
+        xaxis["range"] = [0, max(h.step / max(h.steps_per_epoch, 1), 1e-3)]
+    layout = layout_for("Accuracy", presenter, height, xaxis,
+                        {"title": {"text": "accuracy"}, "tickformat": ".0%", "range": [max(0.0, low - 0.03), 1.005]})
+    if not values and not h.active:
+        layout["annotations"] = [{"text": "no accuracy was measured before it ended", "showarrow": False,
+                                  "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper"}]
+    return figure(data, inside_legend(layout, presenter, top=False))
 
 
 def inside_legend(layout: dict, presenter: bool, *, top: bool) -> dict:

@@ -42,6 +42,15 @@ def reading_text(prediction) -> tuple[str, str]:
     return headline, f"Not sure: second choice **{second}** ({p[second]:.0%})"
 
 
+def seen_caption(shape: tuple[int, int], views: int, sure_alone: float) -> str:
+    """The caption under what the model sees: with two views, why it looked at the second."""
+    h, w = shape
+    if views < 2:
+        return f"what the model sees ({h}x{w})"
+    return (f"what the model sees ({h}x{w}). It was less than {sure_alone:.0%} sure, so it also "
+            "read a thinner copy of your drawing (right) and combined the two answers")
+
+
 def inline_image(grey, caption: str, more: tuple = ()) -> str:
     """A small grey image (and `more` beside it) as inline PNGs with one caption: shown with
     the reading itself, without the extra request a media file would cost on every stroke."""

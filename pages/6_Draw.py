@@ -14,6 +14,7 @@ from dashboard.draw import (
     probability_bars,
     reading_text,
     ready_made_label,
+    seen_caption,
 )
 from dashboard.sketchpad import sketchpad
 from digits_core.data import MAX_VALUE
@@ -48,16 +49,15 @@ def drawing() -> None:
     draw_col, result_col = st.columns([1, 1])
     with draw_col:
         st.caption("Draw one digit, large and centred. Above the canvas: undo, redo and clear (the bin).")
-        canvas_box = st.container()  # the slider goes below the canvas
-        stroke = st.slider("Pen width", 5, 40, 18, key="draw_pen")
+        canvas_box = st.container()  # the tools go below the canvas, folded: on a phone the
+        tools = st.expander("Pen width, or upload a photo")  # reading is then in view with it
+        stroke = tools.slider("Pen width", 5, 40, 18, key="draw_pen")
         with canvas_box:
             rgba = sketchpad(pen=stroke, size=CANVAS, key="draw_canvas")
-        upload = st.file_uploader(
+        upload = tools.file_uploader(
             f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
             f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
             type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
-        if "draw_upload_error" in ss:  # once: the next stroke or upload clears it
-            st.error(ss.pop("draw_upload_error"))
     if upload is not None:
         try:
             rgba = load_upload(upload)
@@ -75,10 +75,13 @@ def drawing() -> None:
         result_col.error(str(e))
         return
     with result_col:
+        refused = ss.pop("draw_upload_error", None)  # where the reading would be, once
+        if refused:
+            st.error(refused)
         if prediction is None or prediction.digit is None:
             if prediction is not None and prediction.message == TOO_SMALL:
                 st.warning(f"{TOO_SMALL[:1].upper()}{TOO_SMALL[1:]}.")
-            else:
+            elif not refused:
                 st.info("Draw a digit on the canvas: the model's reading appears here.")
             return
         seen_col, metric_col = st.columns(2)
@@ -89,12 +92,11 @@ def drawing() -> None:
             metric_col.caption(second)
         h, w = prediction.image.shape
         top = MAX_VALUE[run.experiment.data.dataset]
+        caption = seen_caption((h, w), len(prediction.views), SURE_ALONE)
         if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.predict)
             seen = [display_image(v, top, size=size, frame=4) for v, size in zip(prediction.views, (112, 56))]
-            caption = (f"what the model sees ({h}x{w}); right, the drawing narrowed, read too because "
-                       f"the first alone was under {SURE_ALONE:.0%} sure")
         else:
-            seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
+            seen = [display_image(prediction.image, top, size=140, frame=4)]
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
 

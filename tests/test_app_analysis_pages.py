@@ -112,7 +112,7 @@ def test_draw_without_a_run_reads_with_the_ready_made_model():
 
     read = predict_canvas(load_ready_made(), _drawn_digit())
     assert seen.count("data:image/png;base64,") == len(read.views)
-    assert ("also read the drawing narrowed" in seen) == (len(read.views) == 2)
+    assert ("also read a thinner copy of your drawing" in seen) == (len(read.views) == 2)
 
 
 # ------------------------------------------------------------------ Evaluate
@@ -303,6 +303,9 @@ def test_draw_accepts_an_uploaded_image_and_refuses_garbage(run):
     at.run()
     assert not at.exception
     assert at.error and "cannot read" in at.error[0].value
+    # said where the reading would be (the result column), not under the folded tools
+    result = at.columns[1]
+    assert [e.value for e in result.error] == [at.error[0].value] and not result.info
     assert at.file_uploader[0].value is None  # cleared: the canvas reads drawings again
     at.session_state["draw_canvas"] = _canvas_state(rgba)
     at.run()
@@ -396,3 +399,11 @@ def test_draw_says_a_dot_is_too_small_and_an_empty_pad_is_empty(run):
     assert not at.metric and not at.info
     assert any("too small to read" in w.value for w in at.warning)
 
+
+
+def test_the_second_view_is_explained_in_a_students_words():
+    from dashboard.draw import seen_caption
+
+    one, two = seen_caption((28, 28), 1, 0.99), seen_caption((28, 28), 2, 0.99)
+    assert one == "what the model sees (28x28)"
+    assert "narrowed" not in two and "less than 99% sure" in two and "thinner copy of your drawing" in two

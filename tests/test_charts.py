@@ -1,5 +1,7 @@
 """Training-curve figures read at a projector."""
 
+import json
+
 import numpy as np
 
 from dashboard.charts import accuracy_figure
@@ -71,7 +73,6 @@ def _busy_history(steps: int = 5000) -> History:
 def test_the_live_figures_are_what_plotly_would_validate_them_to():
     """loss_figure and accuracy_figure skip Plotly's validation (it took most of a poll's
     time); validating their output must change nothing."""
-    import json
 
     import plotly.graph_objects as go
     import plotly.io as pio
@@ -110,7 +111,6 @@ def test_decimate_keeps_every_buckets_extremes_in_order():
 
 
 def test_the_embedding_frame_figure_is_what_plotly_would_validate_it_to():
-    import json
 
     import plotly.graph_objects as go
     import plotly.io as pio
@@ -136,7 +136,6 @@ def test_every_embedding_frame_lists_all_ten_digits_and_the_movie_moves_the_same
     """At frame 0 an untrained network reads every point as one digit: the legend still lists
     all ten, each in its own colour, the same at every frame; the movie's frames keep each
     digit's points in one trace, in one order (plotly moves point i to its new place)."""
-    import json
 
     import plotly.graph_objects as go
     import plotly.io as pio
@@ -220,3 +219,16 @@ def test_compared_runs_show_a_stop_between_epochs_and_keep_a_diverged_loss_off_t
     assert not none.data and list(none.layout.yaxis.range) == [0, 1]
     assert "no test accuracy yet" in none.layout.annotations[0].text
     assert overlay([("S1b-2", diverged)])[0].layout.yaxis.range is None  # alone: its own scale
+
+
+def test_a_run_that_diverged_at_once_keeps_its_accuracy_axes_and_says_why_they_are_empty():
+    """No accuracy point at all: the chart still reads 0-100 % against the epochs it ran
+    (Plotly's empty axis read 0..6), and says nothing was measured."""
+    from dashboard.charts import accuracy_figure
+
+    diverged = History(steps=[1, 2], loss=[12.5, 1617.0], steps_per_epoch=180, step=2, status="diverged")
+    fig = json.loads(accuracy_figure(diverged).to_json())
+    assert fig["layout"]["yaxis"]["range"] == [0.0, 1.005]
+    low, high = fig["layout"]["xaxis"]["range"]
+    assert low == 0 and 0 < high <= 1
+    assert "no accuracy" in fig["layout"]["annotations"][0]["text"]
