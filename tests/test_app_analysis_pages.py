@@ -407,3 +407,13 @@ def test_the_second_view_is_explained_in_a_students_words():
     one, two = seen_caption((28, 28), 1, 0.99), seen_caption((28, 28), 2, 0.99)
     assert one == "what the model sees (28x28)"
     assert "narrowed" not in two and "less than 99% sure" in two and "thinner copy of your drawing" in two
+
+
+def test_evaluate_shows_what_training_changed_in_the_first_layer(run):
+    """Before and after looked alike on a small CNN (small steps from a random start): the
+    change itself is shown beside them."""
+    at = _app("4_Evaluate.py", run)
+    _ok(at)
+    captions = [img.caption for image in at.get("image") for img in image.proto.imgs]
+    assert "before training" in captions and "after training" in captions
+    assert any(c.startswith("what training changed") for c in captions), captions

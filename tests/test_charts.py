@@ -43,7 +43,10 @@ def test_the_digit_grid_picture_is_the_mosaic_dark_on_light_with_its_rows_labell
     html = digit_grid_html(mosaic, (8, 8), width=320)
     png = base64.b64decode(html.split("data:image/png;base64,")[1].split('"')[0])
     grey = np.asarray(Image.open(io.BytesIO(png)))
-    assert grey.shape == (80, 80) and grey[8:16, :8].max() == 0 and grey[:8].min() == 255
+    assert grey.shape == (89, 89) and grey[9:17, :8].max() == 0 and grey[:9].min() == 255
+    full = digit_grid_html(np.full((80, 80), 16, np.float32), (8, 8))  # every digit all ink
+    grey = np.asarray(Image.open(io.BytesIO(base64.b64decode(full.split("base64,")[1].split('"')[0]))))
+    assert (grey[:, 8::9] == 255).all() and (grey[8::9] == 255).all()  # white between digits
     assert [f">{k}</div>" in html for k in range(10)] == [True] * 10
     assert "max-width:320px" in html and "image-rendering:pixelated" in html
 
