@@ -26,8 +26,9 @@ def _xy(frames: dict, k: int, method: str) -> np.ndarray:
 
 def _title(frames: dict, k: int, method: str) -> str:
     wrong = int((frames["preds"][k] != frames["labels"]).sum())
-    return (f"{method} of the last layer · epoch {float(frames['epochs'][k]):.2f} · "
-            f"{wrong} of {len(frames['labels'])} wrong")
+    # an empty first line: the chart's toolbar shows over the top on hover, and covered it
+    return (f"<br>{method} of the last layer · epoch {float(frames['epochs'][k]):.2f}<br>"
+            f"{wrong} of {len(frames['labels'])} read wrong")  # two lines: whole in half a projector
 
 
 def _digit_traces(frames: dict, k: int, method: str, size: int) -> list[dict]:
@@ -57,10 +58,11 @@ def frame_figure(frames: dict, k: int, *, method: str = "t-SNE", presenter: bool
     data = _digit_traces(frames, k, method, size)
     layout = layout_for(_title(frames, k, method), presenter, height, {"visible": False},
                         {"visible": False, "scaleanchor": "x"})
-    layout["title"].update({"x": 0.0, "xanchor": "left"})  # clear of the toolbar on the right
-    layout["margin"]["t"] = 60
+    layout["title"].update({"x": 0.0, "xanchor": "left"})
+    layout["margin"]["t"] = 110 if presenter else 90
     layout["legend"].update({"orientation": "v", "x": 1.0, "xanchor": "left", "y": 1.0, "yanchor": "top",
-                             "title": {"text": "digit"}})  # beside the map, clear of the title
+                             "title": {"text": "digit"}, "tracegroupgap": 0,  # beside the map, clear of the title
+                             "font": {"size": 15 if presenter else 12}})  # ten lines in a short map
     if not movie or len(frames["steps"]) < 2:
         return figure(data, layout)
     n = len(frames["steps"])

@@ -9,6 +9,7 @@ from streamlit.errors import StreamlitAPIException
 
 from dashboard import state
 from dashboard.draw import (
+    NARROW_SCREEN_CSS,
     inline_image,
     model_caption,
     probability_bars,
@@ -41,23 +42,23 @@ if run is None:
     if run is None:
         st.info(state.NO_MODEL)
         st.stop()
-st.caption(model_caption(run))
+st.container(key="draw_model").caption(model_caption(run))
 
 
 @st.fragment
 def drawing() -> None:
+    st.html(NARROW_SCREEN_CSS)  # a phone: the reading right under the canvas, in view with it
     draw_col, result_col = st.columns([1, 1])
+    tools = st.expander("Pen width, or upload a photo")  # folded, under both
+    stroke = tools.slider("Pen width", 5, 40, 18, key="draw_pen")
+    upload = tools.file_uploader(
+        f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
+        f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
+        type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
     with draw_col:
-        st.caption("Draw one digit, large and centred. Above the canvas: undo, redo and clear (the bin).")
-        canvas_box = st.container()  # the tools go below the canvas, folded: on a phone the
-        tools = st.expander("Pen width, or upload a photo")  # reading is then in view with it
-        stroke = tools.slider("Pen width", 5, 40, 18, key="draw_pen")
-        with canvas_box:
-            rgba = sketchpad(pen=stroke, size=CANVAS, key="draw_canvas")
-        upload = tools.file_uploader(
-            f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
-            f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
-            type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
+        st.container(key="draw_hint").caption(
+            "Draw one digit, large and centred. Above the canvas: undo, redo and clear (the bin).")
+        rgba = sketchpad(pen=stroke, size=CANVAS, key="draw_canvas")
     if upload is not None:
         try:
             rgba = load_upload(upload)
