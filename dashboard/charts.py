@@ -113,14 +113,18 @@ def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
 
 
 def inside_legend(layout: dict, presenter: bool, *, top: bool) -> dict:
-    """In presenter mode the legend goes inside the plot, in the corner the curves leave
-    empty (a falling loss: top right; a rising accuracy: bottom right): at a projector's
-    text size it wrapped above the plot onto the curves and pushed the charts off a
-    720 px screen."""
-    if presenter:
+    """In presenter mode a falling loss's legend goes inside the plot, top right, where the
+    curve leaves it empty, and a rising accuracy's below the plot (its empty corner held the
+    dotted training curve): at a projector's text size a legend above the plot wrapped
+    onto the curves and pushed the charts off a 720 px screen."""
+    if presenter and top:
         layout["legend"] = {**layout["legend"], "orientation": "v", "x": 0.99, "xanchor": "right",
-                            "y": 0.98 if top else 0.04, "yanchor": "top" if top else "bottom",
-                            "bgcolor": "rgba(255,255,255,0.85)"}
+                            "y": 0.98, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)"}
+    elif presenter:  # a rising accuracy's empty corner held the dotted training curve: below the plot
+        layout["legend"] = {**layout["legend"], "orientation": "h", "x": 0.0, "xanchor": "left",
+                            "y": -0.12, "yanchor": "top"}
+        layout["margin"] = {**layout["margin"], "b": 70}
+        layout["xaxis"] = {**layout["xaxis"], "title": {"text": ""}}  # the legend's place; ticks say epochs
     return layout
 
 

@@ -126,12 +126,13 @@ if show_embedding:
     embedding_toggle()
 if not polling:
     after_panel(view)  # an ended run's next steps, above its charts: in view
-curves_box, embedding_box = st.columns(2) if show_embedding else (st.container(), None)
-with curves_box:  # progress and accuracy beside the embedding: one projector screen
-    watch(view, polling, watching, show_embedding)
-if not show_embedding:
-    embedding_toggle()
-if show_embedding:
+if show_embedding:  # progress and accuracy beside the embedding: one projector screen
+    curves_box, embedding_box = st.columns(2)
+    with curves_box:
+        watch(view, polling, watching, True)
     with embedding_box:
         st.fragment(run_every=crowded(1.5, crowd) if polling else None)(embedding_panel)(
             view, session.presenter, key=f"emb_{view}", live=polling, beside=True)
+else:
+    watch(view, polling, watching, False)
+    embedding_toggle()

@@ -235,3 +235,11 @@ def test_a_run_that_diverged_at_once_keeps_its_accuracy_axes_and_says_why_they_a
     low, high = fig["layout"]["xaxis"]["range"]
     assert low == 0 and 0 < high <= 1
     assert "no accuracy" in fig["layout"]["annotations"][0]["text"]
+
+
+def test_the_presenters_accuracy_legend_sits_below_the_plot_off_the_curves():
+    """Inside the plot's bottom right it sat on the dotted training curve."""
+    h = History(steps=[1, 2, 3], loss=[2.3, 1.0, 0.5], steps_per_epoch=3, probe_steps=[1, 2, 3],
+                probe_test_acc=[0.5, 0.8, 0.95], probe_train_acc=[0.4, 0.7, 0.9], epochs=[1], test_acc=[0.96])
+    legend = json.loads(accuracy_figure(h, presenter=True).to_json())["layout"]["legend"]
+    assert legend["y"] < 0 and legend["yanchor"] == "top"  # under the x-axis
