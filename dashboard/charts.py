@@ -122,7 +122,7 @@ def inside_legend(layout: dict, presenter: bool, *, top: bool) -> dict:
                             "y": 0.98, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)"}
     elif presenter:  # a rising accuracy's empty corner held the dotted training curve: below the plot
         layout["legend"] = {**layout["legend"], "orientation": "h", "x": 0.0, "xanchor": "left",
-                            "y": -0.12, "yanchor": "top"}
+                            "y": -0.12, "yanchor": "top", "font": {"size": 15}}
         layout["margin"] = {**layout["margin"], "b": 70}
         layout["xaxis"] = {**layout["xaxis"], "title": {"text": ""}}  # the legend's place; ticks say epochs
     return layout
