@@ -437,7 +437,7 @@ def bench_live_embedding(data: Dataset, mnist_dir: str, plan: Plan) -> dict:
         data = Dataset("mnist", data.images_train[keep], data.labels_train[keep],
                        data.images_test, data.labels_test, data.normalizer)
     live = Experiment.from_dict(exp.to_dict())
-    live.train.live_embedding = True
+    live.train.live_embedding, exp.train.live_embedding = True, False  # the preset has it on
     frames = []
 
     def run(e: Experiment) -> float:

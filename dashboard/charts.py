@@ -12,6 +12,8 @@ import pandas  # noqa: F401  (see below)
 import plotly.express as px
 import plotly.graph_objects as go
 
+from digits_core.analysis.comparison import XAXES, Compared, loss_start, x_values
+
 # Plotly looks pandas up in sys.modules without importing it: while the warm-up thread
 # (`warm`) is half-way through importing pandas, a figure found a half-made module and the
 # page failed ("partially initialized module 'pandas'"). Importing it here waits for that
@@ -103,24 +105,32 @@ def accuracy_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
                      "mode": "markers", "name": "test (full, epoch end)",
                      "marker": {"color": EPOCH_COLOUR, "size": max(4, min(big, big * 20 // len(full))),
                                 "symbol": "diamond"}})
-    values = [*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)]
+    values = [v for v in (*h.probe_test_acc, *h.probe_train_acc, *(a for _, a in full)) if np.isfinite(v)]
     low = min(values) if values else 0.0
-    return figure(data, inside_legend(layout_for("Accuracy", presenter, height,
-                                               {"title": {"text": "epoch"}, "rangemode": "tozero"},
-                                               {"title": {"text": "accuracy"}, "tickformat": ".0%",
-                                                "range": [max(0.0, low - 0.03), 1.005]}),
-                                    presenter, top=False))
+    xaxis = {"title": {"text": "epoch"}, "rangemode": "tozero"}
+    if not values:  # nothing measured (a run that diverged at once): Plotly's empty axis ran 0..6
+        xaxis["range"] = [0, max(h.step / max(h.steps_per_epoch, 1), 1e-3)]
+    layout = layout_for("Accuracy", presenter, height, xaxis,
+                        {"title": {"text": "accuracy"}, "tickformat": ".0%", "range": [max(0.0, low - 0.03), 1.005]})
+    if not values and not h.active:
+        layout["annotations"] = [{"text": "no accuracy was measured before it ended", "showarrow": False,
+                                  "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper"}]
+    return figure(data, inside_legend(layout, presenter, top=False))
 
 
 def inside_legend(layout: dict, presenter: bool, *, top: bool) -> dict:
-    """In presenter mode the legend goes inside the plot, in the corner the curves leave
-    empty (a falling loss: top right; a rising accuracy: bottom right): at a projector's
-    text size it wrapped above the plot onto the curves and pushed the charts off a
-    720 px screen."""
-    if presenter:
+    """In presenter mode a falling loss's legend goes inside the plot, top right, where the
+    curve leaves it empty, and a rising accuracy's below the plot (its empty corner held the
+    dotted training curve): at a projector's text size a legend above the plot wrapped
+    onto the curves and pushed the charts off a 720 px screen."""
+    if presenter and top:
         layout["legend"] = {**layout["legend"], "orientation": "v", "x": 0.99, "xanchor": "right",
-                            "y": 0.98 if top else 0.04, "yanchor": "top" if top else "bottom",
-                            "bgcolor": "rgba(255,255,255,0.85)"}
+                            "y": 0.98, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)"}
+    elif presenter:  # a rising accuracy's empty corner held the dotted training curve: below the plot
+        layout["legend"] = {**layout["legend"], "orientation": "h", "x": 0.0, "xanchor": "left",
+                            "y": -0.12, "yanchor": "top", "font": {"size": 15}}
+        layout["margin"] = {**layout["margin"], "b": 70}
+        layout["xaxis"] = {**layout["xaxis"], "title": {"text": ""}}  # the legend's place; ticks say epochs
     return layout
 
 
@@ -147,23 +157,29 @@ def figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
-def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[go.Figure, go.Figure]:
-    """Loss and accuracy of several runs: (label, History) each, one colour per run.
+def overlay(curves: list, presenter: bool = False, *, x: str = "epochs",
+            relative: bool = False) -> tuple[go.Figure, go.Figure]:
+    """Loss and accuracy of several runs: `compare.Compared` each (or (label, History)), one
+    colour per run, against `x` (a key of `compare.XAXES`); `relative`: each run's loss over
+    its own start (losses of different kinds or scales, `compare.relative_losses`).
 
     The accuracy is each epoch's full test, and a run stopped between two epochs ends with
     the test it got at its Stop (where it was stopped). A diverged run's loss leaves the
     chart rather than flattening every other run's curve to the floor."""
     loss, acc = go.Figure(), go.Figure()
     accs, highs = [], []
-    for i, (label, h) in enumerate(curves):
+    runs = [c if isinstance(c, Compared) else Compared(*c) for c in curves]
+    for i, run in enumerate(runs):
+        h = run.history
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         per_epoch = h.steps_per_epoch or max(1, len(h.steps) // max(len(h.epochs), 1))
         diverged = h.status == "diverged"
-        name = f"{label} (diverged)" if diverged else label
-        x = _epoch_x(h.steps, per_epoch)
-        if len(x):
-            sx, sy = decimate(x, smooth(h.loss))
-            loss.add_scatter(x=sx, y=sy, mode="lines", name=name, line=dict(color=colour, width=2.5))
+        name = f"{run.label} (diverged)" if diverged else run.label
+        start = loss_start(h) if relative else None
+        if len(h.steps):
+            y = smooth(h.loss) / (start if start else 1.0)
+            sx, sy = decimate(x_values(run, h.steps, x), y)
+            loss.add_scatter(x=sx, y=sy, mode="lines", name=name, line={"color": colour, "width": 2.5})
             if not diverged and len(sy):
                 highs.append(float(np.max(sy)))
         full = [(float(e), a) for e, a in zip(h.epochs, h.test_acc) if a is not None]
@@ -172,13 +188,15 @@ def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[
             full.append((end, h.final_test_acc))  # measured at its Stop, between two epochs
         if full:
             accs += [a for _, a in full]
-            acc.add_scatter(x=[e for e, _ in full], y=[a for _, a in full], mode="lines+markers",
-                            name=name, line=dict(color=colour, width=2.5))
-    loss.update_xaxes(title="epoch")
-    loss.update_yaxes(title="loss (smoothed)", rangemode="tozero")
-    if highs and len(highs) < len([c for c in curves if len(c[1].steps)]):
+            ax = x_values(run, [e * per_epoch for e, _ in full], x)
+            acc.add_scatter(x=ax, y=[a for _, a in full], mode="lines+markers",
+                            name=name, line={"color": colour, "width": 2.5})
+    loss.update_xaxes(title=XAXES[x])
+    loss.update_yaxes(title="loss ÷ its start (1 = where each run began)" if relative else "loss (smoothed)",
+                      rangemode="tozero")
+    if highs and len(highs) < len([r for r in runs if len(r.history.steps)]):
         loss.update_yaxes(range=[0, 1.1 * max(highs)])  # the diverged runs go off the top
-    acc.update_xaxes(title="epoch")
+    acc.update_xaxes(title=XAXES[x])
     acc.update_yaxes(title="test accuracy", tickformat=".1%")
     if accs:  # within 0..100 %: Plotly would spread one run's one point over -50..150 %
         acc.update_yaxes(range=[max(0.0, min(accs) - 0.02), min(1.005, max(accs) + 0.01)])
@@ -186,7 +204,8 @@ def overlay(curves: list[tuple[str, object]], presenter: bool = False) -> tuple[
         acc.update_yaxes(range=[0, 1])
         acc.add_annotation(text="no test accuracy yet: none of these runs<br>ended an epoch or was tested",
                            x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
-    return style(loss, "Training loss", presenter, 380), style(acc, "Test accuracy", presenter, 380)
+    title = "Training loss, relative to each run's start" if relative else "Training loss"
+    return style(loss, title, presenter, 380), style(acc, "Test accuracy", presenter, 380)
 
 
 def prefetch_plotly() -> None:
@@ -217,4 +236,4 @@ def digit_grid(mosaic: np.ndarray, image_shape: tuple[int, int], title: str = ""
     return fig
 
 
-__all__ = ["digit_grid", "figure", "layout_for", "prefetch_plotly", "MAX_CHART_POINTS", "RUN_COLOURS", "accuracy_figure", "decimate", "loss_figure", "overlay", "smooth"]
+__all__ = ["MAX_CHART_POINTS", "RUN_COLOURS", "accuracy_figure", "decimate", "digit_grid", "figure", "layout_for", "loss_figure", "overlay", "prefetch_plotly", "smooth"]

@@ -8,6 +8,29 @@ from dashboard.state import test_tail
 from digits_core.store.runs import saved_test_acc
 
 SURE = 0.70  # below this, the second choice is shown too
+# A phone (Streamlit stacks columns under 640 px): the reading goes right under the canvas
+# and must be in view with it, so the picture of what the model sees sits small beside the
+# digit, the instructions fold away and the bars are shorter.
+NARROW_SCREEN_CSS = """<style>
+@media (max-width: 640px) {
+  [data-testid="stMain"] h1 { font-size: 1.8rem; padding-top: 0; }
+  [data-testid="stHorizontalBlock"]:has(.model-input):not(:has([data-testid="stHorizontalBlock"])) {
+    flex-wrap: nowrap; gap: .75rem; }
+  [data-testid="stHorizontalBlock"]:has(.model-input):not(:has([data-testid="stHorizontalBlock"])) > div {
+    min-width: 0 !important; flex: 1 1 0 !important; }
+  [data-testid="stHorizontalBlock"]:has(.model-input):not(:has([data-testid="stHorizontalBlock"])) > div:first-child {
+    flex: 0 0 140px !important; }
+  .st-key-draw_hint { display: none; }
+  .st-key-draw_model p { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+  [data-testid="stMetric"] { padding: .5rem .75rem !important; }
+  .model-input img { width: 84px; }
+  .model-input img + img { width: 42px; }
+  .model-input figcaption { display: none; }
+  .digit-probs > div { height: .95rem !important; font-size: .75rem; }
+  .digit-probs > div > span:nth-child(2) { height: .65rem !important; }
+  [data-testid="stMetricValue"] { font-size: 1.8rem !important; }
+}
+</style>"""
 
 
 def model_caption(run) -> str:
@@ -43,6 +66,15 @@ def reading_text(prediction) -> tuple[str, str]:
     return headline, f"Not sure: second choice **{second}** ({p[second]:.0%})"
 
 
+def seen_caption(shape: tuple[int, int], views: int, sure_alone: float) -> str:
+    """The caption under what the model sees: with two views, why it looked at the second."""
+    h, w = shape
+    if views < 2:
+        return f"what the model sees ({h}x{w})"
+    return (f"what the model sees ({h}x{w}). It was less than {sure_alone:.0%} sure, so it also "
+            "read a thinner copy of your drawing (right) and combined the two answers")
+
+
 def inline_image(grey, caption: str, more: tuple = ()) -> str:
     """A small grey image (and `more` beside it) as inline PNGs with one caption: shown with
     the reading itself, without the extra request a media file would cost on every stroke."""
@@ -71,4 +103,4 @@ def probability_bars(prediction) -> str:
     return f'<div class="digit-probs" data-probs="{data}">{"".join(rows)}</div>'
 
 
-__all__ = ["SURE", "inline_image", "model_caption", "probability_bars", "reading_text", "ready_made_label"]
+__all__ = ["NARROW_SCREEN_CSS", "SURE", "inline_image", "model_caption", "probability_bars", "reading_text", "ready_made_label"]

@@ -61,8 +61,10 @@ def status_line(h, epochs: int, queue: tuple[int, float | None] | None = None) -
     return h.message[:1].upper() + h.message[1:] if h.message else h.status
 
 
-def live_panel(name: str, presenter: bool) -> None:
-    """Everything the room watches for run `name` (drawn inside a polling fragment)."""
+def live_panel(name: str, presenter: bool, *, beside: bool = False) -> None:
+    """Everything the room watches for run `name` (drawn inside a polling fragment).
+    `beside`: the embedding takes the other half of the screen, so the accuracy comes first
+    and the loss under it."""
     runner = state.runner()
     h = runner.history(name)
     if h is None:
@@ -72,7 +74,7 @@ def live_panel(name: str, presenter: bool) -> None:
     epochs = job.experiment.train.epochs if job is not None else max(len(h.epochs), 1)
     line = status_line(h, epochs, runner.queue_position(name) if h.status == "queued" else None)
     if h.active:
-        left, right = st.columns([5, 1])
+        left, right = st.columns([3, 1] if beside else [5, 1])
         text = f"{line} · step {h.step:,} of {h.total_steps:,} · {h.progress:.0%} · ETA {clock(h.eta)}"
         left.progress(min(h.progress, 1.0), text=text if h.total_steps else line)
         right.button("Stop", key=f"stop_{name}", on_click=runner.stop, args=(name,),
@@ -96,8 +98,16 @@ def live_panel(name: str, presenter: bool) -> None:
         said = "test accuracy —"
     facts = [said,
              f"{h.images_per_s:,.0f} images/s", f"elapsed {clock(h.elapsed)}"]
+    if beside:  # half a screen: one line (the progress bar has the time)
+        said = said.replace("live test accuracy", "test").replace("(a subset of the test set)", "(live subset)")
+        facts = [said, f"{h.images_per_s:,.0f} images/s"]
     st.markdown(" · ".join(facts))
-    loss, accuracy = curves(name, h, presenter, 250 if presenter else 290)  # presenter: +60
+    height = (180 if presenter else 260) if beside else (250 if presenter else 290)  # presenter: +60
+    loss, accuracy = curves(name, h, presenter, height)
+    if beside:
+        st.plotly_chart(accuracy, key=f"acc_{name}")
+        st.plotly_chart(loss, key=f"loss_{name}")
+        return
     left, right = st.columns(2)
     left.plotly_chart(loss, key=f"loss_{name}")
     right.plotly_chart(accuracy, key=f"acc_{name}")
@@ -125,8 +135,9 @@ def curves(name: str, h, presenter: bool, height: int):
     return hit[1], hit[2]
 
 
-def embedding_panel(name: str, presenter: bool, *, key: str, live: bool) -> None:
-    """The run's embedding frames: the newest while it trains, a step slider after."""
+def embedding_panel(name: str, presenter: bool, *, key: str, live: bool, beside: bool = False) -> None:
+    """The run's embedding frames: the newest while it trains; after, a step slider and a
+    movie of them all (its Play buttons replay how the clusters formed)."""
     frames = state.runner().frames(name)
     if frames is None or len(frames["steps"]) == 0:
         st.caption("No embedding frames yet.")
@@ -137,13 +148,16 @@ def embedding_panel(name: str, presenter: bool, *, key: str, live: bool) -> None
     if not live and n > 1:
         k = st.select_slider("Frame (step)", list(range(n)), value=n - 1, key=f"{key}_frame",
                              format_func=lambda i: f"{int(frames['steps'][i]):,}")
-    left, right = st.columns([3, 2])
-    left.plotly_chart(frame_figure(frames, k, method=method, presenter=presenter), key=f"{key}_fig")
+    # beside the curves (the Train page): the weights under the map, as wide as it
+    left, right = (st.container(), st.container()) if beside else st.columns([3, 2])
+    height = (320 if presenter else 420) if beside else 460
+    left.plotly_chart(frame_figure(frames, k, method=method, presenter=presenter, movie=not live,
+                                   height=height), key=f"{key}_fig")
     info = next((i for i in state.all_runs() if i.name == name), None)
     shape = tuple(info.meta.get("image_shape") or ()) if info is not None else ()
     if len(shape) == 2:
         right.image(weights_picture(frames, k, shape), caption="first-layer weights at this frame "
-                    "(red pushes a unit up, blue down)", output_format="PNG")
+                    "(red pushes a unit up, blue down)", output_format="PNG", width="stretch")
 
 
 def after_panel(name: str) -> None:
@@ -184,4 +198,4 @@ def after_panel(name: str) -> None:
             st.switch_page(page)
 
 
-__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "pace", "poll_seconds", "curves", "embedding_panel", "live_panel", "status_line"]
+__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "curves", "embedding_panel", "live_panel", "pace", "poll_seconds", "status_line"]

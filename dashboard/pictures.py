@@ -9,6 +9,8 @@ import io
 
 import numpy as np
 
+from digits_core.images.pictures import mosaic as tile
+
 
 def png_data_url(grey: np.ndarray) -> str:
     """(H, W) uint8 -> 'data:image/png;base64,...'."""
@@ -21,11 +23,16 @@ def png_data_url(grey: np.ndarray) -> str:
 
 def digit_grid_html(mosaic: np.ndarray, image_shape: tuple[int, int], width: int = 360) -> str:
     """A class mosaic (`images.class_mosaic`: one row of images per label, ink high) as dark
-    ink on white, `width` px wide with crisp pixels, its rows labelled 0..9 on the left."""
+    ink on white with a white gap between digits, `width` px wide with crisp pixels, its rows
+    labelled 0..9 on the left."""
     m = np.asarray(mosaic, dtype=np.float64)
-    top = m.max() if m.size and m.max() > 0 else 1.0
-    grey = (255 - np.clip(m / top, 0, 1) * 255).round().astype(np.uint8)
-    rows = grey.shape[0] // image_shape[0]
+    h, w = image_shape
+    rows, cols = m.shape[0] // h, m.shape[1] // w
+    # apart, each digit reads as one: side by side, a row of them read as one squiggle
+    digits = m[: rows * h, : cols * w].reshape(rows, h, cols, w).transpose(0, 2, 1, 3).reshape(-1, h, w)
+    m = tile(digits, cols, gap=max(1, h // 8))  # NaN between the digits
+    top = np.nanmax(m) if m.size and np.nanmax(m) > 0 else 1.0
+    grey = (255 - np.clip(np.nan_to_num(m / top), 0, 1) * 255).round().astype(np.uint8)
     labels = "".join(f'<div style="flex:1;display:flex;align-items:center">{k}</div>' for k in range(rows))
     # the picture fits its column (at most `width` px); the labels stretch to its height
     return (f'<div class="digit-grid" style="display:flex;gap:.4rem;align-items:stretch;max-width:{width}px">'

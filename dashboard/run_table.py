@@ -9,10 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.plain import plain
-from digits_core.errors import RunError
+from dashboard.plain import chart_text, plain
+from digits_core.analysis.comparison import Compared, compared
+from digits_core.errors import DigitLabError, RunError
 from digits_core.store.history import ACTIVE
 from digits_core.store.quota import Caps, Usage
+from digits_core.store.readers import read_experiment
 from digits_core.store.runs import RunInfo
 
 COLUMNS = {
@@ -90,4 +92,19 @@ def space_panel(infos: list[RunInfo]) -> None:
         if "runs_freed" in ss:
             st.success(f"Deleted {plain(ss.pop('runs_freed'))}.")
 
-__all__ = ["COLUMNS", "SPACE_COLUMNS", "runs_table", "space_panel", "space_table", "when"]
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _experiment(path: str, updated: float):
+    try:
+        return read_experiment(f"{path}/experiment.json")
+    except (DigitLabError, OSError):
+        return None  # drawn against epochs, its loss kind unknown
+
+
+def compared_run(info: RunInfo) -> Compared:
+    """A run as the comparison draws it: its history and its experiment's loss and batch."""
+    return compared(chart_text(info.label), state.runner().history(info.name),
+                    _experiment(str(info.path), float(info.meta.get("updated") or 0)))
+
+
+__all__ = ["COLUMNS", "SPACE_COLUMNS", "compared_run", "runs_table", "space_panel", "space_table", "when"]

@@ -118,19 +118,33 @@ crowd = watchers() if polling else 1  # a server many tabs watch: each looks les
 
 
 @st.fragment(run_every=poll_seconds(watching, crowd) if polling else None)
-def watch(name: str, polling: bool, watching: str) -> None:
+def watch(name: str, polling: bool, watching: str, beside: bool) -> None:
     if polling:
         seen(state.sid())
-    live_panel(name, session.presenter)
+    live_panel(name, session.presenter, beside=beside)
     if polling and (not runner.busy(name) or pace(runner.history(name)) != watching):
         st.rerun()  # the whole page: a new pace of looking, or what comes after the run
 
 
-watch(view, polling, watching)
-show_embedding = st.toggle("Show the last layer's embedding as it learns", key="train_embedding",
-                           value=runner.job(view) is not None and runner.job(view).experiment.train.live_embedding)
+live_default = runner.job(view) is not None and runner.job(view).experiment.train.live_embedding
+show_embedding = ss.get("train_embedding", live_default)
+
+
+def embedding_toggle() -> None:  # above the two halves when on; under the curves when off
+    st.toggle("Show the last layer's embedding as it learns", key="train_embedding", value=live_default)
+
+
 if show_embedding:
-    st.fragment(run_every=crowded(1.5, crowd) if polling else None)(embedding_panel)(
-        view, session.presenter, key=f"emb_{view}", live=polling)
+    embedding_toggle()
 if not polling:
-    after_panel(view)
+    after_panel(view)  # an ended run's next steps, above its charts: in view
+if show_embedding:  # progress and accuracy beside the embedding: one projector screen
+    curves_box, embedding_box = st.columns(2)
+    with curves_box:
+        watch(view, polling, watching, True)
+    with embedding_box:
+        st.fragment(run_every=crowded(1.5, crowd) if polling else None)(embedding_panel)(
+            view, session.presenter, key=f"emb_{view}", live=polling, beside=True)
+else:
+    watch(view, polling, watching, False)
+    embedding_toggle()

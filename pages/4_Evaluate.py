@@ -144,11 +144,14 @@ shape = run.model.image_shape
 what = "convolution kernels" if run.experiment.model.kind.conv else "units"
 st.caption(f"What the first 32 {what} look for: red pixels push a unit up, blue ones down "
            "(each scaled to its own largest weight).")
-before_col, after_col = st.columns(2)
+before_col, after_col, change_col = st.columns(3)
+after = first_layer_weights(run.model)
 if run.first_layer_before is not None:
     before_col.image(first_layer_mosaic(run.first_layer_before, shape),
                      caption="before training", output_format="PNG")
+    # often alike at a glance (small steps from random starts): the change itself shows what moved
+    change_col.image(first_layer_mosaic(after - run.first_layer_before, shape), output_format="PNG",
+                     caption="what training changed (after minus before, each scaled to its largest change)")
 else:
     before_col.info("This run did not keep its initial weights.")
-after_col.image(first_layer_mosaic(first_layer_weights(run.model), shape),
-                caption="after training", output_format="PNG")
+after_col.image(first_layer_mosaic(after, shape), caption="after training", output_format="PNG")

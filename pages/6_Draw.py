@@ -9,11 +9,13 @@ from streamlit.errors import StreamlitAPIException
 
 from dashboard import state
 from dashboard.draw import (
+    NARROW_SCREEN_CSS,
     inline_image,
     model_caption,
     probability_bars,
     reading_text,
     ready_made_label,
+    seen_caption,
 )
 from dashboard.marking import mark_panel
 from dashboard.plain import plain
@@ -42,24 +44,23 @@ if run is None:
     if run is None:
         st.info(state.NO_MODEL)
         st.stop()
-st.caption(model_caption(run))
+st.container(key="draw_model").caption(model_caption(run))
 
 
 @st.fragment
 def drawing() -> None:
+    st.html(NARROW_SCREEN_CSS)  # a phone: the reading right under the canvas, in view with it
     draw_col, result_col = st.columns([1, 1])
+    tools = st.expander("Pen width, or upload a photo")  # folded, under both
+    stroke = tools.slider("Pen width", 5, 40, 18, key="draw_pen")
+    upload = tools.file_uploader(
+        f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
+        f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
+        type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
     with draw_col:
-        st.caption("Draw one digit, large and centred. Above the canvas: undo, redo and clear (the bin).")
-        canvas_box = st.container()  # the slider goes below the canvas
-        stroke = st.slider("Pen width", 5, 40, 18, key="draw_pen")
-        with canvas_box:
-            rgba = sketchpad(pen=stroke, size=CANVAS, key="draw_canvas")
-        upload = st.file_uploader(
-            f"...or upload a photo or scan of one digit (PNG/JPEG, up to "
-            f"{MAX_UPLOAD_BYTES // 2**20} MB); it replaces the drawing",
-            type=["png", "jpg", "jpeg"], key=f"draw_upload_{ss.get('draw_uploads', 0)}")
-        if "draw_upload_error" in ss:  # once: the next stroke or upload clears it
-            st.error(plain(ss.pop("draw_upload_error")))
+        st.container(key="draw_hint").caption(
+            "Draw one digit, large and centred. Above the canvas: undo, redo and clear (the bin).")
+        rgba = sketchpad(pen=stroke, size=CANVAS, key="draw_canvas")
     if upload is not None:
         try:
             rgba = load_upload(upload)
@@ -77,10 +78,13 @@ def drawing() -> None:
         result_col.error(plain(e))
         return
     with result_col:
+        refused = ss.pop("draw_upload_error", None)  # where the reading would be, once
+        if refused:
+            st.error(plain(refused))
         if prediction is None or prediction.digit is None:
             if prediction is not None and prediction.message == TOO_SMALL:
                 st.warning(f"{TOO_SMALL[:1].upper()}{TOO_SMALL[1:]}.")
-            else:
+            elif not refused:
                 st.info("Draw a digit on the canvas: the model's reading appears here.")
             return
         seen_col, metric_col = st.columns(2)
@@ -93,12 +97,11 @@ def drawing() -> None:
             mark_panel(run, rgba, prediction)
         h, w = prediction.image.shape
         top = MAX_VALUE[run.experiment.data.dataset]
+        caption = seen_caption((h, w), len(prediction.views), SURE_ALONE)
         if len(prediction.views) > 1:  # unsure of the drawing: also read narrowed (digits_core.analysis.predict)
             seen = [display_image(v, top, size=size, frame=4) for v, size in zip(prediction.views, (112, 56))]
-            caption = (f"what the model sees ({h}x{w}); right, the drawing narrowed, read too because "
-                       f"the first alone was under {SURE_ALONE:.0%} sure")
         else:
-            seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
+            seen = [display_image(prediction.image, top, size=140, frame=4)]
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
 

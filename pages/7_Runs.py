@@ -6,8 +6,9 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.charts import overlay
-from dashboard.plain import chart_text, plain
-from dashboard.run_table import COLUMNS, runs_table, space_panel
+from dashboard.plain import plain
+from dashboard.run_table import COLUMNS, compared_run, runs_table, space_panel
+from digits_core.analysis.comparison import XAXES, relative_losses
 from digits_core.errors import DigitLabError, RunError
 
 ss = st.session_state
@@ -33,8 +34,16 @@ chosen = st.multiselect("Runs to overlay", loadable, key="runs_compare",
                         default=None if "runs_compare" in ss else loadable[:2],
                         format_func=lambda n: by_name[n].label, placeholder="Choose runs…")
 if chosen:
-    curves = [(chart_text(by_name[n].label), state.runner().history(n)) for n in chosen]
-    loss_fig, acc_fig = overlay(curves, session.presenter)
+    curves = [compared_run(by_name[n]) for n in chosen]
+    c1, c2 = st.columns(2)
+    x = c1.radio("Draw against", list(XAXES), format_func=XAXES.get, horizontal=True, key="runs_x")
+    differ = relative_losses(curves)
+    relative = c2.radio("Loss", ["as measured", "relative to each run's start"], index=int(differ),
+                        horizontal=True, key=f"runs_loss_view_{differ}") != "as measured"
+    if differ:
+        c2.caption("These runs' losses are of different kinds or scales: "
+                   + ("each is drawn relative to where it began." if relative else "one axis may flatten some."))
+    loss_fig, acc_fig = overlay(curves, session.presenter, x=x, relative=relative)
     left, right = st.columns(2)
     left.plotly_chart(acc_fig, key="runs_acc")
     right.plotly_chart(loss_fig, key="runs_loss")

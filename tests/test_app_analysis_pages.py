@@ -104,7 +104,7 @@ def test_draw_without_a_run_reads_with_the_ready_made_model():
 
     read = predict_canvas(load_ready_made(), _drawn_digit())
     assert seen.count("data:image/png;base64,") == len(read.views)
-    assert ("also read the drawing narrowed" in seen) == (len(read.views) == 2)
+    assert ("also read a thinner copy of your drawing" in seen) == (len(read.views) == 2)
 
 
 # ------------------------------------------------------------------ Evaluate
@@ -284,6 +284,9 @@ def test_draw_accepts_an_uploaded_image_and_refuses_garbage(run):
     at.run()
     assert not at.exception
     assert at.error and "cannot read" in at.error[0].value
+    # said where the reading would be (the result column), not under the folded tools
+    result = at.columns[1]
+    assert [e.value for e in result.error] == [at.error[0].value] and not result.info
     assert at.file_uploader[0].value is None  # cleared: the canvas reads drawings again
     at.session_state["draw_canvas"] = _canvas_state(rgba)
     at.run()
@@ -432,3 +435,21 @@ def test_evaluate_ranks_the_hardest_examples_by_loss_and_filters_them(run):
     at.run()
     _ok(at)
     assert any(f"No test image is a {t} read as {empty}" in i.value for i in at.info)
+
+
+def test_the_second_view_is_explained_in_a_students_words():
+    from dashboard.draw import seen_caption
+
+    one, two = seen_caption((28, 28), 1, 0.99), seen_caption((28, 28), 2, 0.99)
+    assert one == "what the model sees (28x28)"
+    assert "narrowed" not in two and "less than 99% sure" in two and "thinner copy of your drawing" in two
+
+
+def test_evaluate_shows_what_training_changed_in_the_first_layer(run):
+    """Before and after looked alike on a small CNN (small steps from a random start): the
+    change itself is shown beside them."""
+    at = _app("4_Evaluate.py", run)
+    _ok(at)
+    captions = [img.caption for image in at.get("image") for img in image.proto.imgs]
+    assert "before training" in captions and "after training" in captions
+    assert any(c.startswith("what training changed") for c in captions), captions

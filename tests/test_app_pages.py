@@ -776,3 +776,46 @@ def test_a_bad_link_is_refused_in_one_line_and_the_form_kept(app):
     assert [e.value.count("\n") for e in app.error] == [0]
     assert "not used" in app.error[0].value and "learning rate" in app.error[0].value
     assert session_of(app).experiment == before
+
+
+def test_the_s4_preset_turns_its_live_tsne_on(app, isolated):
+    """S4 is the live-embedding demo: choosing it ticks Live t-SNE, and Home's button too."""
+    folder = fake_mnist(isolated / "my-mnist")
+    on_page(app, "pages/2_Data.py")
+    app.radio(key="data_dataset").set_value("mnist").run()
+    app.text_input(key="data_mnist_dir").input(str(folder)).run()
+    app.switch_page("pages/3_Train.py").run()
+    app.selectbox(key="preset_pick").select("S4").run()
+    assert app.checkbox(key=key(app, "live")).value
+    assert session_of(app).experiment.train.live_embedding
+    app.selectbox(key="preset_pick").select("default-cnn").run()
+    assert not app.checkbox(key=key(app, "live")).value
+    app.switch_page("pages/1_Home.py").run()
+    app.button(key="preset_S4").click().run()
+    assert session_of(app).experiment.train.live_embedding
+
+
+def test_runs_of_different_losses_are_compared_relative_to_their_start(app, isolated, saved_run):
+    """A cross-entropy run beside a summed squared error (S1a's ~80): one axis drew the first
+    flat at 0, so each is drawn over its own start, said on the chart and beside it; the
+    x-axis can be images seen (steps x batch) or time as well as epochs."""
+    from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from digits_core.training.jobs import run_experiment
+
+    summed = run_experiment(Experiment(DataConfig(), ModelConfig(family="numpy-mlp", hidden=[16]),
+                                       TrainConfig(epochs=1, loss="mse-softmax", loss_reduction="sum",
+                                                   batch_size=20, lr=0.01), name="summed"))
+    record(summed, isolated / "runs")
+    saved_run(isolated / "runs")
+    on_page(app, "pages/7_Runs.py")
+    assert len(app.multiselect(key="runs_compare").value) == 2
+    view = app.radio(key="runs_loss_view_True")
+    assert view.value == "relative to each run's start"
+    assert any("different kinds or scales" in c.value for c in app.caption)
+    loss = json.loads(app.get("plotly_chart")[1].proto.spec)
+    assert "start" in loss["layout"]["yaxis"]["title"]["text"]
+    app.radio(key="runs_x").set_value("images").run()
+    loss = json.loads(app.get("plotly_chart")[1].proto.spec)
+    assert loss["layout"]["xaxis"]["title"]["text"] == "images seen"
+    app.radio(key="runs_x").set_value("time").run()
+    assert not app.exception

@@ -1,5 +1,7 @@
 """Training-curve figures read at a projector."""
 
+import json
+
 import numpy as np
 
 from dashboard.charts import accuracy_figure
@@ -41,7 +43,10 @@ def test_the_digit_grid_picture_is_the_mosaic_dark_on_light_with_its_rows_labell
     html = digit_grid_html(mosaic, (8, 8), width=320)
     png = base64.b64decode(html.split("data:image/png;base64,")[1].split('"')[0])
     grey = np.asarray(Image.open(io.BytesIO(png)))
-    assert grey.shape == (80, 80) and grey[8:16, :8].max() == 0 and grey[:8].min() == 255
+    assert grey.shape == (89, 89) and grey[9:17, :8].max() == 0 and grey[:9].min() == 255
+    full = digit_grid_html(np.full((80, 80), 16, np.float32), (8, 8))  # every digit all ink
+    grey = np.asarray(Image.open(io.BytesIO(base64.b64decode(full.split("base64,")[1].split('"')[0]))))
+    assert (grey[:, 8::9] == 255).all() and (grey[8::9] == 255).all()  # white between digits
     assert [f">{k}</div>" in html for k in range(10)] == [True] * 10
     assert "max-width:320px" in html and "image-rendering:pixelated" in html
 
@@ -71,7 +76,6 @@ def _busy_history(steps: int = 5000) -> History:
 def test_the_live_figures_are_what_plotly_would_validate_them_to():
     """loss_figure and accuracy_figure skip Plotly's validation (it took most of a poll's
     time); validating their output must change nothing."""
-    import json
 
     import plotly.graph_objects as go
     import plotly.io as pio
@@ -110,7 +114,6 @@ def test_decimate_keeps_every_buckets_extremes_in_order():
 
 
 def test_the_embedding_frame_figure_is_what_plotly_would_validate_it_to():
-    import json
 
     import plotly.graph_objects as go
     import plotly.io as pio
@@ -128,8 +131,43 @@ def test_the_embedding_frame_figure_is_what_plotly_would_validate_it_to():
         assert fast == json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=True))
         assert fast["layout"]["legend"]["title"]["text"] == "digit"
         assert fast["layout"]["yaxis"]["scaleanchor"] == "x" and not fast["layout"]["xaxis"]["visible"]
-        wrong = [t for t in fig.data if t.marker.symbol == "x"]
-        assert sum(len(t.x) for t in wrong) == int((preds != labels).sum())
+        crosses = sum(int((np.asarray(t.marker.symbol) == "x").sum()) for t in fig.data)
+        assert crosses == int((preds != labels).sum())
+
+
+def test_every_embedding_frame_lists_all_ten_digits_and_the_movie_moves_the_same_points():
+    """At frame 0 an untrained network reads every point as one digit: the legend still lists
+    all ten, each in its own colour, the same at every frame; the movie's frames keep each
+    digit's points in one trace, in one order (plotly moves point i to its new place)."""
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from dashboard.frames import SPEEDS, frame_figure
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(10), 20)
+    preds = [np.full(200, 5), np.where(rng.random(200) < 0.3, (labels + 1) % 10, labels), labels]
+    frames = {"pca": [rng.normal(size=(200, 2)) for _ in preds],
+              "tsne": [rng.normal(size=(200, 2)) * s for s in (1e-3, 1.0, 30.0)],
+              "labels": labels, "preds": preds, "epochs": np.array([0.0, 0.1, 1.0]),
+              "steps": np.array([0, 12, 120])}
+
+    def legend(fig):
+        return [(t.name, t.marker.color) for t in fig.data if t.showlegend is not False]
+
+    first = frame_figure(frames, 0)
+    assert [name for name, _ in legend(first)] == [str(d) for d in range(10)]
+    assert legend(first) == legend(frame_figure(frames, 1)) == legend(frame_figure(frames, 2))
+    movie = frame_figure(frames, 2, movie=True)
+    fast = json.loads(pio.to_json(movie, validate=False))
+    assert fast == json.loads(pio.to_json(go.Figure(movie.to_dict()), validate=True))
+    assert [b["label"] for b in fast["layout"]["updatemenus"][0]["buttons"]][:len(SPEEDS)] == list(SPEEDS)
+    assert len(fast["frames"]) == 3 and fast["layout"]["sliders"][0]["active"] == 2
+    lo, hi = movie.layout.xaxis.range
+    for f in movie.frames:
+        assert [len(t.x) for t in f.data] == [20] * 10
+        assert all(lo <= x <= hi for t in f.data for x in t.x)  # one set of axes fits all
 
 
 def test_a_crowded_server_is_looked_at_less_often_but_a_starting_run_never():
@@ -184,3 +222,24 @@ def test_compared_runs_show_a_stop_between_epochs_and_keep_a_diverged_loss_off_t
     assert not none.data and list(none.layout.yaxis.range) == [0, 1]
     assert "no test accuracy yet" in none.layout.annotations[0].text
     assert overlay([("S1b-2", diverged)])[0].layout.yaxis.range is None  # alone: its own scale
+
+
+def test_a_run_that_diverged_at_once_keeps_its_accuracy_axes_and_says_why_they_are_empty():
+    """No accuracy point at all: the chart still reads 0-100 % against the epochs it ran
+    (Plotly's empty axis read 0..6), and says nothing was measured."""
+    from dashboard.charts import accuracy_figure
+
+    diverged = History(steps=[1, 2], loss=[12.5, 1617.0], steps_per_epoch=180, step=2, status="diverged")
+    fig = json.loads(accuracy_figure(diverged).to_json())
+    assert fig["layout"]["yaxis"]["range"] == [0.0, 1.005]
+    low, high = fig["layout"]["xaxis"]["range"]
+    assert low == 0 and 0 < high <= 1
+    assert "no accuracy" in fig["layout"]["annotations"][0]["text"]
+
+
+def test_the_presenters_accuracy_legend_sits_below_the_plot_off_the_curves():
+    """Inside the plot's bottom right it sat on the dotted training curve."""
+    h = History(steps=[1, 2, 3], loss=[2.3, 1.0, 0.5], steps_per_epoch=3, probe_steps=[1, 2, 3],
+                probe_test_acc=[0.5, 0.8, 0.95], probe_train_acc=[0.4, 0.7, 0.9], epochs=[1], test_acc=[0.96])
+    legend = json.loads(accuracy_figure(h, presenter=True).to_json())["layout"]["legend"]
+    assert legend["y"] < 0 and legend["yanchor"] == "top"  # under the x-axis
