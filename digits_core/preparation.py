@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .drawing import MNIST_BOX, MNIST_SIZE, NARROW, _ink_crop, _mnist_box, _narrow, _place_by_mass, _resize_to, _to_digits
+from .drawing import (
+    MNIST_BOX,
+    MNIST_SIZE,
+    NARROW,
+    _ink_crop,
+    _mnist_box,
+    _narrow,
+    _place_by_mass,
+    _resize_to,
+    _to_digits,
+)
 from .ink import drop_specks, halve_canvas, ink_map
 
 
@@ -85,7 +95,7 @@ def _where_drawn(box: np.ndarray, ink: np.ndarray) -> np.ndarray:
     cy = (rows[0] + rows[-1] + 1) / 2 / ink.shape[0] * MNIST_SIZE
     cx = (cols[0] + cols[-1] + 1) / 2 / ink.shape[1] * MNIST_SIZE
     h, w = box.shape
-    top, left = int(round(cy - h / 2)), int(round(cx - w / 2))
+    top, left = round(cy - h / 2), round(cx - w / 2)
     top, left = min(max(top, 0), MNIST_SIZE - h), min(max(left, 0), MNIST_SIZE - w)
     frame = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     frame[top : top + h, left : left + w] = box

@@ -15,6 +15,7 @@ from dashboard.draw import (
     reading_text,
     ready_made_label,
 )
+from dashboard.inside_view import inside_view
 from dashboard.sketchpad import sketchpad
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
@@ -97,6 +98,7 @@ def drawing() -> None:
             seen, caption = [display_image(prediction.image, top, size=140, frame=4)], f"what the model sees ({h}x{w})"
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
+    inside_view(run, prediction, rgba)  # below the reading, drawn after it (dashboard/inside_view.py)
 
 
 drawing()

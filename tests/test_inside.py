@@ -7,7 +7,14 @@ import pytest
 from sklearn.datasets import load_digits
 
 from digits_core.config import ConvBlock, ModelConfig
-from digits_core.inside import first_filters, layer_values, strongest, unit_scores, unit_weights, weight_layers
+from digits_core.inside import (
+    first_filters,
+    layer_values,
+    strongest,
+    unit_scores,
+    unit_weights,
+    weight_layers,
+)
 from digits_core.models import build_model
 from digits_core.pretrained import load_ready_made
 
@@ -30,7 +37,7 @@ def model(request):
         state = m.state_dict()
         rng = np.random.default_rng(0)
         for k in state:
-            if k.endswith("running_mean") or k.endswith("running_var"):
+            if k.endswith(("running_mean", "running_var")):
                 state[k] = rng.uniform(0.2, 1.5, state[k].shape).astype(np.float32)
         m.load_state_dict(state)
     return m

@@ -12,7 +12,14 @@ from digits_core.data import Normalizer
 from digits_core.models import build_model
 from digits_core.numpy_mlp import Optimizer
 from digits_core.pretrained import load_ready_made
-from digits_core.saliency import completeness_gap, edge_map, explain, integrated_gradients, logit_gradients, nudge
+from digits_core.saliency import (
+    completeness_gap,
+    edge_map,
+    explain,
+    integrated_gradients,
+    logit_gradients,
+    nudge,
+)
 
 NORM = Normalizer("unit", 16.0)
 DIGITS = load_digits()
