@@ -8,6 +8,7 @@ from digits_core.evaluate import cell_examples, evaluate_run, most_confused, use
 from digits_core.images import display_image, first_layer_mosaic
 from digits_core.models import first_layer_weights
 from dashboard import state
+from dashboard.inside_view import test_image_view
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -122,6 +123,10 @@ else:
             column_config={d: st.column_config.NumberColumn(d, format="percent") for d in DIGITS},
             hide_index=True,
         )
+    shown = st.selectbox("Which pixels decided, and where it lands, for image", range(len(examples)), index=None,
+                         format_func=lambda k: examples[k].caption, key="inside_example")
+    if shown is not None:
+        test_image_view(run, examples[shown].image, examples[shown].caption)
 
 if uses_strict_rule(run):
     st.subheader("Confusion matrix, strict rule")

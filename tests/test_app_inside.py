@@ -133,3 +133,13 @@ def save_run_copy(run, tmp_path):
     shutil.copytree(run.path, dest)
     save_weights(run.model.state_dict(), dest / weights_file(run.experiment.model.family))
     return load_run(dest)
+
+
+def test_evaluate_explains_a_chosen_test_image(run):
+    os.environ["DIGITLAB_RUNS"] = str(run.path.parent)
+    at = AppTest.from_file(str(PAGES / "4_Evaluate.py"), default_timeout=90).run()
+    _ok(at)
+    at.selectbox(key="inside_example").set_value(0).run()
+    _ok(at)
+    html = _html(at)
+    assert "towards" in html and "nearest test images" in html
