@@ -21,6 +21,7 @@ pages = [
     st.Page("pages/5_Embedding.py", title="Embedding", url_path="embedding", icon=":material/scatter_plot:"),
     st.Page("pages/6_Draw.py", title="Draw", url_path="draw", icon=":material/draw:"),
     st.Page("pages/7_Runs.py", title="Runs", url_path="runs", icon=":material/folder_open:"),
+    st.Page("pages/9_Play.py", title="Play", url_path="play", icon=":material/sports_esports:"),
 ]
 page = st.navigation(pages)
 session = state.session()
