@@ -27,7 +27,8 @@ from digits_core.preparation import prepare
 from digits_core.saliency import explain
 
 VIEWS = ("Every layer", "Which pixels decided", "How it was prepared", "Where it lands")
-MAP_PX = 30  # about this many pixels per map/unit cell in a row of maps
+MAP_PX = 30  # about this many pixels per map in a row of maps
+UNIT_PX = 14  # pixels per hidden unit in a strip of units
 
 
 def _key(run) -> str:
@@ -53,18 +54,29 @@ def _picture(values: np.ndarray, top: float, px: int) -> np.ndarray:
     return upscale(diverging_rgb(values / top if top > 0 else values * 0), px)
 
 
-def _row_picture(values: np.ndarray, top: float) -> np.ndarray:
+def _row_picture(values: np.ndarray, top: float, px: int = MAP_PX) -> np.ndarray:
     """One image's stage: maps (C, h, w) as a mosaic, units (K,) as a strip of cells."""
     if values.ndim == 3:
         c, h, w = values.shape
         cols = min(c, 16)
-        tiles = np.repeat(np.repeat(values, max(1, MAP_PX // max(h, w)), 1), max(1, MAP_PX // max(h, w)), 2)
+        k = max(1, -(-px // max(h, w)))
+        tiles = np.repeat(np.repeat(values, k, 1), k, 2)
         return diverging_rgb(mosaic(tiles / (top or 1), cols, gap=2))
     k = values.shape[0]
     cols = min(k, 32)
     grid = np.full(-(-k // cols) * cols, np.nan, np.float32)
     grid[:k] = values / (top or 1)
-    return upscale(diverging_rgb(grid.reshape(-1, cols)), 16 * max(1, grid.size // cols))
+    rgb = diverging_rgb(grid.reshape(-1, cols))
+    return np.repeat(np.repeat(rgb, UNIT_PX, 0), UNIT_PX, 1)
+
+
+def _digit_cells(values: np.ndarray, top: float, fmt: str) -> str:
+    """Ten values (logits or probabilities) as cells labelled 0..9, coloured on the scale."""
+    rgb = diverging_rgb(values / (top or 1))
+    cells = "".join(f'<div style="text-align:center;width:3.2rem"><div style="background:rgb{tuple(int(c) for c in rgb[d])};'
+                    f'border:1px solid #ccc;height:1.6rem;line-height:1.6rem;font-size:.75rem">{v:{fmt}}</div>'
+                    f'<div style="font-size:.8rem">{d}</div></div>' for d, v in enumerate(values))
+    return f'<div style="display:flex;gap:2px">{cells}</div>'
 
 
 WHAT = {"input": "the image as the model gets it, after normalising",
@@ -93,7 +105,11 @@ def layers_panel(run, image: np.ndarray, presenter: bool) -> None:
         shape = "x".join(str(n) for n in v.shape)
         label = (f'<div style="font-weight:600">{s.name} <span style="font-weight:400;color:#808495">'
                  f'({shape})</span></div><div style="font-size:.8rem;color:#555">{WHAT[s.kind]}</div>')
-        pic = _rgb_html(_picture(v[0], top, 84) if s.kind == "input" else _row_picture(v, top), s.name)
+        if s.kind in ("logits", "probs"):
+            pic = _digit_cells(v, top, ".0%" if s.kind == "probs" else ".1f")
+        else:
+            px = 2 * MAP_PX if presenter else MAP_PX  # presenter mode: maps twice the size
+            pic = _rgb_html(_picture(v[0], top, 84) if s.kind == "input" else _row_picture(v, top, px), s.name)
         extra = ""
         if i == 1 and s.source is not None:  # the first layer: its filters beside the maps they made
             f = filters

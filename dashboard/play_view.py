@@ -58,7 +58,7 @@ def nudge_panel(run, image: np.ndarray, top: float) -> None:
         unsafe_allow_html=True)
     moved = "changed its mind" if n.digit != n.was else "held on (try again on the nudged digit, or draw first)"
     st.caption(f"A few steps of projected gradient descent on the pixels, none moved by more than "
-               f"{n.largest_change:.0%} of the range: the model {moved}. You still read a {n.was}: the change is a faint "
+               f"{n.largest_change:.0%} of the range: the model {moved}. To you it is the same digit as before the nudge: the change is a faint "
                "haze spread over many pixels, each pushed the way the model's gradient says, which a person's eye "
                "ignores; the model adds up every pixel's small push, so together they outweigh the strokes.")
 

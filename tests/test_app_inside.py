@@ -143,3 +143,20 @@ def test_evaluate_explains_a_chosen_test_image(run):
     _ok(at)
     html = _html(at)
     assert "towards" in html and "nearest test images" in html
+
+
+def test_presenter_mode_shows_every_view_larger():
+    """Through the whole app (the presenter toggle lives in its sidebar), ready-made model."""
+    os.environ["DIGITLAB_RUNS"] = tempfile.mkdtemp()
+    at = AppTest.from_file(str(PAGES.parent / "streamlit_app.py"), default_timeout=90).run()
+    at.switch_page("pages/6_Draw.py").run()
+    at.session_state["draw_canvas"] = _pad(_digit())
+    at.run()
+    normal = _html(at)
+    at.toggle(key="presenter").set_value(True).run()
+    for view in VIEWS:
+        at.session_state["inside_view"] = view
+        at.run()
+        _ok(at)
+        if view == VIEWS[0]:
+            assert len(_html(at)) > len(normal)  # maps drawn at twice the size: larger pictures
