@@ -19,7 +19,7 @@ from dashboard.frames import DIGIT_COLOURS
 from dashboard.pictures import png_data_url
 from digits_core.data import MAX_VALUE
 from digits_core.errors import DigitLabError
-from digits_core.images import display_image, diverging_rgb, mosaic, upscale
+from digits_core.images import display_image, diverging_rgb, mosaic
 from digits_core.inside import first_filters, layer_values, strongest, unit_scores, unit_weights
 from digits_core.landing import land, landscape, neighbours_line
 from digits_core.predict import read_views
@@ -35,10 +35,12 @@ def _key(run) -> str:
     return f"{run.label}|{run.meta.get('updated')}|{id(run.model)}"
 
 
-def _rgb_html(rgb: np.ndarray, alt: str, height: int | None = None) -> str:
-    h = f"height:{height}px;" if height else ""
-    return (f'<img src="{png_data_url(rgb)}" alt="{alt}" style="{h}max-width:100%;image-rendering:pixelated;'
-            f'border:1px solid #e6e9ef"/>')
+def _rgb_html(rgb: np.ndarray, alt: str, width: int | None = None) -> str:
+    """A small RGB (or grey) picture, sent at its own size and drawn `width` CSS px wide with
+    crisp pixels: the browser scales it, so a stroke's pictures cost little to encode."""
+    w = f"width:{width}px;" if width else ""
+    return (f'<img src="{png_data_url(rgb)}" alt="{alt}" style="{w}max-width:100%;height:auto;'
+            f'image-rendering:pixelated;border:1px solid #e6e9ef"/>')
 
 
 def scale_html(top: float, what: str = "") -> str:
@@ -49,25 +51,23 @@ def scale_html(top: float, what: str = "") -> str:
             f'<span>(white = 0{", " + what if what else ""})</span></span>')
 
 
-def _picture(values: np.ndarray, top: float, px: int) -> np.ndarray:
-    """(h, w) values -> an RGB picture on the diverging scale, upscaled to about px."""
-    return upscale(diverging_rgb(values / top if top > 0 else values * 0), px)
+def _picture(values: np.ndarray, top: float) -> np.ndarray:
+    """(h, w) values -> (h, w, 3) on the diverging scale, its ends at -top and +top."""
+    return diverging_rgb(values / top if top > 0 else values * 0)
 
 
-def _row_picture(values: np.ndarray, top: float, px: int = MAP_PX) -> np.ndarray:
-    """One image's stage: maps (C, h, w) as a mosaic, units (K,) as a strip of cells."""
+def _row_html(values: np.ndarray, top: float, px: int, alt: str) -> str:
+    """One image's stage: maps (C, h, w) as a mosaic, each about px wide; units (K,) as a
+    strip of UNIT_PX cells, 32 a row."""
     if values.ndim == 3:
         c, h, w = values.shape
-        cols = min(c, 16)
-        k = max(1, -(-px // max(h, w)))
-        tiles = np.repeat(np.repeat(values, k, 1), k, 2)
-        return diverging_rgb(mosaic(tiles / (top or 1), cols, gap=2))
+        m = mosaic(values / (top or 1), min(c, 16), gap=1)
+        return _rgb_html(diverging_rgb(m), alt, m.shape[1] * max(1, -(-px // max(h, w))))
     k = values.shape[0]
     cols = min(k, 32)
     grid = np.full(-(-k // cols) * cols, np.nan, np.float32)
     grid[:k] = values / (top or 1)
-    rgb = diverging_rgb(grid.reshape(-1, cols))
-    return np.repeat(np.repeat(rgb, UNIT_PX, 0), UNIT_PX, 1)
+    return _rgb_html(diverging_rgb(grid.reshape(-1, cols)), alt, cols * UNIT_PX)
 
 
 def _digit_cells(values: np.ndarray, top: float, fmt: str) -> str:
@@ -109,15 +109,13 @@ def layers_panel(run, image: np.ndarray, presenter: bool) -> None:
             pic = _digit_cells(v, top, ".0%" if s.kind == "probs" else ".1f")
         else:
             px = 2 * MAP_PX if presenter else MAP_PX  # presenter mode: maps twice the size
-            pic = _rgb_html(_picture(v[0], top, 84) if s.kind == "input" else _row_picture(v, top, px), s.name)
+            pic = _rgb_html(_picture(v[0], top), s.name, 84) if s.kind == "input" else _row_html(v, top, px, s.name)
         extra = ""
         if i == 1 and s.source is not None:  # the first layer: its filters beside the maps they made
-            f = filters
-            fh, fw = f.shape[1:]
-            tiles = np.repeat(np.repeat(f, max(1, MAP_PX // max(fh, fw)), 1), max(1, MAP_PX // max(fh, fw)), 2)
+            m = mosaic(filters, min(len(filters), 16), gap=1)
+            width = m.shape[1] * max(1, -(-MAP_PX // max(filters.shape[1:])))
             extra = ('<div style="font-size:.8rem;color:#555;margin-top:.3rem">the filters that made them '
-                     '(each to its own largest |weight|):</div>'
-                     + _rgb_html(diverging_rgb(mosaic(tiles, min(len(f), 16), gap=2)), "first-layer filters"))
+                     '(each to its own largest |weight|):</div>' + _rgb_html(diverging_rgb(m), "first-layer filters", width))
         html.append(f'<div class="inside-layer" style="margin:.4rem 0">{label}{pic}<div>{scale_html(top)}</div>'
                     f'{extra}</div>')
     st.markdown(f'<div class="inside-layers">{"".join(html)}</div>', unsafe_allow_html=True)
@@ -139,7 +137,7 @@ def unit_panel(run, stages) -> None:
     before = _input_shape(stages, src)
     pic = unit_weights(run.model, src, unit, before)
     right.markdown(f"**{src}, {'map' if s.maps else 'unit'} {unit}: its weights** (red: ink there pushes it "
-                   f"up, blue: down)" + "<br>" + _rgb_html(_picture(pic, 1.0, 140), "weights", 140)
+                   f"up, blue: down)" + "<br>" + _rgb_html(_picture(pic, 1.0), "weights", 140)
                    + "<br>" + scale_html(1.0, "scaled to its largest |weight|"), unsafe_allow_html=True)
     try:
         data = state.run_data(run)
@@ -188,16 +186,17 @@ def saliency_panel(run, image: np.ndarray, px: int = 168) -> None:
         return
     top = MAX_VALUE[run.experiment.data.dataset]
     cols = st.columns(1 + len(sal.classes))
-    cols[0].markdown("**the input**<br>" + _rgb_html(np.dstack([display_image(image, top, size=px)] * 3), "input", px),
+    cols[0].markdown("**the input**<br>" + _rgb_html(display_image(image, top, size=1), "input", px),
                      unsafe_allow_html=True)
     for col, c, m in zip(cols[1:], sal.classes, sal.maps):
-        col.markdown(f"**towards {c}** ({sal.probs[c]:.0%})<br>" + _rgb_html(_picture(m, sal.scale, px), f"why {c}", px),
+        col.markdown(f"**towards {c}** ({sal.probs[c]:.0%})<br>" + _rgb_html(_picture(m, sal.scale), f"why {c}", px),
                      unsafe_allow_html=True)
     why = (f"why a {sal.classes[0]} and not a {sal.classes[1]}: compare the two maps. "
            if len(sal.classes) > 1 else "")
     st.markdown(scale_html(sal.scale, "logit units") + "<br>" + f'<span style="font-size:.85rem">Red pixels pushed '
                 f"the model towards that digit, blue ones away from it; white did nothing. {why}Integrated gradients: "
-                "each pixel's ink times how much the digit's score rose as the ink faded in. A blank pixel is always "
+                "each pixel's ink times how much the digit's score rose as the ink faded in; the colours add up to the "
+                f"score's change from a blank image to within {max(sal.gaps):.0%}. A blank pixel is always "
                 "white: the map cannot say what ink there would have done.</span>", unsafe_allow_html=True)
 
 
@@ -217,7 +216,7 @@ def preparation_panel(run, rgba: np.ndarray, narrowed: bool) -> None:
         x = run.normalizer(p.image[None])[0]
         t = float(np.abs(x).max()) or 1.0
         cells.append(f'<figure style="display:inline-block;vertical-align:top;width:9.5rem;margin:0">'
-                     f'{_rgb_html(_picture(x, t, 96), "normalised")}<figcaption style="font-size:.8rem">'
+                     f'{_rgb_html(_picture(x, t), "normalised", 96)}<figcaption style="font-size:.8rem">'
                      f'<b>{len(p.steps) + 1}. normalised</b><br>As the training images were '
                      f'({run.experiment.data.normalization}); {scale_html(t)}</figcaption></figure>')
     st.markdown("".join(cells), unsafe_allow_html=True)
