@@ -65,3 +65,18 @@ def test_the_play_page_reads_a_test_digit_with_the_ready_made_model():
     at.button(key="play_nudge").click().run()
     assert not at.exception
     assert "nudged: read as" in " ".join(m.value for m in at.markdown)
+
+
+def test_the_play_page_works_on_a_run_of_the_persons(tiny_job, tmp_path):
+    """A NumPy MLP on the 8x8 digits: its test digits, read and nudged, on the same pad."""
+    from digits_core.runs import save_run
+
+    save_run(tiny_job, tmp_path / "runs")
+    os.environ["DIGITLAB_RUNS"] = str(tmp_path / "runs")
+    at = AppTest.from_file(str(PAGES / "9_Play.py"), default_timeout=90).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert "tiny" in " ".join(c.value for c in at.caption)
+    assert at.metric and "towards" in " ".join(m.value for m in at.markdown)
+    at.button(key="play_nudge").click().run()
+    assert not at.exception
