@@ -160,3 +160,23 @@ def test_presenter_mode_shows_every_view_larger():
         _ok(at)
         if view == VIEWS[0]:
             assert len(_html(at)) > len(normal)  # maps drawn at twice the size: larger pictures
+
+
+def test_an_uploaded_image_lands_among_the_test_digits_and_a_strip_is_refused(run):
+    os.environ["DIGITLAB_RUNS"] = str(run.path.parent)
+    buf = io.BytesIO()
+    Image.fromarray(_digit()).convert("L").save(buf, format="PNG")
+    at = AppTest.from_file(str(PAGES / "6_Draw.py"), default_timeout=90).run()
+    at.session_state["inside_view"] = VIEWS[3]
+    at.file_uploader[0].upload("digit.png", buf.getvalue(), "image/png")
+    at.run()
+    _ok(at)
+    assert "nearest test images" in _html(at)
+    strip = io.BytesIO()
+    Image.fromarray(np.full((1, 4096), 255, np.uint8)).save(strip, format="PNG")
+    at = AppTest.from_file(str(PAGES / "6_Draw.py"), default_timeout=90).run()
+    at.session_state["inside_view"] = VIEWS[0]
+    at.file_uploader[0].upload("strip.png", strip.getvalue(), "image/png")
+    at.run()
+    assert not at.exception
+    assert "inside-layer" not in _html(at)
