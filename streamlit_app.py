@@ -25,6 +25,7 @@ pages = [
     st.Page("pages/6_Draw.py", title="Draw", url_path="draw", icon=":material/draw:"),
     st.Page("pages/7_Runs.py", title="Runs", url_path="runs", icon=":material/folder_open:"),
     st.Page("pages/8_Backprop.py", title="Backprop", url_path="backprop", icon=":material/account_tree:"),
+    st.Page("pages/9_Play.py", title="Play", url_path="play", icon=":material/sports_esports:"),
     st.Page("pages/10_Drawings.py", title="Drawings", url_path="drawings", icon=":material/gesture:"),
     st.Page("pages/11_Compare.py", title="Compare", url_path="compare", icon=":material/leaderboard:"),
 ]

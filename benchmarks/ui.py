@@ -4,6 +4,7 @@ there).
 
 - first page: server healthy -> Home's title and digit grid drawn (first visitor);
 - stroke -> prediction on the Draw page: p50/p90 idle, and while a job trains;
+- stroke -> the inside view's layers ("Every layer", below the reading) updated, likewise;
 - training speed: the `fast` preset trained from the dashboard (a run of its own, with only
   the trainer's window open) against the same experiment trained by the CLI (`python -m
   digits_core train --preset fast`), as images per second of training time (each from its
@@ -64,6 +65,7 @@ GOALS = {  # key: (target, "lower"/"higher")
     "first_page_s": (2.0, "lower"),
     "stroke_p50_idle_ms": (150.0, "lower"),
     "stroke_p50_busy_ms": (250.0, "lower"),
+    "stroke_layers_p50_busy_ms": (300.0, "lower"),
     "dashboard_over_cli_speed": (0.9, "higher"),
     "start_to_first_point_s": (2.0, "lower"),
 }
@@ -135,6 +137,31 @@ def mouse_digits(page, url: str) -> dict[int, int | None]:
     return out
 
 
+def layers_latencies(page, url: str, strokes: int = 8) -> list[float]:
+    """Stroke -> the inside view's layers redrawn for it (its input row's picture changes), in
+    seconds from the pen lifting, for vertical strokes as `draw_latencies` draws them."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    canvas = open_draw_page(page, url, "")
+    layers = """() => { const i = document.querySelector('.inside-layers img'); return i ? i.src : ''; }"""
+    out = []
+    for k in range(strokes):
+        box = canvas.bounding_box()
+        x = box["x"] + box["width"] * (0.1 + 0.08 * (k % 10))
+        before = page.evaluate(layers)
+        page.mouse.move(x, box["y"] + 0.15 * box["height"])
+        page.mouse.down()
+        page.mouse.move(x, box["y"] + (0.5 + 0.03 * k) * box["height"], steps=10)
+        t0 = time.perf_counter()
+        page.mouse.up()
+        try:
+            page.wait_for_function(f"(before) => ({layers})() !== before", arg=before, timeout=30_000, polling="raf")
+        except PlaywrightTimeout:
+            continue  # a stroke the view never followed within 30 s: left out, as draw_latencies does
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 def bench_ui(strokes_only: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -162,6 +189,8 @@ def bench_ui(strokes_only: bool = False) -> dict:
             idle = draw_latencies(page, server.url, strokes=12)
             out["stroke_p50_idle_ms"] = 1000 * statistics.median(idle) if idle else None
             out["stroke_p90_idle_ms"] = 1000 * percentile(idle, 90) if idle else None
+            layers = layers_latencies(page, server.url)
+            out["stroke_layers_p50_idle_ms"] = 1000 * statistics.median(layers) if layers else None
 
             # The trainer in a window of its own: a tab behind another is throttled by Chromium
             # (its timers slow to a crawl), which would time the browser, not the app.
@@ -186,6 +215,8 @@ def bench_ui(strokes_only: bool = False) -> dict:
             busy = draw_latencies(page, server.url, strokes=12)
             out["stroke_p50_busy_ms"] = 1000 * statistics.median(busy) if busy else None
             out["stroke_p90_busy_ms"] = 1000 * percentile(busy, 90) if busy else None
+            layers = layers_latencies(page, server.url)
+            out["stroke_layers_p50_busy_ms"] = 1000 * statistics.median(layers) if layers else None
             out["strokes_idle_ms"] = [round(1000 * t) for t in idle]
             out["strokes_busy_ms"] = [round(1000 * t) for t in busy]
             if strokes_only:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.hardest import hardest_panel
+from dashboard.inside_view import test_image_view
 from dashboard.plain import plain
 from digits_core.analysis.evaluate import (
     cell_examples,
@@ -129,6 +130,10 @@ else:
             column_config={d: st.column_config.NumberColumn(d, format="percent") for d in DIGITS},
             hide_index=True,
         )
+    shown = st.selectbox("Which pixels decided, and where it lands, for image", range(len(examples)), index=None,
+                         format_func=lambda k: examples[k].caption, key="inside_example")
+    if shown is not None:
+        test_image_view(run, examples[shown].image, examples[shown].caption)
 
 hardest_panel(ev, run.experiment.train.loss)
 

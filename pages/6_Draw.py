@@ -17,6 +17,7 @@ from dashboard.draw import (
     ready_made_label,
     seen_caption,
 )
+from dashboard.inside_view import inside_view
 from dashboard.marking import mark_panel
 from dashboard.plain import plain
 from dashboard.sketchpad import sketchpad
@@ -104,6 +105,7 @@ def drawing() -> None:
             seen = [display_image(prediction.image, top, size=140, frame=4)]
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
+    inside_view(run, prediction, rgba)  # below the reading, drawn after it (dashboard/inside_view.py)
 
 
 drawing()

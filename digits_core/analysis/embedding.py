@@ -42,6 +42,8 @@ _PROGRESS_EVERY = 15  # iterations between progress reports; divides both phases
 PCA_DIMS = 50  # wider features are projected to this many principal components for t-SNE
 _EXACT_SVD_MAX = 256  # above this min(N, F) a randomized SVD finds the top components
 
+FRAME_POINTS = 500  # test points in every embedding frame (the live embedding, a drawing's landing)
+
 
 def embed(
     features: np.ndarray,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digits_core.analysis.embedding import (
+    FRAME_POINTS,
     one_blas_thread,
     principal_components,
     sample_points,
@@ -30,7 +31,6 @@ from digits_core.training.frame_schedule import FrontLoaded
 PROBE_IMAGES = 2000  # at most this many test images in the live accuracy subset...
 PROBE_MIN_IMAGES = 100  # ...and at least this many, where a probe is costly (a CNN, a short epoch)
 PROBE_START_IMAGES = 500  # the first probe's size, before its cost is known
-FRAME_POINTS = 500  # test points in every embedding frame
 PROBE_SIZE_BUDGET = 0.01  # probes are sized to take this share of the training time...
 PROBE_BUDGET = 0.025  # ...and spaced so they never take more, where even the smallest costs more (a CNN)
 FRAME_BUDGET = 0.01  # share of training time the frames may take (PCA and weights)
