@@ -85,10 +85,10 @@ def main(argv=None) -> int:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(dict(
-            seconds=times, median_s=med, goal_s=GOAL_S, passed=med <= GOAL_S, drawings=len(y), source=where,
-            model=source.label, comparisons=[vars(k) for k in comparisons], load=os.getloadavg(),
-            machine=platform.platform(), cpus=os.cpu_count()), indent=1))
+        Path(a.out).write_text(json.dumps({
+            "seconds": times, "median_s": med, "goal_s": GOAL_S, "passed": med <= GOAL_S, "drawings": len(y), "source": where,
+            "model": source.label, "comparisons": [vars(k) for k in comparisons], "load": os.getloadavg(),
+            "machine": platform.platform(), "cpus": os.cpu_count()}, indent=1))
     return 0
 
 

@@ -83,10 +83,10 @@ def test_no_its_a_keeps_it_with_the_digit_clicked(run):
 def test_the_cap_reached_says_so_on_the_draw_page(run, monkeypatch):
     monkeypatch.setenv("DIGITLAB_DRAWINGS_PER_PERSON", "1")
     at = _draw(run, _drawn(0))
-    [b for b in at.button if b.label.startswith("Right")][0].click().run()
+    next(b for b in at.button if b.label.startswith("Right")).click().run()
     at.session_state["draw_canvas"] = _canvas_state(_drawn(1))
     at.run()
-    [b for b in at.button if b.label.startswith("Right")][0].click().run()
+    next(b for b in at.button if b.label.startswith("Right")).click().run()
     assert any("the most one person may keep" in e.value for e in at.error)
     assert len(dr.list_drawings(run.path.parent)) == 1
 
