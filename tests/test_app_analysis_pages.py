@@ -27,6 +27,7 @@ from saved_runs import record
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
+from dashboard.plain import plain
 from dashboard.state import NO_MODEL
 from digits_core.analysis.evaluate import misclassified
 from digits_core.analysis.predict import predict_canvas
@@ -92,7 +93,7 @@ def test_draw_without_a_run_reads_with_the_ready_made_model():
     at = _app("6_Draw.py")
     _ok(at)
     caption = " ".join(c.value for c in at.caption)
-    assert "Read by **ready-made MNIST CNN**: PyTorch CNN on mnist" in caption
+    assert f"Read by **{plain('ready-made MNIST CNN')}**: PyTorch CNN on mnist" in caption  # the label as text
     assert "the ready-made model that ships with Digit Lab" in caption
     at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
     at.run()
