@@ -59,7 +59,7 @@ def _delete_mine() -> None:
 def grid(shown: list[dr.Drawing], inputs: dict[str, np.ndarray], reads: dict[str, int] | None) -> None:
     """One row of drawings per label, each with who drew it and what it was read as; a
     bin for one's own, and for a teacher "take out of the class's set"."""
-    teacher = state.class_mode() and state.session().teacher
+    teacher = state.class_mode() and state.teacher()
     for label in range(10):
         these = [d for d in shown if d.label == label]
         if not these:
@@ -125,7 +125,7 @@ def score_panel(run, score: DrawingScore, inputs: list[np.ndarray]) -> None:
 def set_file(every: list[dr.Drawing]) -> None:
     """Download the set (a teacher in class mode; anyone on a one-person server) and bring
     one back."""
-    teacher = not state.class_mode() or state.session().teacher
+    teacher = not state.class_mode() or state.teacher()
     left, right = st.columns(2)
     if teacher and every:
         left.download_button("Download the set (zip: PNGs + labels.csv)", export_set(state.runs_dir(), every),

@@ -49,7 +49,7 @@ def show_note() -> None:
 def student_lock() -> LockedConfig | None:
     """On a class server, for a student: the teacher's locked configuration, which the
     experiment being edited is held to (the open controls keep the student's values)."""
-    if not state.class_mode() or state.session().teacher:
+    if not state.class_mode() or state.teacher():
         return None
     try:
         lock = read_locked(state.runs_dir())
@@ -79,7 +79,7 @@ def share_panel(exp) -> None:
         base = (st.context.url or "").split("?")[0] or "/train"
         st.code(f"{base}?{PARAM}={experiment_link(exp)}", language=None, wrap_lines=True)
         st.caption("Whoever opens it gets this form filled in; nothing starts until they press Start.")
-    if not (state.class_mode() and state.session().teacher):
+    if not (state.class_mode() and state.teacher()):
         return
     with st.expander("Publish to the class, locked", icon=":material/lock:"):
         try:
