@@ -176,7 +176,7 @@ def _input_shape(stages, source: str) -> tuple[int, ...]:
 
 @st.cache_resource(max_entries=6, show_spinner="Walking 500 test images through the network...")
 def _scores(key: str, _run, _data) -> dict:
-    from digits_coredigits_core.analysis.embedding import FRAME_POINTS
+    from digits_core.analysis.embedding import FRAME_POINTS
 
     from digits_core.analysis.embedding import sample_points
 

@@ -82,9 +82,9 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(a.threads)
-    from digits_core.nn import torch_models as models
+    from digits_core import threads
 
-    models._threads_done = True  # keep the thread count chosen here
+    threads._threads_done = True  # keep the thread count chosen here
     from dataclasses import replace
 
     plan = replace(bench.FULL, mnist_train=a.train_size)

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from saved_runs import record
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
 from dashboard.inside_view import VIEWS
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.store.runs import load_run, save_run
+from digits_core.store.runs import load_run
 from digits_core.training.jobs import run_experiment
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -33,7 +34,7 @@ FAMILIES = {
 @pytest.fixture(scope="module", params=list(FAMILIES))
 def run(request, tmp_path_factory):
     exp = Experiment(DataConfig(), FAMILIES[request.param], TrainConfig(epochs=2), name=request.param)
-    return load_run(save_run(run_experiment(exp), tmp_path_factory.mktemp("runs")))
+    return load_run(record(run_experiment(exp), tmp_path_factory.mktemp("runs")))
 
 
 def _pad(rgba: np.ndarray) -> dict:

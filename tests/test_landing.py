@@ -3,20 +3,21 @@ falls where it already is (PCA exactly, t-SNE near), and its nearest test point 
 
 import numpy as np
 import pytest
+from saved_runs import record
 from sklearn.datasets import load_digits
 
 from digits_core.analysis.embedding import principal_components
 from digits_core.analysis.landing import NEAREST, land, landscape, neighbours_line
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
-from digits_core.store.runs import run_from_job
+from digits_core.store.runs import load_run
 from digits_core.training.jobs import run_experiment
 
 
 @pytest.fixture(scope="module")
-def run():
+def run(tmp_path_factory):
     exp = Experiment(DataConfig(), ModelConfig(family="torch-mlp", hidden=[32]), TrainConfig(epochs=4), name="t")
     job = run_experiment(exp)
-    return run_from_job(job), job.data
+    return load_run(record(job, tmp_path_factory.mktemp("runs"))), job.data
 
 
 @pytest.fixture(scope="module")

@@ -69,9 +69,9 @@ def test_the_play_page_reads_a_test_digit_with_the_ready_made_model():
 
 def test_the_play_page_works_on_a_run_of_the_persons(tiny_job, tmp_path):
     """A NumPy MLP on the 8x8 digits: its test digits, read and nudged, on the same pad."""
-    from digits_core.store.runs import save_run
+    from saved_runs import record
 
-    save_run(tiny_job, tmp_path / "runs")
+    record(tiny_job, tmp_path / "runs")
     os.environ["DIGITLAB_RUNS"] = str(tmp_path / "runs")
     at = AppTest.from_file(str(PAGES / "9_Play.py"), default_timeout=90).run()
     assert not at.exception, [e.value for e in at.exception]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digits_core.errors import DigitLabError, RunError
+from digits_core.errors import DigitLabError, RunError, short_reason
 from digits_core.store import bounded
 
 FOLDER = ".drawings"
@@ -227,7 +227,7 @@ def model_input(runs_dir, drawing_id: str) -> np.ndarray:
         with open(path, "rb") as f:
             a = bounded.read_npy(f, path.name, MAX_INPUT_BYTES, "f")
     except (RunError, OSError) as e:
-        raise DrawingStoreError(f"that drawing cannot be read ({bounded.reason(e)})") from None
+        raise DrawingStoreError(f"that drawing cannot be read ({short_reason(e)})") from None
     if a.ndim != 2 or not 8 <= a.shape[0] <= 28 or a.shape[0] != a.shape[1] or not np.isfinite(a).all():
         raise DrawingStoreError("that drawing's model input is not an 8x8 or 28x28 image")
     return a.astype(np.float32)
