@@ -43,9 +43,13 @@ def _key(run) -> str:
 
 def _rgb_html(rgb: np.ndarray, alt: str, width: int | None = None) -> str:
     """A small RGB (or grey) picture, sent at its own size and drawn `width` CSS px wide with
-    crisp pixels: the browser scales it, so a stroke's pictures cost little to encode."""
-    w = f"width:{width}px;" if width else ""
-    return (f'<img src="{png_data_url(rgb)}" alt="{alt}" style="{w}max-width:100%;height:auto;'
+    crisp pixels: the browser scales it, so a stroke's pictures cost little to encode. Both
+    shape is given (its aspect ratio, object-fit: fill), as the page's own image styles
+    would otherwise draw it at its own size; a narrow column shrinks it to fit."""
+    h, w = rgb.shape[:2]
+    width = width or w
+    size = f"width:100%;max-width:{width}px;aspect-ratio:{w}/{h};height:auto;object-fit:fill;"
+    return (f'<img src="{png_data_url(rgb)}" alt="{alt}" style="{size}'
             f'image-rendering:pixelated;border:1px solid #e6e9ef"/>')
 
 
