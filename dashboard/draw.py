@@ -26,9 +26,10 @@ NARROW_SCREEN_CSS = """<style>
   .model-input img { width: 84px; }
   .model-input img + img { width: 42px; }
   .model-input figcaption { display: none; }
-  .digit-probs > div { height: .95rem !important; font-size: .75rem; }
-  .digit-probs > div > span:nth-child(2) { height: .65rem !important; }
-  [data-testid="stMetricValue"] { font-size: 1.8rem !important; }
+  .digit-probs > div { height: .8rem !important; font-size: .7rem; }
+  .digit-probs > div > span:nth-child(2) { height: .55rem !important; }
+  [data-testid="stMetricValue"] { font-size: 1.6rem !important; }
+  [data-testid="stMetricLabel"] { display: none; }
 }
 </style>"""
 

@@ -73,7 +73,7 @@ def frame_figure(frames: dict, k: int, *, method: str = "t-SNE", presenter: bool
         "type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "xanchor": "left",
         "y": -0.02, "yanchor": "top", "pad": {"t": 0, "r": 6},
         "buttons": [*({"label": label, "method": "animate", "args": [None, {
-            "frame": {"duration": ms, "redraw": False}, "fromcurrent": True, "mode": "immediate",
+            "frame": {"duration": ms, "redraw": False}, "fromcurrent": False, "mode": "immediate",
             "transition": {"duration": int(ms * 0.85), "easing": "cubic-in-out"}}]}
             for label, ms in SPEEDS.items()),
             {"label": "❚❚ Pause", "method": "animate", "args": [[None], {

@@ -164,6 +164,8 @@ def test_every_embedding_frame_lists_all_ten_digits_and_the_movie_moves_the_same
     assert fast == json.loads(pio.to_json(go.Figure(movie.to_dict()), validate=True))
     assert [b["label"] for b in fast["layout"]["updatemenus"][0]["buttons"]][:len(SPEEDS)] == list(SPEEDS)
     assert len(fast["frames"]) == 3 and fast["layout"]["sliders"][0]["active"] == 2
+    plays = fast["layout"]["updatemenus"][0]["buttons"][:len(SPEEDS)]
+    assert not any(b["args"][1]["fromcurrent"] for b in plays)  # shown at its end: Play starts over
     lo, hi = movie.layout.xaxis.range
     for f in movie.frames:
         assert [len(t.x) for t in f.data] == [20] * 10

@@ -17,7 +17,7 @@ import math
 from typing import Protocol
 
 FIRST_FRACTION = 1 / 128  # the first frame in training after this share of the epoch...
-MIN_FIRST_EPOCH = 6  # ...and at least this many in the first epoch (4 in its first quarter)
+MIN_FIRST_EPOCH = 7  # ...and at least this many in the first epoch (4 of them in its first quarter)
 MAX_FIRST_EPOCH = 24  # at most this many (S4's write-up drew 24 an epoch)
 
 
