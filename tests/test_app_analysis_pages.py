@@ -34,7 +34,7 @@ from digits_core.predict import predict_canvas
 from digits_core.runs import load_run, run_dataset, save_run
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
-TIMEOUT = 60
+TIMEOUT = 300  # a deadline for one script run (minutes on a machine whose cores are taken)
 
 
 def _saved(job, folder: Path):
