@@ -36,7 +36,7 @@ from digits_core.store.runs import load_run, run_dataset
 from digits_core.training.jobs import run_experiment
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
-TIMEOUT = 60
+TIMEOUT = 300  # a deadline for one script run (minutes on a machine whose cores are taken)
 
 
 def _saved(job, folder: Path):
