@@ -9,7 +9,7 @@ machine, the runs folder shared between them as a real cluster's storage would b
 
 Marked `ray` (`make test-ray`). What this cannot test, a real multi-machine cluster
 needs: storage every machine mounts at the same path, and the same Python and wheels on
-every machine (README, "On a Ray cluster")."""
+every machine (docs/executors.md, "On a Ray cluster")."""
 
 import json
 

@@ -1,6 +1,6 @@
 """The ready-made model that ships with Digit Lab, so drawing works on a fresh machine.
 
-A small MNIST CNN trained by the project's own CLI (the command is in the README), kept as
+A small MNIST CNN trained by the project's own CLI (the command is in docs/drawings.md), kept as
 an ordinary run folder inside the package with a sha256 of each file in `SHA256SUMS`.
 Its weights are a torch `state_dict` read with `weights_only=True`.
 """
