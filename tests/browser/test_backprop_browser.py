@@ -42,6 +42,7 @@ def wait_checks(app: App, kind: str) -> None:
     app.main().locator(f'.st-key-bp_checks [data-testid="stAlertContent{kind}"]').nth(1).wait_for(timeout=LONG)
 
 
+@pytest.mark.screenshots
 def test_backprop_ten_steps_break_it_run_pause_and_screenshots(app):
     app.nav("Backprop")
     assert wait_steps(app, lambda n: n == 0) == 0

@@ -31,6 +31,7 @@ def in_view(app: App, selector: str, viewport: dict) -> dict:
     return box
 
 
+@pytest.mark.screenshots
 def test_presenter_mode_shows_progress_accuracy_and_embedding_on_one_screen(chromium, server):
     """A run with its live t-SNE in presenter mode: the progress, the accuracy curve and the
     embedding side by side in one 1280x720 screen, the embedding's title whole and clear of
@@ -99,6 +100,7 @@ def touch_stroke(page, points: list[tuple[float, float]]) -> None:
     cdp.detach()
 
 
+@pytest.mark.screenshots
 def test_a_phone_draws_with_a_finger_and_sees_the_reading_beside_the_canvas(chromium, server):
     context = chromium.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
     app = App(context.new_page(), server.url).open("draw")

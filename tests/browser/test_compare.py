@@ -40,6 +40,7 @@ def race_of_two(app: App) -> None:
     assert app.main().locator(".st-key-race_acc .main-svg").count() >= 1  # the live chart drawn
 
 
+@pytest.mark.screenshots
 @pytest.mark.parametrize("device", ["projector", "phone"])
 def test_a_race_of_two_presets_runs_to_the_finish(chromium, server, device):
     context = chromium.new_context(**({"viewport": VIEWPORT} if device == "projector" else PHONE))
@@ -59,7 +60,7 @@ def test_a_race_of_two_presets_runs_to_the_finish(chromium, server, device):
             page.wait_for_timeout(300)
             page.screenshot(path=str(SCREENSHOTS / "compare_race_phone_end.png"))
         else:
-            app.screenshot("compare_race_projector")
+            app.screenshot("compare_race")
         # images seen: the fair axis
         app.main().get_by_text("images seen (fair when one is slower)").click()
         app.wait_rendered()
@@ -69,6 +70,7 @@ def test_a_race_of_two_presets_runs_to_the_finish(chromium, server, device):
         context.close()
 
 
+@pytest.mark.screenshots
 def test_a_four_run_sweep_ends_in_its_heat_map(app):
     app.nav("Compare")
     app.main().get_by_role("tab", name="Sweep").click()
@@ -132,6 +134,7 @@ def joined(chromium, srv, name: str, code: str = ""):
     return context, app
 
 
+@pytest.mark.screenshots
 def test_a_locked_class_configuration_leaves_students_the_open_controls(chromium, class_server):
     t_ctx, teacher = joined(chromium, class_server, "Mrs Owl", "owl-42")
     s_ctx = None

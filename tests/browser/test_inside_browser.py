@@ -48,7 +48,12 @@ def _changed(app: App, before: list[str], mark: str) -> None:
         app.page.wait_for_timeout(200)
 
 
+
+@pytest.mark.screenshots
 def test_every_inside_view_appears_and_follows_the_next_stroke(app):
+    shots = {  # the README's picture of each view
+        "Every layer": "inside-every-layer.png", "Which pixels decided": "inside-which-pixels-decided.png",
+        "How it was prepared": "inside-how-it-was-prepared.png", "Where it lands": "inside-where-it-lands.png"}
     app.nav("Draw")
     _draw(app, "1")
     app.prediction()
@@ -61,7 +66,7 @@ def test_every_inside_view_appears_and_follows_the_next_stroke(app):
         _changed(app, before, MARK[name])
         app.wait_rendered()
         app.assert_no_errors()
-        app.screenshot(f"inside-{name.lower().replace(' ', '-')}")
+        app.screenshot(shots[name].removesuffix(".png"))
         app.clear_canvas()
         app.main().get_by_text("Draw a digit on the canvas", exact=False).wait_for(timeout=LONG)
         _draw(app, "1")
@@ -69,6 +74,7 @@ def test_every_inside_view_appears_and_follows_the_next_stroke(app):
     assert (SCREENSHOTS / "inside-every-layer.png").is_file()
 
 
+@pytest.mark.screenshots
 def test_presenter_mode_and_a_phone_show_the_layers(app):
     app.nav("Draw")
     app.page.locator('[data-testid="stSidebar"] label', has_text="Presenter mode").click()
@@ -87,6 +93,7 @@ def test_presenter_mode_and_a_phone_show_the_layers(app):
     app.assert_no_errors()
 
 
+@pytest.mark.screenshots
 def test_the_play_page_reads_the_painted_digit(app):
     app.nav("Play")
     metric = app.main().locator('[data-testid="stMetric"]', has_text="The model reads")
