@@ -129,12 +129,18 @@ def contestant_line(race: Race, i: int, h) -> str:
     return f"{dot} **{c.label}** · {c.params:,} parameters · {what}"
 
 
+def live_view(kind: str, live, presenter: bool):
+    """Draw the kept race or sweep (`kind`) with `live(group, presenter, was_running)`, in a
+    fragment that polls while it runs; the group, or None when there is none."""
+    group = kept(kind)
+    if group is not None:
+        running = not group.done
+        st.fragment(run_every=POLL_S if running else None)(live)(group, presenter, running)
+    return group
+
+
 def race_view(presenter: bool) -> None:
-    race = kept("race")
-    if race is None:
-        return
-    running = not race.done
-    st.fragment(run_every=POLL_S if running else None)(_race_live)(race, presenter, running)
+    live_view("race", _race_live, presenter)
 
 
 def _race_live(race: Race, presenter: bool, was_running: bool) -> None:
@@ -166,4 +172,4 @@ def _race_live(race: Race, presenter: bool, was_running: bool) -> None:
         st.rerun()  # the whole page: the fragment stops polling
 
 
-__all__ = ["keep", "kept", "race_figures", "race_form", "race_view"]
+__all__ = ["keep", "kept", "live_view", "race_figures", "race_form", "race_view"]

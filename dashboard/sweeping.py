@@ -29,7 +29,7 @@ from digits_core.serve.sweep import (
 
 from . import state
 from .charts import style
-from .compare import keep, kept
+from .compare import keep, live_view
 
 DEFAULTS = {"lr": "0.001, 0.01, 0.1", "width": "16, 64", "batch_size": "16, 64",
             "dropout": "0, 0.25, 0.5", "l2": "0, 0.001, 0.01"}
@@ -99,12 +99,8 @@ def sweep_form() -> None:
 
 
 def sweep_view(presenter: bool) -> None:
-    sweep = kept("sweep")
-    if sweep is None:
-        return
-    running = not sweep.done
-    st.fragment(run_every=POLL_S if running else None)(_sweep_live)(sweep, presenter, running)
-    if not running:
+    sweep = live_view("sweep", _sweep_live, presenter)
+    if sweep is not None and sweep.done:
         best_button(sweep)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digits_core.analysis.evaluate import Example
 from digits_core.config import LOSSES
 from digits_core.errors import ConfigError
 
@@ -57,15 +58,10 @@ def top_losses(probs: np.ndarray, labels: np.ndarray, loss: str = "cross-entropy
 
 
 @dataclass
-class HardExample:
-    """One of the hardest test images."""
+class HardExample(Example):
+    """One of the hardest test images: a confusion cell's example with its loss."""
 
-    index: int  # position in the test split
-    image: np.ndarray  # (H, W) uint8, raw pixels
-    true: int
-    pred: int
-    loss: float  # the model's loss on this image alone
-    probs: np.ndarray  # (C,) float32
+    loss: float = 0.0  # the model's loss on this image alone
 
     @property
     def caption(self) -> str:
@@ -79,7 +75,8 @@ def hardest_examples(images: np.ndarray, probs: np.ndarray, labels: np.ndarray,
     """The `limit` hardest of `images (N, H, W)` (see `top_losses`), each with its probabilities."""
     losses = per_image_loss(probs, labels, loss)
     preds = np.asarray(probs).argmax(1)
-    return [HardExample(int(i), images[i], int(labels[i]), int(preds[i]), float(losses[i]), probs[i])
+    return [HardExample(int(i), images[i], int(labels[i]), int(preds[i]), float(probs[i][preds[i]]), probs[i],
+                        loss=float(losses[i]))
             for i in top_losses(probs, labels, loss, true=true, pred=pred, limit=limit)]
 
 
