@@ -321,9 +321,11 @@ def my_run_names() -> list[str]:
 
 def run_label(info: RunInfo, *, live: bool = True) -> str:
     """One line for lists and pickers: 'S4-2 · mnist · finished · test 98.4 %', 'S4-3 · mnist
-    · running 47 % · test 97.9 %' (the last full test); on a class server another person's
-    run names them ('Ada's S4-2 · ...') and a published one is pinned (📌). A run this server
+    · running 47 % · test 97.9 %' (the last full test); a run not the person's says whose it
+    is ('Ada's S4-2 · ...', 'Another session's S4-2 · ...') and a published one is pinned (📌). A run this server
     trains is described from memory: its folder lags behind by up to a checkpoint.
+
+    Another person's (or session's) run says whose it is (`whose`).
 
     `live=False` (a picker, drawn again only when the page is): a run that trains is just
     'running', as its progress and accuracy would go stale on screen at once."""
@@ -339,11 +341,22 @@ def run_label(info: RunInfo, *, live: bool = True) -> str:
             acc = acc if live_acc is None else live_acc
     elif not live and status in ACTIVE:
         acc = None
-    label = info.label
-    if class_mode() and info.person and info.owner != owner():
-        label = f"{info.person}'s {label}"
+    label = f"{whose(info)}{info.label}"
     pin = "📌 " if info.published else ""
     return f"{pin}{label} · {info.meta.get('dataset', '?')} · {status}{test_tail(acc)}"
+
+
+def whose(info: RunInfo) -> str:
+    """'' for this person's own run, else who it belongs to, to go before its name: on a
+    class server 'Ada's ' (the name they gave) or 'Someone else's ', on a one-person server
+    'Another session's ' (a run this session did not start: a reload keeps the session,
+    another browser, tab link or the command line does not). Plain text, for pickers."""
+    me = owner()
+    if me and info.owner == me:
+        return ""
+    if class_mode():
+        return f"{info.person}'s " if info.person else "Someone else's "
+    return "Another session's "
 
 
 def test_tail(acc) -> str:
@@ -434,11 +447,11 @@ def pick_run(label: str = "Model", *, include_running: bool = False,
     published one) unless they chose another in this session; the choice follows them
     across pages.
 
-    With `ready_made` (its label) the shipped model is a choice too: last on a one-person
-    server (every run there is theirs, from this tab or an older one), and on a class server
-    after the person's own and the published runs, so that where they have none the picker
-    opens on it rather than on another student's run. Returns None for it (and when there is
-    nothing to pick)."""
+    With `ready_made` (its label) the shipped model is a choice too, after the person's own
+    and the published runs, so that where they have none the picker opens on it rather than
+    on whatever someone else trained last (a classmate's, or on a one-person server another
+    session's: a visitor who trained nothing reads with the good model). Returns None for it
+    (and when there is nothing to pick)."""
     infos = [i for i in all_runs() if i.ok or (include_running and i.status in ("running", "loading"))]
     s = session()
     me = owner()
@@ -446,7 +459,7 @@ def pick_run(label: str = "Model", *, include_running: bool = False,
     names = [i.name for i in infos]
     labels = {i.name: run_label(i, live=False) for i in infos}
     if ready_made is not None:
-        ahead = sum(1 for i in infos if (me and i.owner == me) or i.published) if class_mode() else len(infos)
+        ahead = sum(1 for i in infos if (me and i.owner == me) or i.published)
         names.insert(ahead, READY_MADE)
         labels[READY_MADE] = ready_made
     if not infos:
@@ -517,4 +530,5 @@ __all__ = [
     "teacher",
     "test_tail",
     "update_experiment",
+    "whose",
 ]

@@ -87,7 +87,7 @@ def publish(name: str, on: bool) -> None:
         ss["runs_error"] = "only the teacher can publish a run"
         return
     try:
-        state.runner().publish(name, on, teacher=state.session().teacher)
+        state.runner().publish(name, on, teacher=state.teacher())
     except (RunError, OSError) as e:
         ss["runs_error"] = str(e)
 

@@ -27,6 +27,7 @@ from saved_runs import record
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
+from dashboard import state
 from dashboard.plain import plain
 from dashboard.state import NO_MODEL
 from digits_core.analysis.evaluate import misclassified
@@ -60,6 +61,17 @@ def _app(page: str, run=None) -> AppTest:
     os.environ["DIGITLAB_RUNS"] = str(run.path.parent) if run is not None else os.environ["DIGITLAB_RUNS"]
     at = AppTest.from_file(str(PAGES / page), default_timeout=TIMEOUT)
     return at.run()
+
+
+DRAW_PICKER = "Model that reads your drawing"
+
+
+def _draw(run) -> AppTest:
+    """The Draw page with `run` picked in its picker, as a person picks it: a saved run this
+    session did not start is not theirs, so the page opens on the ready-made model."""
+    at = _app("6_Draw.py", run)
+    next(s for s in at.selectbox if s.label == DRAW_PICKER).set_value(run.path.name).run()
+    return at
 
 
 def _ok(at: AppTest) -> None:
@@ -230,7 +242,7 @@ def _drawn_digit() -> np.ndarray:
 
 def test_draw_reads_an_injected_drawing(run):
     rgba = _drawn_digit()
-    at = _app("6_Draw.py", run)
+    at = _draw(run)
     _ok(at)
     assert any("Draw a digit" in i.value for i in at.info)  # nothing drawn yet
     at.session_state["draw_canvas"] = _canvas_state(rgba)
@@ -248,7 +260,7 @@ def test_draw_reads_an_injected_drawing(run):
 
 def test_draw_cleared_pad_asks_for_a_digit(run):
     """After the bin (or undoing every stroke) the pad sends None instead of a blank image."""
-    at = _app("6_Draw.py", run)
+    at = _draw(run)
     at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
     at.run()
     assert at.metric
@@ -260,7 +272,7 @@ def test_draw_cleared_pad_asks_for_a_digit(run):
 
 
 def test_draw_empty_canvas_asks_for_a_digit(run):
-    at = _app("6_Draw.py", run)
+    at = _draw(run)
     blank = np.zeros((280, 280, 4), np.uint8)
     blank[..., 3] = 255
     at.session_state["draw_canvas"] = _canvas_state(blank)
@@ -274,13 +286,13 @@ def test_draw_accepts_an_uploaded_image_and_refuses_garbage(run):
     rgba = _drawn_digit()
     buf = io.BytesIO()
     Image.fromarray(rgba).convert("L").save(buf, format="PNG")
-    at = _app("6_Draw.py", run)
+    at = _draw(run)
     at.file_uploader[0].upload("digit.png", buf.getvalue(), "image/png")
     at.run()
     _ok(at)
     assert [m.label for m in at.metric] == ["Prediction"]
 
-    at = _app("6_Draw.py", run)
+    at = _draw(run)
     at.file_uploader[0].upload("broken.png", b"\x89PNG not really", "image/png")
     at.run()
     assert not at.exception
@@ -312,7 +324,7 @@ def test_pages_render_a_cnn_run():
     at.run()
     _ok(at)
     assert _plotly_spec(at, "embedding_chart")["data"]
-    at = _app("6_Draw.py", cnn)
+    at = _draw(cnn)
     at.session_state["draw_canvas"] = _canvas_state(_drawn_digit())
     at.run()
     _ok(at)
@@ -327,7 +339,7 @@ def test_pages_render_a_cnn_run():
 ])
 def test_draw_says_so_when_the_pad_sends_something_that_is_not_a_drawing(run, sent, why):
     """The pad's value comes from a browser: a tampered one gets a message, never a crash."""
-    at = _app("6_Draw.py", run)
+    at = _draw(run)
     at.session_state["draw_canvas"] = {"drawing": sent}
     at.run()
     assert not at.exception and not at.metric
@@ -346,15 +358,57 @@ def test_a_drawing_too_large_is_refused_before_it_is_decoded():
     np.testing.assert_array_equal(decode_data_url(_canvas_state(rgba)["drawing"]), rgba)
 
 
-def test_draw_keeps_the_ready_made_model_as_a_choice_beside_the_runs(run):
-    """On a one-person server the newest run reads the drawing; the model that ships with
-    Digit Lab is the picker's last choice, and picking it reads with it."""
-    from dashboard import state
+VISITOR = "visitor-0001"  # the session id of the person in the tests below (a run's owner)
 
-    at = _app("6_Draw.py", run)
+
+def _draw_as(person: str, runs: Path) -> AppTest:
+    """The Draw page in the session `person` (their session id), over the runs folder `runs`."""
+    os.environ["DIGITLAB_RUNS"] = str(runs)
+    at = AppTest.from_file(str(PAGES / "6_Draw.py"), default_timeout=TIMEOUT)
+    at.session_state["sid"] = person
+    return at.run()
+
+
+def _draw_picker(at: AppTest):
+    return next(s for s in at.selectbox if s.label == DRAW_PICKER)
+
+
+def test_draw_opens_on_the_ready_made_model_for_a_visitor_with_no_run_of_their_own(job, tmp_path):
+    """One-person server (no class mode), a shared screen: a visitor who trained nothing opens
+    Draw on the model that ships with Digit Lab, not on the run someone else left (a 1-epoch
+    try), which is listed as another session's. Once they train one, theirs comes first."""
+    runs = tmp_path / "runs"
+    theirs = record(job, runs, label="one-epoch try", owner="someone-else-01")
+    at = _draw_as(VISITOR, runs)
     _ok(at)
-    picker = next(s for s in at.selectbox if s.label == "Model that reads your drawing")
-    assert picker.value == run.path.name and picker.options[-1].startswith("ready-made MNIST CNN")
+    picker = _draw_picker(at)
+    assert picker.value == state.READY_MADE
+    assert picker.options[0].startswith("ready-made MNIST CNN (ships with Digit Lab) · mnist")
+    assert picker.options[1].startswith("Another session's one-epoch try · digits · finished")
+    assert any("ready-made model that ships with Digit Lab" in c.value for c in at.caption)
+    assert not any(plain("one-epoch try") in c.value for c in at.caption)
+
+    mine = record(job, runs, label="my run", owner=VISITOR)
+    at.run()
+    _ok(at)
+    picker = _draw_picker(at)
+    assert picker.value == mine.name
+    assert [o.split(" · ")[0] for o in picker.options] == [
+        "my run", "ready-made MNIST CNN (ships with Digit Lab)", "Another session's one-epoch try"]
+    assert any("my run" in c.value for c in at.caption)
+    picker.set_value(theirs.name).run()  # still theirs to pick
+    _ok(at)
+    assert any(plain("one-epoch try") in c.value for c in at.caption)
+
+
+def test_draw_keeps_the_ready_made_model_as_a_choice_beside_the_runs(job, tmp_path):
+    """On a one-person server the person's newest run reads the drawing; the model that
+    ships with Digit Lab is the picker's next choice, and picking it reads with it."""
+    mine = record(job, tmp_path / "runs", owner=VISITOR)
+    at = _draw_as(VISITOR, tmp_path / "runs")
+    _ok(at)
+    picker = _draw_picker(at)
+    assert picker.value == mine.name and picker.options[-1].startswith("ready-made MNIST CNN")
     picker.set_value(state.READY_MADE).run()
     _ok(at)
     assert any("ready-made model that ships with Digit Lab" in c.value for c in at.caption)
@@ -370,7 +424,7 @@ def test_draw_says_a_dot_is_too_small_and_an_empty_pad_is_empty(run):
     blank = np.zeros((280, 280, 4), np.uint8)
     blank[..., 3] = 255
     assert "canvas is empty" in predict_canvas(run, blank).message
-    at = _app("6_Draw.py", run)
+    at = _draw(run)
     at.session_state["draw_canvas"] = _canvas_state(dot)
     at.run()
     _ok(at)

@@ -253,7 +253,9 @@ def test_train_page_trains_and_the_run_is_kept_as_it_trains(app, isolated):
     assert not app.exception and not app.error
     info = next(i for i in state.all_runs() if i.name == name)
     assert info.label == "Ada's first MLP"
-    assert state.run_label(info).startswith("Ada's first MLP · digits · finished · test ")
+    app.switch_page("pages/7_Runs.py").run()
+    [shown] = app.selectbox(key="runs_pick").options  # their run, as they see it listed
+    assert shown.startswith("Ada's first MLP · digits · finished · test "), shown
 
 
 def test_stop_shows_stopping_at_once_and_keeps_the_model(app):

@@ -71,9 +71,11 @@ def test_the_play_page_works_on_a_run_of_the_persons(tiny_job, tmp_path):
     """A NumPy MLP on the 8x8 digits: its test digits, read and nudged, on the same pad."""
     from saved_runs import record
 
-    record(tiny_job, tmp_path / "runs")
+    record(tiny_job, tmp_path / "runs", owner="player-0001")
     os.environ["DIGITLAB_RUNS"] = str(tmp_path / "runs")
-    at = AppTest.from_file(str(PAGES / "9_Play.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(PAGES / "9_Play.py"), default_timeout=90)
+    at.session_state["sid"] = "player-0001"  # the session that trained it
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert "tiny" in " ".join(c.value for c in at.caption)
