@@ -406,7 +406,7 @@ def test_a_person_over_the_cap_is_refused_on_start_and_the_teacher_frees_their_s
 def test_a_locked_class_configuration_leaves_students_only_the_open_controls(class_server):
     from digits_core.presets import ALL
 
-    teacher = on_page(join("Mrs Owl", code="owl-42"), "pages/3_Train.py")
+    teacher = on_page(join_here("Mrs Owl", code="owl-42"), "pages/3_Train.py")
     teacher.selectbox(key="preset_pick").select("S1b").run()
     teacher.multiselect(key="lock_open").set_value(["lr"]).run()
     teacher.button(key="lock_publish").click().run()
