@@ -94,8 +94,6 @@ def drawing() -> None:
                           delta_arrow="off", border=True)
         if second:
             metric_col.caption(second)
-        with metric_col:  # "Right" / "No, it's a _" keeps the drawing (dashboard.marking)
-            mark_panel(run, rgba, prediction)
         h, w = prediction.image.shape
         top = MAX_VALUE[run.experiment.data.dataset]
         caption = seen_caption((h, w), len(prediction.views), SURE_ALONE)
@@ -105,6 +103,9 @@ def drawing() -> None:
             seen = [display_image(prediction.image, top, size=140, frame=4)]
         seen_col.markdown(inline_image(seen[0], caption, tuple(seen[1:])), unsafe_allow_html=True)
         st.markdown(probability_bars(prediction), unsafe_allow_html=True)
+        # "Right" / "No, it's a _" keeps the drawing (dashboard.marking); under the bars, so that
+        # a phone shows the reading whole right under the canvas
+        mark_panel(run, rgba, prediction)
     inside_view(run, prediction, rgba)  # below the reading, drawn after it (dashboard/inside_view.py)
 
 

@@ -58,7 +58,7 @@ def prepare(image: np.ndarray, dataset: str, *, centre: bool = True, size: bool 
     steps.append(Step("ink found", found, "Dust and single pen clicks dropped; "
                       + ("read at half size, as a scan would." if half is not image else "the strokes kept.")))
     crop = _ink_crop(image, dataset)
-    if crop is None:
+    if isinstance(crop, str):  # NO_INK or SPECK: nothing to prepare
         return Prepared(steps, None, False)
     steps.append(Step("cropped", crop, f"Cut to the ink's bounding box ({crop.shape[1]}x{crop.shape[0]} px)."))
     if dataset != "mnist":

@@ -338,9 +338,16 @@ def test_the_runs_page_lists_compares_and_fits(two_runs):
 # ------------------------------------------------------------------ 8. Draw: a refused upload
 
 
+def open_pad_tools(app) -> None:
+    """Unfold the Draw page's "Pen width, or upload a photo" (folded under the reading)."""
+    app.main().locator("summary").filter(has_text="Pen width, or upload a photo").click()
+    app.main().get_by_role("slider", name="Pen width").wait_for(timeout=LONG)
+
+
 def test_a_refused_upload_says_why_and_the_canvas_works_again(shared_app, tmp_path):
     app = shared_app
     app.nav("Draw")
+    open_pad_tools(app)
     app.main().locator('.st-key-draw_upload_0 input[type="file"]').set_input_files(
         files=[{"name": "digit.png", "mimeType": "image/png", "buffer": b"not a picture at all\n"}])
     error = app.main().locator('[data-testid="stAlertContentError"]')
@@ -611,6 +618,7 @@ def test_the_pads_pen_width_undo_and_redo(app):
     narrowest. Undo takes the last stroke back (the page then asks for a drawing), Redo
     puts it back (and the page reads it again, as before)."""
     app.nav("Draw")
+    open_pad_tools(app)
     pen = app.main().get_by_role("slider", name="Pen width")
     pen.focus()
     pen.press("Home")  # the narrowest
