@@ -52,7 +52,7 @@ const PADS = new WeakMap();
 function makePad(root) {
   const canvas = root.querySelector(".pad-canvas");
   const ctx = canvas.getContext("2d");
-  const pad = { strokes: [], undone: [], current: null, pen: 18, send: null, size: 0 };
+  const pad = { strokes: [], undone: [], current: null, pen: 18, send: null, size: 0, canvas };
 
   const ink = (pen) => {
     ctx.strokeStyle = "#ffffff"; ctx.lineWidth = pen; ctx.lineCap = "round"; ctx.lineJoin = "round";
@@ -127,6 +127,7 @@ export default function (component) {
   }
   pad.send = setStateValue;
   pad.pen = data.pen;
+  pad.canvas.dataset.pen = String(data.pen);  // the pen in use: what a test waits for after changing it
   pad.resize(data.size);
 }
 """

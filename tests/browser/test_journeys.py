@@ -623,6 +623,7 @@ def test_the_pads_pen_width_undo_and_redo(app):
     pen.focus()
     pen.press("Home")  # the narrowest
     app.wait_idle()
+    app.canvas().and_(app.page.locator('[data-pen="5"]')).wait_for(timeout=LONG)  # the pad has it
     app.draw("1")
     narrow_digit, narrow_probs = app.prediction()
     narrow = ink_pixels(app)
@@ -642,6 +643,7 @@ def test_the_pads_pen_width_undo_and_redo(app):
     pen.focus()
     pen.press("End")  # the widest
     app.wait_idle()
+    app.canvas().and_(app.page.locator('[data-pen="40"]')).wait_for(timeout=LONG)
     app.draw("1")
     app.prediction()
     assert ink_pixels(app) > 3 * narrow, (ink_pixels(app), narrow)  # 40 px against 5 px
