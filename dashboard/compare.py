@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from digits_core.analysis.drawings_by_shape import visible_inputs
 from digits_core.errors import DigitLabError
 from digits_core.presets import ALL
 from digits_core.serve.links import one_line
@@ -139,6 +140,12 @@ def live_view(kind: str, live, presenter: bool):
     return group
 
 
+def drawings_cell(row: dict) -> str:
+    """A leaderboard row's accuracy on the collected drawings of its input shape, or "—"."""
+    acc, n = row["drawings accuracy"], row["drawings"]
+    return "—" if acc is None else f"{acc:.1%} of {n}"
+
+
 def race_view(presenter: bool) -> None:
     live_view("race", _race_live, presenter)
 
@@ -152,7 +159,9 @@ def _race_live(race: Race, presenter: bool, was_running: bool) -> None:
     left, right = st.columns(2)
     left.plotly_chart(acc, key="race_acc")
     right.plotly_chart(loss, key="race_loss")
-    rows = race.leaderboard()
+    drawings = visible_inputs(state.runs_dir(), state.owner(), class_server=state.class_mode()) \
+        if race.done else None  # read once the race is over, not on every poll
+    rows = race.leaderboard(drawings)
     if race.done:
         win = rows[0]
         if win["test accuracy"] is not None:
@@ -164,7 +173,8 @@ def _race_live(race: Race, presenter: bool, was_running: bool) -> None:
         st.button("Stop the race", key="race_stop", on_click=race.stop, icon=":material/stop:")
     st.dataframe(
         [{k: r[k] for k in ("place", "contestant", "status", "test accuracy", "parameters", "seconds",
-                            "images/s", "images seen", "note")} for r in rows],
+                            "images/s", "images seen", "note")}
+         | {"drawings accuracy": drawings_cell(r)} for r in rows],
         column_config={"test accuracy": st.column_config.NumberColumn(format="percent"),
                        "note": st.column_config.TextColumn(width="large")},
         hide_index=True, key="race_board")

@@ -1,10 +1,12 @@
 """Evaluate's hardest examples: the test images ranked by the model's loss, filtered by the
-true and the predicted digit, each with its probabilities (`digits_core.hardest`)."""
+true and the predicted digit, each with its probabilities (`digits_core.hardest`); one of
+them picked opens in the inside view."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.inside_view import test_image_view
 from digits_core.analysis.hardest import hardest_examples
 from digits_core.images.pictures import display_image
 
@@ -12,8 +14,8 @@ ANY = "any"
 CHOICES = [ANY] + list(range(10))
 
 
-def hardest_panel(ev, loss: str) -> None:
-    """Draw the panel for a `evaluate.RunEvaluation` of a run trained on `loss`."""
+def hardest_panel(run, ev, loss: str) -> None:
+    """Draw the panel for a `evaluate.RunEvaluation` of `run`, trained on `loss`."""
     st.subheader("Hardest examples")
     st.caption(f"The test images with the highest {loss} loss, the model's own measure of how "
                "wrong it is: confident mistakes first, then shaky right answers.")
@@ -37,6 +39,11 @@ def hardest_panel(ev, loss: str) -> None:
                            for d in range(10)},
             hide_index=True, key="hard_probs",
         )
+    shown = st.selectbox("Which pixels decided, and where it lands, for hardest example",
+                         range(len(examples)), index=None, format_func=lambda k: examples[k].caption,
+                         key="hard_inside")
+    if shown is not None and shown < len(examples):  # a filter may have shortened the list
+        test_image_view(run, examples[shown].image, examples[shown].caption, key="_hard")
 
 
 __all__ = ["hardest_panel"]

@@ -302,11 +302,12 @@ def inside_view(run, prediction, rgba) -> None:
         st.error(str(e))
 
 
-def test_image_view(run, image: np.ndarray, caption: str) -> None:
-    """Evaluate's view of one test image: which pixels decided, and where it lands."""
+def test_image_view(run, image: np.ndarray, caption: str, key: str = "_eval") -> None:
+    """Evaluate's view of one test image: which pixels decided, and where it lands (`key`
+    tells two such views on one page apart)."""
     st.markdown(f"**{caption}**")
     saliency_panel(run, image, px=140)
-    landing_panel(run, image, what="test image", presenter=state.session().presenter, key="_eval")
+    landing_panel(run, image, what="test image", presenter=state.session().presenter, key=key)
 
 
 __all__ = ["VIEWS", "inside_view", "landing_panel", "saliency_panel", "scale_html", "test_image_view"]

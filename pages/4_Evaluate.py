@@ -135,7 +135,7 @@ else:
     if shown is not None:
         test_image_view(run, examples[shown].image, examples[shown].caption)
 
-hardest_panel(ev, run.experiment.train.loss)
+hardest_panel(run, ev, run.experiment.train.loss)
 
 if uses_strict_rule(run):
     st.subheader("Confusion matrix, strict rule")

@@ -28,11 +28,14 @@ from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
+from dashboard.pictures import png_data_url
 from dashboard.plain import plain
 from dashboard.state import NO_MODEL
 from digits_core.analysis.evaluate import misclassified
 from digits_core.analysis.predict import predict_canvas
 from digits_core.config import ConvBlock, DataConfig, Experiment, ModelConfig, TrainConfig
+from digits_core.data.datasets import MAX_VALUE
+from digits_core.images.pictures import display_image
 from digits_core.store.runs import load_run, run_dataset
 from digits_core.training.jobs import run_experiment
 
@@ -490,6 +493,23 @@ def test_evaluate_ranks_the_hardest_examples_by_loss_and_filters_them(run):
     at.run()
     _ok(at)
     assert any(f"No test image is a {t} read as {empty}" in i.value for i in at.info)
+
+
+def test_evaluate_opens_a_picked_hardest_example_in_the_inside_view(run):
+    at = _app("4_Evaluate.py", run)
+    _ok(at)
+    assert "towards" not in " ".join(m.value for m in at.markdown)  # no inside view until one is picked
+    data = run_dataset(run)
+    probs = run.model.probs(run.normalizer(data.images_test))
+    worst = int(np.argmax(-np.log(probs[np.arange(len(probs)), data.labels_test])))
+    first = at.get("image")[1].proto.imgs[0].caption  # the hardest example, first in the panel
+    at.selectbox(key="hard_inside").set_value(0).run()
+    _ok(at)
+    html = " ".join(m.value for m in at.markdown)
+    assert f"**{first}**" in html and "towards" in html  # its saliency maps
+    picture = png_data_url(display_image(data.images_test[worst], MAX_VALUE[run.experiment.data.dataset], size=1))
+    assert picture in html  # of that very image
+    assert any(c.proto.id.endswith("-inside_landing_chart_hard") for c in at.get("plotly_chart"))  # where it lands
 
 
 def test_the_second_view_is_explained_in_a_students_words():

@@ -5,10 +5,13 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import compare, state
+from digits_core.data.datasets import IMAGE_SHAPE
+from digits_core.store import drawings as dr
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -64,6 +67,13 @@ def test_a_race_of_two_runs_to_its_leaderboard(app):
     assert not app.exception, [e.value for e in app.exception]
     board = table(app, "place")
     assert len(board) == 2 and set(board["status"]) == {"finished"}
+    assert set(board["drawings accuracy"]) == {"—"}  # no drawings collected yet
+    shape = IMAGE_SHAPE[race.contestants[0].experiment.data.dataset]
+    dr.save_drawing(state.runs_dir(), np.zeros((40, 40, 4), np.uint8), np.zeros(shape, np.float32),
+                    label=1, reading=None, model="m", model_key="m", owner="someone")
+    app.run()
+    board = table(app, "place")
+    assert all(cell.endswith("% of 1") for cell in board["drawings accuracy"])  # each scored on it
     assert list(board["place"]) == [1, 2] and board["test accuracy"].is_monotonic_decreasing
     assert any(f"**{board['contestant'][0]}** wins" in s.value for s in app.success)
     acc = json.loads(next(c for c in app.get("plotly_chart") if c.proto.id.endswith("-race_acc")).proto.spec)

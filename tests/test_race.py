@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from waiting import wait_for
 
+from digits_core.analysis.drawing_scores import score_drawings
+from digits_core.analysis.drawings_by_shape import visible_inputs
 from digits_core.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from digits_core.data.datasets import IMAGE_SHAPE
 from digits_core.errors import ConfigError
@@ -18,7 +20,8 @@ from digits_core.serve.executors import ThreadExecutor
 from digits_core.serve.pool import ProcessExecutor
 from digits_core.serve.race import Finish, Race, fair
 from digits_core.serve.runner import JobRunner
-from digits_core.store.runs import inspect_run
+from digits_core.store import drawings as dr
+from digits_core.store.runs import inspect_run, load_run
 from digits_core.training.train import batch_order
 
 DIGITS = DataConfig(dataset="digits")
@@ -135,3 +138,28 @@ def test_a_race_waits_in_the_same_queue_as_everyone_and_counts_as_one_run(tmp_pa
     runner.stop(first)
     assert race.wait(120)
     assert [r["status"] for r in race.leaderboard()] == ["finished", "finished"]
+
+
+def test_a_finished_race_scores_each_contestant_on_the_drawings_of_its_input_shape(tmp_path):
+    runner = JobRunner(tmp_path, executor=ThreadExecutor())
+    race = Race(runner, [("narrow", mlp(4, epochs=1)), ("wide", mlp(32, epochs=1))], data=DIGITS,
+                finish=Finish(1), sample_s=0.05).start(owner="ann")
+    assert race.wait(120)
+    rng = np.random.default_rng(0)
+    pad = np.zeros((40, 40, 4), np.uint8)
+    eights = [rng.uniform(0, 16, (8, 8)).astype(np.float32) for _ in range(6)]
+    for k, x in enumerate(eights):  # 8x8 inputs count for a bundled-digits run
+        dr.save_drawing(tmp_path, pad, x, label=k % 10, reading=None, model="m", model_key="m",
+                        owner="ann", dataset="digits")
+    dr.save_drawing(tmp_path, pad, np.zeros((28, 28), np.float32), label=3, reading=None,
+                    model="m", model_key="m", owner="ann")  # a 28x28 one does not
+    assert all(r["drawings accuracy"] is None for r in race.leaderboard())  # nothing passed
+    rows = race.leaderboard(visible_inputs(tmp_path, "ann", class_server=False))
+    labels = np.arange(6) % 10
+    for r in rows:
+        want = score_drawings(load_run(tmp_path / r["run"]), np.stack(eights), labels)
+        assert r["drawings"] == 6 and r["drawings accuracy"] == pytest.approx(want.accuracy)
+    assert race.leaderboard(visible_inputs(tmp_path, "bob", class_server=True))[0]["drawings"] == 6  # shared
+    only_mnist = visible_inputs(tmp_path, "ann", class_server=False)
+    del only_mnist[(8, 8)]
+    assert all(r["drawings accuracy"] is None for r in race.leaderboard(only_mnist))  # "—" on the page

@@ -20,12 +20,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from digits_core.analysis.drawings_by_shape import Inputs, accuracy_on
 from digits_core.config import MAX_EPOCHS, DataConfig, Experiment
 from digits_core.data.datasets import IMAGE_SHAPE
-from digits_core.errors import ConfigError
+from digits_core.errors import ConfigError, RunError
 from digits_core.nn.shapes import count_params
 from digits_core.serve.groups import RunGroup
 from digits_core.serve.runner import JobRunner, preflight
+from digits_core.store.runs import load_run
 
 MIN_CONTESTANTS, MAX_CONTESTANTS = 2, 4
 MAX_BUDGET_S = 3600.0  # a time budget over an hour is not a lesson's race
@@ -122,6 +124,7 @@ class Race(RunGroup):
         self.names: list[str] = []
         self.started: float | None = None
         self._lock = threading.Lock()
+        self._models: dict[str, object] = {}  # a finished contestant's run, loaded once
 
     def start(self, owner: str = "", person: str = "") -> Race:
         self._launch([c.experiment for c in self.contestants], owner, person)
@@ -159,9 +162,26 @@ class Race(RunGroup):
         with self._lock:
             return [(c.label, list(c.samples)) for c in self.contestants]
 
-    def leaderboard(self) -> list[dict]:
+    def _drawings_accuracy(self, c: Contestant, h, drawings: Inputs | None) -> tuple[float | None, int]:
+        """(accuracy, count) of a contestant that ended well on the drawings of its input
+        shape; (None, 0) while it runs, when it ended badly, or with no such drawings."""
+        if not drawings or h is None or h.active or h.status in ENDED_BADLY:
+            return None, 0
+        shape = IMAGE_SHAPE[c.experiment.data.dataset]
+        if shape not in drawings:
+            return None, 0
+        if c.name not in self._models:
+            try:
+                self._models[c.name] = load_run(self.runner.runs_dir / c.name)
+            except RunError:
+                return None, 0
+        return accuracy_on(self._models[c.name], drawings, shape)
+
+    def leaderboard(self, drawings: Inputs | None = None) -> list[dict]:
         """One row per contestant, best first: those that ended well by test accuracy, then
-        the ones still going, then those that ended badly (diverged, failed, interrupted)."""
+        the ones still going, then those that ended badly (diverged, failed, interrupted).
+        With `drawings` (`drawings_by_shape.visible_inputs`), a contestant that ended well
+        gets its accuracy on those of its input shape ("drawings accuracy", "drawings")."""
         rows = []
         for c, h in zip(self.contestants, self.histories()):
             acc = h.newest_test_acc if h is not None else None
@@ -175,6 +195,7 @@ class Race(RunGroup):
                 "images seen": images,
                 "note": (h.message if status in ENDED_BADLY else "") if h is not None else "",
             })
+            rows[-1]["drawings accuracy"], rows[-1]["drawings"] = self._drawings_accuracy(c, h, drawings)
         bad = lambda r: 2 if r["status"] in ENDED_BADLY or r["status"] == "gone" else \
             1 if r["status"] in ("queued", "loading", "running", "stopping") else 0
         rows.sort(key=lambda r: (bad(r), -(r["test accuracy"] or 0.0)))
