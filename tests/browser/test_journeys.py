@@ -640,6 +640,10 @@ def test_the_pads_pen_width_undo_and_redo(app):
     assert digit == narrow_digit and probs == pytest.approx(narrow_probs, abs=1e-3)  # the same drawing, read again
     app.clear_canvas()
     app.main().get_by_text("Draw a digit on the canvas").wait_for(timeout=LONG)
+    app.nav("Runs")  # the widest pen on a fresh pad: the Draw page opened again
+    app.nav("Draw")
+    open_pad_tools(app)
+    pen = app.main().get_by_role("slider", name="Pen width")
     pen.focus()
     pen.press("End")  # the widest
     app.wait_idle()
