@@ -25,7 +25,7 @@ GOALS = {
 }
 SECTIONS = {
     "default_cnn", "default_cnn_cli", "numpy_mlp", "mlp_speed", "job_overhead", "live_embedding",
-    "digits", "best", "tsne", "canvas",
+    "digits", "best", "tsne", "canvas", "sweep_scaling",
 }
 
 
@@ -186,6 +186,10 @@ def test_report_has_machine_info_and_raw_figures(quick_report):
     cli = f["default_cnn_cli"]
     assert [r["returncode"] for r in cli["runs"]] == [0] and 0 <= cli["acc_mean"] <= 1
     assert cli["peak_rss_gib"] > 0.05 and cli["polled_peak_rss_gib"] <= cli["peak_rss_gib"] * 1.1
+    sweep = f["sweep_scaling"]  # every run of the sweep ends, on each pool size timed
+    assert set(sweep["finished"]) == set(sweep["wall_s"]) and len(sweep["wall_s"]) >= 2
+    assert all(k == sweep["runs"] for k in sweep["finished"].values())
+    assert all(s > 0 for s in sweep["wall_s"].values())
 
 
 @pytest.mark.bench
