@@ -339,6 +339,48 @@ def test_a_pool_started_under_streamlit_run_does_not_rerun_the_app(tmp_path, mon
         pool.close()
 
 
+def test_a_worker_that_dies_while_starting_is_replaced_and_the_pool_keeps_its_size(tmp_path):
+    """A worker killed before it reported ready (out of memory while importing torch, say)
+    is replaced: the pool keeps its size and still trains, instead of shrinking to none."""
+    pool = ProcessExecutor(1)
+    try:
+        first = pool.pids()
+        assert len(first) == 1
+        os.kill(first[0], signal.SIGKILL)  # long before torch is imported and warm
+        assert wait_for(lambda: len(pool.pids()) == 1 and first[0] not in pool.pids(), SLOW)
+        runner = JobRunner(tmp_path / "runs", executor=pool)
+        name = runner.start(exp(epochs=2), owner="ann")
+        assert wait_for(lambda: runner.job(name).done, SLOW) and runner.job(name).wait(SLOW)
+        assert runner.history(name).status == "finished", runner.history(name).message
+    finally:
+        pool.close()
+
+
+def test_a_pool_whose_workers_never_start_gives_up_with_a_clear_message(tmp_path, monkeypatch):
+    """Workers that cannot start at all (here: each one killed as it appears) are retried a
+    few times, not forever; a Start then fails with a message that says so."""
+    pool = ProcessExecutor(1)
+    try:
+        seen: set[int] = set()
+
+        def kill_new_workers():
+            for pid in pool.pids():
+                if pid not in seen:
+                    seen.add(pid)
+                    os.kill(pid, signal.SIGKILL)
+            return pool.start_failures_exhausted
+
+        assert wait_for(kill_new_workers, SLOW)
+        assert 1 < len(seen) <= 1 + pool.START_RETRIES
+        runner = JobRunner(tmp_path / "runs", executor=pool)
+        name = runner.start(exp(epochs=2), owner="ann")
+        assert wait_for(lambda: runner.job(name).done, SLOW)
+        h = runner.history(name)
+        assert h.status == "failed" and "could start" in h.message, (h.status, h.message)
+    finally:
+        pool.close()
+
+
 def test_a_deleted_run_is_forgotten_and_its_name_is_free(tmp_path):
     """Deleting an ended run removes its folder and the runner's memory of it: the pages
     list a person's runs from both, and the next run given the freed name is a new one."""

@@ -6,7 +6,9 @@ its folder's meta names the worker's pid and a worker that dies leaves its one r
 "interrupted". The worker reports the job's history (and new embedding frames) every
 `PROGRESS_S` over its pipe; Stop sets the worker's shared Event, which the batch loop
 reads. A worker silent for `hang_s`, or still training `stop_grace` seconds after a Stop,
-is killed and replaced.
+is killed and replaced. So is a worker that dies or stays silent while it starts, up to
+`START_RETRIES` times in a row: a machine that cannot start one at all gets a clear message
+at Start, not a pool that respawns forever.
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ class ProcessExecutor(RemoteExecutor):
     """A warm pool of `workers` spawned processes; one job at a time in each."""
 
     kind = "processes"
+    START_RETRIES = 3  # replacements in a row for workers that never reported ready
 
     def __init__(self, workers: int = 2, *, hang_s: float = HANG_S,
                  stop_grace: float = STOP_GRACE_S, context: str = "spawn"):
@@ -124,6 +127,7 @@ class ProcessExecutor(RemoteExecutor):
         self._workers: list[_Worker] = []
         self._idle: list[_Worker] = []
         self._closed = False
+        self._start_failures = 0  # in a row; a worker that reports ready resets it
         for _ in range(workers):
             self._spawn()
 
@@ -140,15 +144,36 @@ class ProcessExecutor(RemoteExecutor):
             if not w.conn.poll(READY_S):
                 raise RunError(f"no word within {READY_S:.0f} s")
             w.conn.recv()
-        except Exception as e:  # a worker that cannot start is dropped, not retried forever
-            log.error("a training worker (pid %s) failed to start: %s", w.pid, e)
-            self._drop(w)
+        except Exception as e:
+            if isinstance(e, (EOFError, OSError)):
+                w.process.join(1)
+                e = RunError(f"it ended before it was ready (exit code {w.process.exitcode})")
+            self._start_failed(w, e)
             return
         with self._cond:
             if self._closed or w not in self._workers:
                 return
+            self._start_failures = 0
             self._idle.append(w)
             self._cond.notify_all()
+
+    def _start_failed(self, w: _Worker, why: Exception) -> None:
+        """Drop a worker that never became ready and start another in its place, unless
+        `START_RETRIES` replacements in a row failed too: then the pool stays smaller."""
+        with self._cond:
+            self._start_failures += 1
+            retry = not self._closed and self._start_failures <= self.START_RETRIES
+        log.error("a training worker (pid %s) failed to start: %s%s", w.pid, why,
+                  "; starting another" if retry else "; giving up on it")
+        self._drop(w)
+        if retry:
+            self._spawn()
+
+    @property
+    def start_failures_exhausted(self) -> bool:
+        """True once workers failed to start `START_RETRIES` + 1 times in a row."""
+        with self._cond:
+            return self._start_failures > self.START_RETRIES
 
     def _drop(self, w: _Worker) -> None:
         with self._cond:
@@ -162,7 +187,10 @@ class ProcessExecutor(RemoteExecutor):
         with self._cond:
             while not self._idle and not job.stop_requested:
                 if not self._workers or self._closed:
-                    raise RunError("no training worker is running")
+                    raise RunError(
+                        f"no training worker could start ({self._start_failures} tries in a row "
+                        "failed; the server's log says why)" if self._start_failures
+                        else "no training worker is running")
                 self._cond.wait(0.2)
             if job.stop_requested:
                 return None
