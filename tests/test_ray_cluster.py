@@ -55,7 +55,10 @@ def node_of(nodes, folder) -> int | None:
         parents = {p.pid for p in psutil.Process(pid).parents()}
     except psutil.NoSuchProcess:
         return None
-    return next((i for i, n in enumerate(nodes) if n.all_processes["raylet"][0].process.pid in parents), None)
+    # a removed node has no raylet any more (and no live worker of it can have one as parent)
+    raylets = {i: n.all_processes["raylet"][0].process.pid for i, n in enumerate(nodes)
+               if n.all_processes.get("raylet")}
+    return next((i for i, raylet in raylets.items() if raylet in parents), None)
 
 
 def test_a_sweep_of_eight_runs_spreads_over_the_nodes_and_every_folder_is_complete(cluster, tmp_path):
