@@ -1,9 +1,10 @@
 """The Backprop page's Streamlit glue: the stepper kept in the session, its controls, and the
 figures of one step (heat maps of every matrix, the chain rule for one weight, both checks).
 
-The numbers all come from `digits_core.backprop`; this module only lays them out. Plotly heat
-maps give the exact value of every cell on hover; a blue-white-red scale is centred on 0
-(white, red above, blue below), probabilities go from white (0) to blue (1).
+The numbers all come from `digits_core.analysis.backprop` (and its `gradcheck`); this module
+only lays them out. Plotly heat maps give the exact value of every cell on hover; a
+blue-white-red scale is centred on 0 (white, red above, blue below), probabilities go from
+white (0) to blue (1).
 """
 
 from __future__ import annotations

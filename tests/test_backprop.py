@@ -1,6 +1,7 @@
-"""The step-through view's engine (digits_core.backprop): what it shows is the NumPy network's
-own step, equal to PyTorch autograd's and to central differences, the "break it" bug is
-caught by both checks, and the optimisers step as torch.optim does from the same start."""
+"""The step-through view's engine (digits_core.analysis.backprop, checked by its gradcheck):
+what it shows is the NumPy network's own step, equal to PyTorch autograd's and to central
+differences, the "break it" bug is caught by both checks, and the optimisers step as
+torch.optim does from the same start."""
 
 import numpy as np
 import pytest
@@ -8,16 +9,18 @@ import torch
 
 from digits_core.analysis.backprop import (
     ACTIVATIONS,
-    AUTOGRAD_TOLERANCE,
-    FD_TOLERANCE,
     OPTIMIZERS,
     DivergedError,
     StepConfig,
     Stepper,
-    autograd_check,
     chain_rule,
-    finite_difference_check,
     strongest_weight,
+)
+from digits_core.analysis.gradcheck import (
+    AUTOGRAD_TOLERANCE,
+    FD_TOLERANCE,
+    autograd_check,
+    finite_difference_check,
     torch_loss,
     torch_optimizer,
 )

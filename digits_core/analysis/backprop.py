@@ -8,11 +8,11 @@ probabilities and loss; dL/da, f'(z), dL/dz, dW, db; W before, the step, W after
 optimiser's state. The walk is the same loop as `MLP.forward` / `MLP.backward`, unrolled so
 each intermediate can be copied before the next layer overwrites it (ReLU works in place).
 
-Two checks judge a trace against something independent of the hand-written backward:
-`finite_difference_check` (central differences of the loss itself) and `autograd_check` (the
-same step taken by PyTorch autograd and torch.optim from the same weights, batch and
-optimiser state). `broken=True` takes the step with a known bug, the activation's derivative
-left out of the backward pass, so a person sees both checks catch it.
+Two checks (`gradcheck`) judge a trace against something independent of the hand-written
+backward: central differences of the loss itself, and the same step taken by PyTorch
+autograd and torch.optim from the same weights, batch and optimiser state. `broken=True`
+takes the step with a known bug, the activation's derivative left out of the backward pass,
+so a person sees both checks catch it.
 
 Plain data throughout (dataclasses of arrays): the dashboard draws them, the tests check them.
 """
@@ -22,8 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
+from digits_core.analysis.gradcheck import (
+    AutogradCheck,
+    FiniteDifferenceCheck,
+    autograd_check,
+    finite_difference_check,
+)
 from digits_core.data.datasets import MAX_VALUE, load_digits
 from digits_core.errors import ConfigError, DigitLabError
 from digits_core.nn.numpy_mlp import LOSSES, MLP, Dense, Optimizer, softmax
@@ -33,8 +38,6 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 MAX_HIDDEN = 32  # units per hidden layer: past this a heat map's cells are too small to read
 MAX_LAYERS = 2  # hidden layers
 MAX_BATCH = 32
-FD_TOLERANCE = 1e-4  # a right gradient: ~1e-8 (1e-5 at a ReLU kink); the bug: 1e-1 or more
-AUTOGRAD_TOLERANCE = 1e-7  # float64 against float64: the same sums in another order, ~1e-16
 DTYPE = np.float64  # so the checks can tell a bug (~1e-1) from rounding (~1e-16)
 
 
@@ -323,137 +326,3 @@ def strongest_weight(trace: StepTrace, layer: int = 0) -> tuple[int, int, int]:
     i, j = np.unravel_index(int(np.abs(L.dW).argmax()), L.dW.shape)
     n = int(np.abs(L.x[:, i] * L.dz[:, j]).argmax())
     return int(i), int(j), n
-
-
-# ---------------------------------------------------------------- the two checks
-
-
-@dataclass
-class FiniteDifferenceCheck:
-    """Central differences of the loss against the step's gradients, at a few weights."""
-
-    weights: list[tuple[int, int, int]]  # (layer, i, j) of each weight checked
-    analytic: np.ndarray  # (k,) the gradient the step used
-    numeric: np.ndarray  # (k,) (L(w + eps) - L(w - eps)) / 2 eps
-    rel_error: np.ndarray  # (k,) |a - n| / max(|a| + |n|, 1e-5)
-    eps: float
-    tolerance: float = FD_TOLERANCE
-
-    @property
-    def worst(self) -> float:
-        return float(self.rel_error.max())
-
-    @property
-    def passed(self) -> bool:
-        return self.worst < self.tolerance
-
-
-def _loss_at(net: MLP, weights: dict[str, np.ndarray], trace: StepTrace) -> float:
-    net.load_state_dict(weights)
-    return float(LOSSES[trace.config.loss](net.forward(trace.x.copy()), trace.y)[0])
-
-
-def finite_difference_check(trace: StepTrace, k: int = 4, seed: int = 0,
-                            eps: float = 1e-5) -> FiniteDifferenceCheck:
-    """`k` random weights of every layer, central differences of the step's own loss.
-
-    Weights whose input is 0 for every image of the batch are left out: their gradient is 0
-    whatever the backward pass does, so they would check nothing."""
-    rng = np.random.default_rng(seed)
-    net = trace.config.network()
-    weights = {name: w.copy() for name, w in trace.before().items()}
-    grads = trace.grads()
-    where, analytic, numeric = [], [], []
-    for li, L in enumerate(trace.layers):
-        live = np.flatnonzero(np.abs(L.x).sum(0) > 0)
-        live = live if len(live) else np.arange(L.W.shape[0])  # every unit dead: 0 either way
-        for _ in range(k):
-            i, j = int(rng.choice(live)), int(rng.integers(L.W.shape[1]))
-            w = weights[f"dense{li}.W"]
-            old = w[i, j]
-            w[i, j] = old + eps
-            hi = _loss_at(net, weights, trace)
-            w[i, j] = old - eps
-            lo = _loss_at(net, weights, trace)
-            w[i, j] = old
-            where.append((li, i, j))
-            analytic.append(grads[f"dense{li}.W"][i, j])
-            numeric.append((hi - lo) / (2 * eps))
-    a, nu = np.array(analytic), np.array(numeric)
-    # the floor: a gradient near 0 is compared absolutely, where rounding (~1e-10) is all there is
-    return FiniteDifferenceCheck(where, a, nu, np.abs(a - nu) / np.maximum(np.abs(a) + np.abs(nu), 1e-5), eps)
-
-
-@dataclass
-class AutogradCheck:
-    """The same step by PyTorch autograd and torch.optim, from the same weights and batch."""
-
-    loss: float  # torch's loss of the batch
-    grad_diff: float  # max |dW_numpy - dW_torch| over every weight and bias
-    weight_diff: float  # max |W_after_numpy - W_after_torch|
-    worst: str  # the parameter where grad_diff is
-    dtype: str = "float64"
-    tolerance: float = AUTOGRAD_TOLERANCE
-
-    @property
-    def passed(self) -> bool:
-        return self.grad_diff < self.tolerance and self.weight_diff < self.tolerance
-
-
-TORCH_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
-
-
-def torch_loss(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-               activation: str, loss: str) -> torch.Tensor:
-    """The network's loss written in PyTorch over `params` {"dense0.W": (n_in, n_out), ...}."""
-    n = len(params) // 2
-    h = x
-    for i in range(n):
-        h = h @ params[f"dense{i}.W"] + params[f"dense{i}.b"]
-        if i < n - 1:
-            h = TORCH_ACTIVATIONS[activation](h)
-    if loss == "cross-entropy":
-        return torch.nn.functional.cross_entropy(h, y)
-    onehot = torch.nn.functional.one_hot(y, h.shape[1]).to(h.dtype)
-    return torch.nn.functional.mse_loss(h.softmax(1), onehot)
-
-
-def torch_optimizer(kind: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
-    """torch.optim's twin of `numpy_mlp.Optimizer(kind)` (its defaults)."""
-    if kind == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if kind == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8)
-
-
-def load_torch_state(topt: torch.optim.Optimizer, params: dict[str, torch.Tensor],
-                     state: dict[str, np.ndarray]) -> None:
-    """Give torch.optim the NumPy optimiser's state ("name.v" / "name.m", "t")."""
-    t = int(state.get("t", 0))
-    for name, p in params.items():
-        if f"{name}.m" in state:  # Adam
-            topt.state[p] = {"step": torch.tensor(float(t)),
-                             "exp_avg": torch.tensor(state[f"{name}.m"]),
-                             "exp_avg_sq": torch.tensor(state[f"{name}.v"])}
-        elif f"{name}.v" in state:  # momentum
-            topt.state[p] = {"momentum_buffer": torch.tensor(state[f"{name}.v"])}
-
-
-def autograd_check(trace: StepTrace, state_before: dict[str, np.ndarray]) -> AutogradCheck:
-    """Take `trace`'s step again with torch (float64) from its weights, batch and the
-    optimiser state before it; compare gradients and the weights after."""
-    cfg = trace.config
-    params = {name: torch.tensor(w, dtype=torch.float64, requires_grad=True)
-              for name, w in trace.before().items()}
-    value = torch_loss(params, torch.tensor(trace.x), torch.tensor(trace.y), cfg.activation, cfg.loss)
-    value.backward()
-    mine = trace.grads()
-    diffs = {name: float(np.abs(mine[name] - p.grad.numpy()).max()) for name, p in params.items()}
-    topt = torch_optimizer(cfg.optimizer, list(params.values()), trace.lr)
-    load_torch_state(topt, params, state_before)
-    topt.step()
-    after = trace.after()
-    weight_diff = max(float(np.abs(after[name] - p.detach().numpy()).max()) for name, p in params.items())
-    worst = max(diffs, key=diffs.get)
-    return AutogradCheck(value.item(), diffs[worst], weight_diff, worst)

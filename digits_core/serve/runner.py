@@ -1,10 +1,10 @@
 """The one seam between the pages and training: start, observe and stop jobs by run name.
 
-`JobRunner` decides which jobs may run and for whom: a memory preflight refuses a run that
-would not fit before any thread starts (a 256-channel CNN on MNIST with batches of 8192
-would take the whole server down); at most `max_jobs` train at once in the process
-(`JobSlots`, first come first served), at most `per_owner` for one person; and a run
-whose owner's browser tabs are all gone for `grace` seconds is stopped (and saved).
+`JobRunner` decides which jobs may run and for whom: before any thread starts, `caps`
+refuses a run that would not fit in memory, a person's run over their `per_owner` training
+at once or over their quota of kept runs; at most `max_jobs` train at once in the process
+(`JobSlots`, first come first served); and a run whose owner's browser tabs are all gone
+for `grace` seconds is stopped (and saved).
 
 Every job writes its run folder as it trains, and the pages observe a run through its
 recorded history: a running in-process job answers from memory, anything else from its
@@ -19,7 +19,6 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,19 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from digits_core.config import Experiment
-from digits_core.data.datasets import IMAGE_SHAPE
 from digits_core.errors import ConfigError, RunError
-from digits_core.nn.classifier import EVAL_CHUNK
-from digits_core.nn.shapes import activation_sizes, check_size, count_params
+from digits_core.serve import caps as limits
+from digits_core.serve.caps import preflight
 from digits_core.serve.executors import executor_from_env
 from digits_core.store.history import History
-from digits_core.store.quota import Caps, Usage, check_room, folder_bytes, usage_by_owner
+from digits_core.store.quota import Caps, Usage
 from digits_core.store.readers import read_history
 from digits_core.store.recorder import RunRecorder
 from digits_core.store.runs import (
     delete_run,
     inspect_run,
-    list_runs,
     load_run,
     publish_run,
     rename_run,
@@ -49,53 +46,11 @@ from digits_core.store.runs import (
 from digits_core.threads import release_memory
 from digits_core.training.jobs import TrainingJob
 
-MEMORY_BUDGET_MB = 2048  # default cap on one run's estimated peak memory; $DIGITLAB_MAX_MEMORY_MB
 DEFAULT_GRACE = 30.0  # seconds a person may have no tab before their runs stop (a reload on a busy server takes a while)
 DEFAULT_EVERY = 2.0  # seconds between two sweeps of the watchdog thread
 
 
-def memory_estimate(experiment: Experiment) -> int:
-    """Rough peak bytes of one training step or one evaluation chunk, whichever is larger.
-
-    Training keeps every activation of the batch plus its gradient; the weights come four
-    times (values, gradients, two Adam moments). Evaluation runs `EVAL_CHUNK` images at a
-    time and holds about two layers at once.
-    """
-    shape = IMAGE_SHAPE[experiment.data.dataset]
-    n_params = count_params(experiment.model, shape)
-    sizes = activation_sizes(experiment.model, shape)
-    train = 4 * (2 * experiment.train.batch_size * sum(sizes) + 4 * n_params)
-    evaluate = 4 * (2 * EVAL_CHUNK * max(sizes) + n_params)
-    return max(train, evaluate)
-
-
 NO_CAPS = Caps()  # a runner's default: nobody's runs are capped
-
-
-def saved_bytes(n_params: int) -> int:
-    """Rough bytes a finished run of `n_params` parameters keeps on disk: float32 weights and
-    the optimiser's two moments (Adam's), beside files of a few kB."""
-    return 3 * 4 * n_params
-
-
-def preflight(experiment: Experiment, budget_mb: float | None = None) -> int:
-    """Validate `experiment`, refuse it if it would not fit in memory; return its parameter count.
-
-    Raises ConfigError with a one-line reason and what to change.
-    """
-    experiment.validate()
-    n_params = count_params(experiment.model, IMAGE_SHAPE[experiment.data.dataset])
-    if budget_mb is None:
-        budget_mb = float(os.environ.get("DIGITLAB_MAX_MEMORY_MB", MEMORY_BUDGET_MB))
-    need_mb = memory_estimate(experiment) / 2**20
-    check_size(experiment.model, IMAGE_SHAPE[experiment.data.dataset], need_mb=need_mb)
-    if need_mb > budget_mb:
-        raise ConfigError(
-            f"this run would need about {need_mb:,.0f} MB of memory, over the limit of "
-            f"{budget_mb:,.0f} MB; use a smaller batch, fewer channels, more pooling or "
-            "narrower layers"
-        )
-    return n_params
 
 
 def may_change(meta: dict, by: str, doing: str) -> None:
@@ -211,8 +166,7 @@ class JobRunner:
                         and not self._jobs[name].done):  # ...but a run stopped at once may go again
                     return name
             self._check_owner_limit(owner)
-            if self.caps.any:
-                check_room(self.usage().get(owner, Usage()), self.caps, adding=saved_bytes(n_params))
+            limits.check_quota(self.runs_dir, owner, self.caps, [n_params])
             recorder = RunRecorder(self.runs_dir, experiment, owner=owner, person=person)
             job = self.executor.job(experiment, recorder, self.slots)
             self._add(job, owner, key)
@@ -225,13 +179,11 @@ class JobRunner:
         Every one is checked first, so a refused one starts none (ConfigError naming it).
         The group counts as one run toward the owner's limit; its members wait in the same
         queue as everyone's runs, and each trains on its own worker of the executor."""
-        sizes = [saved_bytes(preflight(exp)) for exp in experiments]
+        n_params = [preflight(exp) for exp in experiments]
         with self._lock:
             self._forget_ended()
             self._check_owner_limit(owner)
-            if self.caps.any:  # every member is a run the owner keeps
-                have = self.usage().get(owner, Usage())
-                check_room(Usage(have.items + len(sizes) - 1, have.bytes), self.caps, adding=sum(sizes))
+            limits.check_quota(self.runs_dir, owner, self.caps, n_params)
             jobs = []
             for exp in experiments:
                 recorder = RunRecorder(self.runs_dir, exp, owner=owner, person=person)
@@ -335,15 +287,11 @@ class JobRunner:
 
     def usage(self) -> dict[str, Usage]:
         """What each owner keeps in the runs folder: runs (broken ones too) and their bytes."""
-        return usage_by_owner((i.owner, folder_bytes(i.path)) for i in list_runs(self.runs_dir))
+        return limits.usage(self.runs_dir)
 
     def _check_owner_limit(self, owner: str) -> None:
-        busy = [n for n, j in self._jobs.items() if self._owner.get(n) == owner and not j.done]
-        if len(busy) >= self.per_owner:
-            raise ConfigError(
-                f"you already have {len(busy)} run{'s' if len(busy) > 1 else ''} training "
-                f"(at most {self.per_owner} at once); stop one or wait for it to finish"
-            )
+        busy = sum(1 for n, j in self._jobs.items() if self._owner.get(n) == owner and not j.done)
+        limits.check_owner_limit(busy, self.per_owner)
 
     def _forget_ended(self) -> None:
         now = self._clock()
@@ -480,11 +428,8 @@ class JobRunner:
 __all__ = [
     "DEFAULT_EVERY",
     "DEFAULT_GRACE",
-    "MEMORY_BUDGET_MB",
     "JobRunner",
     "JobSlots",
     "may_change",
-    "memory_estimate",
-    "preflight",
-    "saved_bytes",
+    "preflight",  # `caps.preflight`, where the pages and the groups have always found it
 ]

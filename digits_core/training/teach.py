@@ -6,14 +6,13 @@ make about DRAWING_SHARE of the teaching set (at most MAX_REPEAT times each), an
 MNIST_SUBSET of MNIST's training images come along: enough to hold what the model knows,
 few enough for one epoch of seconds. The learning rate is the run's divided by LR_DIVISOR:
 the model is nudged, not retrained. The new run's folder starts as a copy of the source
-(its weights, normaliser, history), so the source is never changed and the Runs page shows
-where it came from (`meta["taught"]`). `compare` is the before/after the page shows.
+(its weights, normaliser, history; `store.taught` writes it), so the source is never
+changed and the Runs page shows where it came from (`meta["taught"]`). `compare` is the before/after the page shows.
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,9 @@ from digits_core.data.datasets import Dataset
 from digits_core.data.mnist import load_mnist
 from digits_core.errors import RunError
 from digits_core.store import bounded
-from digits_core.store.readers import read_meta
-from digits_core.store.recorder import RunRecorder, new_run_folder, write_json
+from digits_core.store.recorder import RunRecorder
 from digits_core.store.runs import Run, load_run, saved_test_acc
+from digits_core.store.taught import TAUGHT, discard_taught_run, write_taught_run
 from digits_core.training.jobs import TrainingJob
 
 MNIST_SUBSET = 6_000  # MNIST training images that come along (stratified, seeded)
@@ -37,9 +36,6 @@ LR_DIVISOR = 10.0  # the teaching learning rate is the run's divided by this
 EPOCHS = 1
 AUGMENT = False  # the drawings are taught as they were drawn (the augmentation blurs a few of them)
 MNIST_HELD = 0.001  # MNIST test may drop this much (0.1 points) before the page says so
-TAUGHT = "taught.json"  # in a taught run's folder: what it was taught from
-RUN_FILES = ("experiment.json", "history.json", "normalizer.npz", "first_layer_before.npy",
-             "weights.npz", "weights.pt", "optimizer.npz")
 
 
 def repeats(n_drawings: int, n_mnist: int = MNIST_SUBSET) -> int:
@@ -75,21 +71,13 @@ def new_taught_folder(source: Run, runs_dir: str | Path, *, owner: str, person: 
     base = str(source.meta.get("label") or source.path.name)
     if source.meta.get("ready_made"):
         base = "ready-made"
-    path = new_run_folder(Path(runs_dir), f"{base.removesuffix('-taught')}-taught")
-    try:
-        for name in RUN_FILES:
-            if (source.path / name).is_file():
-                shutil.copyfile(source.path / name, path / name)
-        meta = read_meta(source.path / "meta.json").to_dict()
-        meta.update(name=path.name, label=path.name, owner=owner, person=person, created=time.time(),
-                    published=0.0, status="finished")
-        write_json(path / TAUGHT, {"from": source.label, "drawings": int(drawings),
-                                    "mnist_before": saved_test_acc(source.meta)})
-        write_json(path / "meta.json", meta)
-    except (OSError, RunError) as e:
-        shutil.rmtree(path, ignore_errors=True)
-        raise RunError(f"could not start teaching ({getattr(e, 'strerror', None) or e})") from None
-    return path
+    return write_taught_run(
+        source.path, runs_dir, base=f"{base.removesuffix('-taught')}-taught",
+        meta={"owner": owner, "person": person, "created": time.time(), "published": 0.0,
+              "status": "finished"},
+        taught={"from": source.label, "drawings": int(drawings),
+                "mnist_before": saved_test_acc(source.meta)},
+    )
 
 
 def teach(runner, source: Run, images: np.ndarray, labels: np.ndarray, *, owner: str,
@@ -110,7 +98,7 @@ def teach(runner, source: Run, images: np.ndarray, labels: np.ndarray, *, owner:
         job = TrainingJob(exp, data=data, recorder=recorder, resume=run, extra_epochs=EPOCHS)
         return runner.adopt(job, owner)
     except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
+        discard_taught_run(path)
         raise
 
 

@@ -416,6 +416,18 @@ class App:
         return digit, [float(p) for p in probs]
 
 
+def join(app: App, name: str, code: str = "") -> None:
+    """Join a class server's tab as `name` (a teacher with `code`): the join form filled in
+    and sent, then the Home page drawn."""
+    app.heading("Join the class").wait_for()
+    app.main().locator('input[aria-label="Your name"]').fill(name)
+    if code:
+        app.main().locator('input[aria-label="Teacher code (teachers only)"]').fill(code)
+    app.main().get_by_role("button", name="Join").click()
+    app.heading("Digit Lab").wait_for(timeout=LONG)
+    app.wait_idle()
+
+
 def new_run(server: Server, before: set[Path], timeout: float = 60) -> Path:
     """The one run folder that appeared since `before` (waits for it and for its first two
     files: the folder is made a moment before experiment.json and meta.json are written)."""

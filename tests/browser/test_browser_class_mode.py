@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from browser_app import LONG, VIEWPORT, App, new_run
+from browser_app import LONG, VIEWPORT, App, join, new_run
 from PIL import Image
 from saved_runs import record
 
@@ -55,16 +55,6 @@ def saved_run(tiny_job, class_server):
 
 def sidebar(app: App):
     return app.page.locator('[data-testid="stSidebar"]')
-
-
-def join(app: App, name: str, code: str = "") -> None:
-    app.heading("Join the class").wait_for()
-    app.main().locator('input[aria-label="Your name"]').fill(name)
-    if code:
-        app.main().locator('input[aria-label="Teacher code (teachers only)"]').fill(code)
-    app.main().get_by_role("button", name="Join").click()
-    app.heading("Digit Lab").wait_for(timeout=LONG)
-    app.wait_idle()
 
 
 def test_a_class_joins_by_name_and_reads_each_others_runs(people, class_server):

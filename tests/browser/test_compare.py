@@ -5,7 +5,7 @@ opened in a new browser, and a teacher's locked configuration seen by a student.
 from __future__ import annotations
 
 import pytest
-from browser_app import LONG, SCREENSHOTS, VIEWPORT, App
+from browser_app import LONG, SCREENSHOTS, VIEWPORT, App, join
 
 pytestmark = pytest.mark.browser
 
@@ -125,12 +125,7 @@ def joined(chromium, srv, name: str, code: str = ""):
     page = context.new_page()
     page.set_default_timeout(30_000)
     app = App(page, srv.url).open()
-    app.main().locator('input[aria-label="Your name"]').fill(name)
-    if code:
-        app.main().locator('input[aria-label="Teacher code (teachers only)"]').fill(code)
-    app.main().get_by_role("button", name="Join").click()
-    app.heading("Digit Lab").wait_for(timeout=LONG)
-    app.wait_idle()
+    join(app, name, code)
     return context, app
 
 

@@ -613,17 +613,23 @@ def pad_tool(app: App, act: str):
     return app.page.locator(f'[data-testid="stBidiComponentIsolated"] button[aria-label="{act}"]')
 
 
+def set_pen(app: App, key: str, width: int) -> None:
+    """Unfold the pad's tools, move the Pen width slider with `key` ("Home": the narrowest,
+    "End": the widest) and wait until the pad draws `width` px wide."""
+    open_pad_tools(app)
+    pen = app.main().get_by_role("slider", name="Pen width")
+    pen.focus()
+    pen.press(key)
+    app.wait_idle()
+    app.canvas().and_(app.page.locator(f'[data-pen="{width}"]')).wait_for(timeout=LONG)  # the pad has it
+
+
 def test_the_pads_pen_width_undo_and_redo(app):
     """Pen width: the same stroke with the widest pen inks far more of the pad than with the
     narrowest. Undo takes the last stroke back (the page then asks for a drawing), Redo
     puts it back (and the page reads it again, as before)."""
     app.nav("Draw")
-    open_pad_tools(app)
-    pen = app.main().get_by_role("slider", name="Pen width")
-    pen.focus()
-    pen.press("Home")  # the narrowest
-    app.wait_idle()
-    app.canvas().and_(app.page.locator('[data-pen="5"]')).wait_for(timeout=LONG)  # the pad has it
+    set_pen(app, "Home", 5)  # the narrowest
     app.draw("1")
     narrow_digit, narrow_probs = app.prediction()
     narrow = ink_pixels(app)
@@ -642,12 +648,7 @@ def test_the_pads_pen_width_undo_and_redo(app):
     app.main().get_by_text("Draw a digit on the canvas").wait_for(timeout=LONG)
     app.nav("Runs")  # the widest pen on a fresh pad: the Draw page opened again
     app.nav("Draw")
-    open_pad_tools(app)
-    pen = app.main().get_by_role("slider", name="Pen width")
-    pen.focus()
-    pen.press("End")  # the widest
-    app.wait_idle()
-    app.canvas().and_(app.page.locator('[data-pen="40"]')).wait_for(timeout=LONG)
+    set_pen(app, "End", 40)  # the widest
     app.draw("1")
     app.prediction()
     assert ink_pixels(app) > 3 * narrow, (ink_pixels(app), narrow)  # 40 px against 5 px
