@@ -115,3 +115,24 @@ def test_the_play_page_reads_the_painted_digit(app):
     app.wait_rendered()
     app.assert_no_errors()
     app.screenshot("play")
+
+
+def test_play_starts_from_the_last_drawing_on_the_draw_page(app):
+    """Draw a 7 on Draw, open Play in the same tab and start from "my last drawing": the pad
+    shows that drawing (its input picture is not the test digit's) and reads what Draw read."""
+    app.nav("Draw")
+    _draw(app, "7")
+    digit, _ = app.prediction()
+    app.nav("Play")
+    metric = app.main().locator('[data-testid="stMetric"]', has_text="The model reads")
+    metric.wait_for(timeout=LONG)
+    test_digit = _pictures(app)
+    app.main().locator('[data-testid="stRadio"] label', has_text="my last drawing").click()
+    app.main().get_by_text(f"Your last drawing, as this model reads it: a {digit}.").wait_for(timeout=LONG)
+    app.wait_idle()
+    app.page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas').wait_for(timeout=LONG)
+    app.wait_rendered()
+    app.assert_no_errors()
+    assert metric.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(digit)
+    assert _pictures(app) != test_digit
+    app.screenshot("play-last-drawing")
