@@ -110,7 +110,6 @@ def layers_panel(run, image: np.ndarray, presenter: bool) -> None:
         return
     st.caption("Each row is what one layer hands to the next for your drawing, top to bottom. "
                "Colours: white is 0, red positive, blue negative; each row's ends are its largest |value|.")
-    filters = first_filters(run.model, 32)
     html = []
     for i, s in enumerate(stages):
         v = s.values[0]
@@ -125,14 +124,21 @@ def layers_panel(run, image: np.ndarray, presenter: bool) -> None:
             pic = _rgb_html(_picture(v[0], top), s.name, 84) if s.kind == "input" else _row_html(v, top, px, s.name)
         extra = ""
         if i == 1 and s.source is not None:  # the first layer: its filters beside the maps they made
-            m = mosaic(filters, min(len(filters), 16), gap=1)
-            width = m.shape[1] * max(1, -(-MAP_PX // max(filters.shape[1:])))
-            extra = ('<div style="font-size:.8rem;color:#555;margin-top:.3rem">the filters that made them '
-                     '(each to its own largest |weight|):</div>' + _rgb_html(diverging_rgb(m), "first-layer filters", width))
+            extra = _filters_html(_key(run), run)
         html.append(f'<div class="inside-layer" style="margin:.4rem 0">{label}{pic}<div>{scale_html(top)}</div>'
                     f'{extra}</div>')
     st.markdown(f'<div class="inside-layers">{"".join(html)}</div>', unsafe_allow_html=True)
     unit_panel(run, stages)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _filters_html(key: str, _run) -> str:
+    """The first layer's filters as a picture: the same for every drawing, so made once per model."""
+    filters = first_filters(_run.model, 32)
+    m = mosaic(filters, min(len(filters), 16), gap=1)
+    width = m.shape[1] * max(1, -(-MAP_PX // max(filters.shape[1:])))
+    return ('<div style="font-size:.8rem;color:#555;margin-top:.3rem">the filters that made them '
+            '(each to its own largest |weight|):</div>' + _rgb_html(diverging_rgb(m), "first-layer filters", width))
 
 
 def unit_panel(run, stages) -> None:
