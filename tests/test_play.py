@@ -155,3 +155,26 @@ def test_play_starts_from_the_last_drawing_on_a_run_of_the_persons(tiny_job, tmp
     assert not at.error, [e.value for e in at.error]
     assert "tiny" in " ".join(c.value for c in at.caption)
     assert [m.value for m in at.metric] == [str(drawn.digit)]
+
+
+def test_the_drawing_read_on_draw_is_the_start_on_play_in_the_same_session():
+    """Through the whole app: a drawing read on the Draw page is still there on Play (it
+    survives moving between pages), with the reading Draw gave."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(_drawn_seven()).save(buf, format="PNG")
+    os.environ["DIGITLAB_RUNS"] = tempfile.mkdtemp()
+    at = AppTest.from_file(str(PAGES.parent / "streamlit_app.py"), default_timeout=90).run()
+    at.switch_page("pages/6_Draw.py").run()
+    at.session_state["draw_canvas"] = {"drawing": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}
+    at.run()
+    [read] = [m.value for m in at.metric if m.label == "Prediction"]
+    at.switch_page("pages/9_Play.py").run()
+    at.radio(key="play_start").set_value("my last drawing").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.value for m in at.metric] == [read]
+    assert f"as this model reads it: a {read}." in " ".join(c.value for c in at.caption)
