@@ -10,6 +10,8 @@ the reading, in the same fragment, so a stroke's reading arrives first.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -17,6 +19,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.frames import DIGIT_COLOURS
 from dashboard.pictures import png_data_url
+from digits_core.analysis.embedding import FRAME_POINTS, sample_points
 from digits_core.analysis.inside import (
     first_filters,
     layer_values,
@@ -29,7 +32,7 @@ from digits_core.analysis.predict import read_views
 from digits_core.analysis.saliency import explain
 from digits_core.data.datasets import MAX_VALUE
 from digits_core.errors import DigitLabError
-from digits_core.images.pictures import display_image, diverging_rgb, mosaic
+from digits_core.images.pictures import display_image, diverging_rgb, mosaic, mosaic_centres
 from digits_core.images.preparation import prepare
 
 VIEWS = ("Every layer", "Which pixels decided", "How it was prepared", "Where it lands")
@@ -107,7 +110,6 @@ def layers_panel(run, image: np.ndarray, presenter: bool) -> None:
         return
     st.caption("Each row is what one layer hands to the next for your drawing, top to bottom. "
                "Colours: white is 0, red positive, blue negative; each row's ends are its largest |value|.")
-    filters = first_filters(run.model, 32)
     html = []
     for i, s in enumerate(stages):
         v = s.values[0]
@@ -122,14 +124,21 @@ def layers_panel(run, image: np.ndarray, presenter: bool) -> None:
             pic = _rgb_html(_picture(v[0], top), s.name, 84) if s.kind == "input" else _row_html(v, top, px, s.name)
         extra = ""
         if i == 1 and s.source is not None:  # the first layer: its filters beside the maps they made
-            m = mosaic(filters, min(len(filters), 16), gap=1)
-            width = m.shape[1] * max(1, -(-MAP_PX // max(filters.shape[1:])))
-            extra = ('<div style="font-size:.8rem;color:#555;margin-top:.3rem">the filters that made them '
-                     '(each to its own largest |weight|):</div>' + _rgb_html(diverging_rgb(m), "first-layer filters", width))
+            extra = _filters_html(_key(run), run)
         html.append(f'<div class="inside-layer" style="margin:.4rem 0">{label}{pic}<div>{scale_html(top)}</div>'
                     f'{extra}</div>')
     st.markdown(f'<div class="inside-layers">{"".join(html)}</div>', unsafe_allow_html=True)
     unit_panel(run, stages)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _filters_html(key: str, _run) -> str:
+    """The first layer's filters as a picture: the same for every drawing, so made once per model."""
+    filters = first_filters(_run.model, 32)
+    m = mosaic(filters, min(len(filters), 16), gap=1)
+    width = m.shape[1] * max(1, -(-MAP_PX // max(filters.shape[1:])))
+    return ('<div style="font-size:.8rem;color:#555;margin-top:.3rem">the filters that made them '
+            '(each to its own largest |weight|):</div>' + _rgb_html(diverging_rgb(m), "first-layer filters", width))
 
 
 def unit_panel(run, stages) -> None:
@@ -143,6 +152,11 @@ def unit_panel(run, stages) -> None:
     count = s.values.shape[1]
     unit = left.number_input(f"which one (0..{count - 1})", 0, count - 1, 0, key="inside_unit")
     unit = min(int(unit), count - 1)
+    what = "map" if s.maps else "unit"
+    left.caption(f"Or click a {what} in the picture below.")
+    chart = f"inside_pick_{list(choices).index(name)}"
+    left.plotly_chart(pick_figure(s.values[0], unit), key=chart, on_select=partial(_picked, chart),
+                      selection_mode="points", config={"displayModeBar": False})
     src = s.source
     before = _input_shape(stages, src)
     pic = unit_weights(run.model, src, unit, before)
@@ -160,6 +174,41 @@ def unit_panel(run, stages) -> None:
     top = MAX_VALUE[run.experiment.data.dataset]
     right.markdown("**The test images that drive it hardest** (of the 500 fixed test points)<br>"
                    + " ".join(_grey_html(images[k], top, f"{labels[k]}") for k in best), unsafe_allow_html=True)
+
+
+PICK_COLS = 8  # maps a row in the clickable picture (units: 16): narrow enough for the column beside the detail
+
+
+def pick_figure(values: np.ndarray, chosen: int) -> go.Figure:
+    """One layer's maps (C, h, w) or units (K,) for this drawing, as a picture whose tiles are
+    clickable (an invisible point on each, its unit in customdata); the chosen one outlined."""
+    maps = values if values.ndim == 3 else values[:, None, None]
+    k, h, w = maps.shape
+    cols, gap = (PICK_COLS, 1) if values.ndim == 3 else (2 * PICK_COLS, 0)
+    top = float(np.abs(maps).max()) or 1.0
+    rgb = diverging_rgb(mosaic(maps / top, cols, gap))
+    at = mosaic_centres(k, (h, w), cols, gap)
+    what = "map" if values.ndim == 3 else "unit"
+    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    fig.add_scatter(x=at[:, 0], y=at[:, 1], mode="markers", customdata=np.arange(k),
+                    marker={"symbol": "square", "size": 12, "opacity": 0}, selected={"marker": {"opacity": 0}},
+                    unselected={"marker": {"opacity": 0}}, hovertemplate=f"{what} %{{customdata}}<extra></extra>")
+    x, y = at[chosen]
+    fig.add_shape(type="rect", x0=x - w / 2, x1=x + w / 2, y0=y - h / 2, y1=y + h / 2,
+                  line={"color": "black", "width": 2})
+    rows, width = rgb.shape[:2]
+    fig.update_layout(height=max(80, min(400, int(260 * rows / width))), margin={"l": 0, "r": 0, "t": 0, "b": 0},
+                      xaxis={"visible": False, "range": [-0.5, width - 0.5]}, dragmode=False,
+                      yaxis={"visible": False, "range": [rows - 0.5, -0.5], "scaleanchor": "x"}, showlegend=False)
+    return fig
+
+
+def _picked(chart: str) -> None:
+    """A click on the picture of maps or units: that one becomes the one looked at."""
+    points = st.session_state[chart].selection.points
+    if points:
+        st.session_state["inside_unit"] = int(points[0]["customdata"] if "customdata" in points[0]
+                                              else points[0]["point_index"])
 
 
 def _grey_html(image, top, caption: str) -> str:
@@ -180,10 +229,6 @@ def _input_shape(stages, source: str) -> tuple[int, ...]:
 
 @st.cache_resource(max_entries=6, show_spinner="Walking 500 test images through the network...")
 def _scores(key: str, _run, _data) -> dict:
-    from digits_core.analysis.embedding import FRAME_POINTS
-
-    from digits_core.analysis.embedding import sample_points
-
     idx = sample_points(_data.labels_test, FRAME_POINTS, _run.experiment.data.seed)
     images = _data.images_test[idx]
     return {"idx": idx, "images": images, "labels": _data.labels_test[idx],

@@ -1,5 +1,6 @@
-"""The Play page's pictures and sentences: the reading of a painted-over test digit, its
-saliency, the fewest strokes that changed it, and a nudge beside the original."""
+"""The Play page's pictures and sentences: the reading of a painted-over test digit (or of
+the person's last drawing on the Draw page), its saliency, the fewest strokes that changed
+it, and a nudge beside the original."""
 
 from __future__ import annotations
 
@@ -11,11 +12,28 @@ from dashboard.draw import probability_bars
 from dashboard.inside_view import saliency_panel
 from dashboard.pictures import png_data_url
 from digits_core.analysis.play import flip_line
-from digits_core.analysis.predict import Prediction
+from digits_core.analysis.predict import Prediction, predict_canvas
 from digits_core.analysis.saliency import nudge
 from digits_core.images.pictures import display_image
 
 PAD = 280  # the canvas, pixels a side: a whole multiple of 28 and of 8
+LAST_DRAWING = "play_last_drawing"  # st.session_state: the Draw page's last canvas read (RGBA), kept across pages
+
+
+def remember_drawing(rgba: np.ndarray) -> None:
+    """The Draw page keeps the canvas it just read, for Play to start from (a plain
+    session-state key, not a widget's: it survives moving between pages)."""
+    st.session_state[LAST_DRAWING] = rgba
+
+
+def last_drawing(run) -> Prediction | None:
+    """The person's last drawing as `run` reads it (prepared for its dataset, as on the Draw
+    page), or None when there is none this session or it holds no readable digit."""
+    rgba = st.session_state.get(LAST_DRAWING)
+    if rgba is None:
+        return None
+    p = predict_canvas(run, rgba)
+    return p if p.digit is not None else None
 
 
 def background(digit: np.ndarray, top: float) -> Image.Image:
@@ -63,4 +81,5 @@ def nudge_panel(run, image: np.ndarray, top: float) -> None:
                "ignores; the model adds up every pixel's small push, so together they outweigh the strokes.")
 
 
-__all__ = ["PAD", "background", "nudge_panel", "reading", "saliency_panel"]
+__all__ = ["LAST_DRAWING", "PAD", "background", "last_drawing", "nudge_panel", "reading", "remember_drawing",
+           "saliency_panel"]

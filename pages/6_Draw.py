@@ -20,6 +20,7 @@ from dashboard.draw import (
 from dashboard.inside_view import inside_view
 from dashboard.marking import mark_panel
 from dashboard.plain import plain
+from dashboard.play_view import remember_drawing
 from dashboard.sketchpad import sketchpad
 from digits_core.analysis.predict import SURE_ALONE, TOO_SMALL, predict_canvas
 from digits_core.data.datasets import MAX_VALUE
@@ -88,6 +89,7 @@ def drawing() -> None:
             elif not refused:
                 st.info("Draw a digit on the canvas: the model's reading appears here.")
             return
+        remember_drawing(rgba)  # the Play page can start from it
         seen_col, metric_col = st.columns(2)
         headline, second = reading_text(prediction)
         metric_col.metric("Prediction", prediction.digit, headline, delta_color="off",

@@ -102,3 +102,17 @@ def test_a_units_weights_are_its_own_and_keep_their_sign(model):
 def test_wrong_sized_images_are_refused(model):
     with pytest.raises(ValueError, match="expected images"):
         layer_values(model, np.zeros((1, 28, 28), np.float32))
+
+
+@pytest.mark.parametrize("k, shape, cols, gap", [(32, (14, 14), 16, 1), (10, (5, 3), 4, 2), (100, (1, 1), 32, 0)])
+def test_a_click_on_a_tile_of_a_mosaic_is_traced_back_to_that_tile(k, shape, cols, gap):
+    """The clickable maps and units: each tile's centre, as `mosaic_centres` gives it, falls
+    on that tile's own pixels in the picture `mosaic` draws (tiles are numbered by value)."""
+    from digits_core.images.pictures import mosaic, mosaic_centres
+
+    tiles = np.broadcast_to(np.arange(k, dtype=np.float32)[:, None, None], (k, *shape))
+    m = mosaic(tiles, cols, gap)
+    centres = mosaic_centres(k, shape, cols, gap)
+    assert centres.shape == (k, 2)
+    for i, (x, y) in enumerate(centres):
+        assert m[round(float(y)), round(float(x))] == i

@@ -82,3 +82,99 @@ def test_the_play_page_works_on_a_run_of_the_persons(tiny_job, tmp_path):
     assert at.metric and "towards" in " ".join(m.value for m in at.markdown)
     at.button(key="play_nudge").click().run()
     assert not at.exception
+
+
+def _drawn_seven() -> np.ndarray:
+    """A 7 as the Draw page's pad sends it: white strokes on black, 280x280 RGBA."""
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[60:85, 60:220, :3] = 255  # the bar
+    for y in range(85, 230):  # the stem, slanting down to the left
+        x = 200 - (y - 85) // 2
+        rgba[y, x - 12:x + 12, :3] = 255
+    return rgba
+
+
+def _play(runs: str, sid: str | None = None) -> AppTest:
+    os.environ["DIGITLAB_RUNS"] = runs
+    at = AppTest.from_file(str(PAGES / "9_Play.py"), default_timeout=90)
+    if sid:
+        at.session_state["sid"] = sid
+    return at
+
+
+def test_play_can_start_from_the_last_drawing_with_the_ready_made_model():
+    """The Draw page's last drawing (kept in the session) is the start: Play shows that
+    drawing, prepared as Draw prepared it, and the same reading Draw gave."""
+    from dashboard.pictures import png_data_url
+    from dashboard.play_view import LAST_DRAWING
+    from digits_core.analysis.predict import predict_canvas
+    from digits_core.images.pictures import display_image
+    from digits_core.store.pretrained import load_ready_made
+
+    rgba = _drawn_seven()
+    drawn = predict_canvas(load_ready_made(), rgba)
+    assert drawn.digit is not None and drawn.digit != 4  # not the test digit Play starts from by default
+    at = _play(tempfile.mkdtemp())
+    at.session_state[LAST_DRAWING] = rgba
+    at.run()
+    at.radio(key="play_start").set_value("my last drawing").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert [m.value for m in at.metric] == [str(drawn.digit)]
+    shown = png_data_url(display_image(drawn.image, 255.0, size=1))
+    assert any(shown in m.value for m in at.markdown), "the input shown is not the drawing"
+    at.button(key="play_nudge").click().run()
+    assert not at.exception
+
+
+def test_play_without_a_drawing_says_to_draw_one_first():
+    at = _play(tempfile.mkdtemp()).run()
+    at.radio(key="play_start").set_value("my last drawing").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Draw page" in " ".join(i.value for i in at.info)
+    assert not at.metric
+
+
+def test_play_starts_from_the_last_drawing_on_a_run_of_the_persons(tiny_job, tmp_path):
+    """An 8x8 model: the drawing is prepared for its dataset, as Draw prepares it."""
+    from saved_runs import record
+
+    from dashboard.play_view import LAST_DRAWING
+    from digits_core.analysis.predict import predict_canvas
+    from digits_core.store.runs import load_run
+
+    path = record(tiny_job, tmp_path / "runs", owner="player-0001")
+    drawn = predict_canvas(load_run(path), _drawn_seven())
+    assert drawn.digit is not None and drawn.image.shape == (8, 8)
+    at = _play(str(tmp_path / "runs"), sid="player-0001")
+    at.session_state[LAST_DRAWING] = _drawn_seven()
+    at.run()
+    at.radio(key="play_start").set_value("my last drawing").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert "tiny" in " ".join(c.value for c in at.caption)
+    assert [m.value for m in at.metric] == [str(drawn.digit)]
+
+
+def test_the_drawing_read_on_draw_is_the_start_on_play_in_the_same_session():
+    """Through the whole app: a drawing read on the Draw page is still there on Play (it
+    survives moving between pages), with the reading Draw gave."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(_drawn_seven()).save(buf, format="PNG")
+    os.environ["DIGITLAB_RUNS"] = tempfile.mkdtemp()
+    at = AppTest.from_file(str(PAGES.parent / "streamlit_app.py"), default_timeout=90).run()
+    at.switch_page("pages/6_Draw.py").run()
+    at.session_state["draw_canvas"] = {"drawing": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}
+    at.run()
+    [read] = [m.value for m in at.metric if m.label == "Prediction"]
+    at.switch_page("pages/9_Play.py").run()
+    at.radio(key="play_start").set_value("my last drawing").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.value for m in at.metric] == [read]
+    assert f"as this model reads it: a {read}." in " ".join(c.value for c in at.caption)

@@ -57,6 +57,16 @@ def mosaic(images: np.ndarray, cols: int, gap: int = 1) -> np.ndarray:
     return out
 
 
+def mosaic_centres(k: int, shape: tuple[int, int], cols: int, gap: int = 1) -> np.ndarray:
+    """Where each of `k` tiles of `shape (h, w)` sits in `mosaic(images, cols, gap)`: (K, 2)
+    float32 (x, y) of its centre in pixel coordinates (pixel (0, 0)'s centre is (0, 0)), so
+    that a click on the picture can be traced back to the tile it fell on."""
+    h, w = shape
+    cols = max(1, min(cols, k))
+    r, c = np.divmod(np.arange(k), cols)
+    return np.stack([c * (w + gap) + (w - 1) / 2, r * (h + gap) + (h - 1) / 2], 1).astype(np.float32)
+
+
 def first_layer_mosaic(
     weights: np.ndarray,
     image_shape: tuple[int, int],
@@ -135,6 +145,7 @@ __all__ = [
     "first_layer_images",
     "first_layer_mosaic",
     "mosaic",
+    "mosaic_centres",
     "safe_ratio",
     "upscale",
 ]

@@ -2,6 +2,7 @@
 model, open each inside view, and see it follow the next stroke; the Play page paints on
 a test digit. Screenshots at 1280x720 (presenter mode too) and 390x844."""
 
+import re
 import time
 
 import pytest
@@ -115,3 +116,50 @@ def test_the_play_page_reads_the_painted_digit(app):
     app.wait_rendered()
     app.assert_no_errors()
     app.screenshot("play")
+
+
+def test_play_starts_from_the_last_drawing_on_the_draw_page(app):
+    """Draw a 7 on Draw, open Play in the same tab and start from "my last drawing": the pad
+    shows that drawing (its input picture is not the test digit's) and reads what Draw read."""
+    app.nav("Draw")
+    _draw(app, "7")
+    digit, _ = app.prediction()
+    app.nav("Play")
+    metric = app.main().locator('[data-testid="stMetric"]', has_text="The model reads")
+    metric.wait_for(timeout=LONG)
+    test_digit = _pictures(app)
+    app.main().locator('[data-testid="stRadio"] label', has_text="my last drawing").click()
+    app.main().get_by_text(f"Your last drawing, as this model reads it: a {digit}.").wait_for(timeout=LONG)
+    app.wait_idle()
+    app.page.locator('[data-testid="stBidiComponentIsolated"] canvas.upper-canvas').wait_for(timeout=LONG)
+    app.wait_rendered()
+    app.assert_no_errors()
+    assert metric.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(digit)
+    assert _pictures(app) != test_digit
+    app.screenshot("play-last-drawing")
+
+
+def test_a_click_on_a_map_shows_what_it_responds_to(app):
+    """Every layer: a click on map 5 in the picture of the chosen layer's maps opens map 5's
+    weights and strongest test images (the picker still works from the keyboard)."""
+    app.nav("Draw")
+    _draw(app, "7")
+    app.prediction()
+    _view(app, "Every layer")
+    detail = app.main().get_by_text(re.compile(r", map 0: its weights"))
+    detail.wait_for(timeout=LONG)
+    plot = app.main().locator(".st-key-inside_pick_0 .js-plotly-plot")
+    plot.wait_for(timeout=LONG)
+    drag = plot.locator(".nsewdrag").first
+    drag.wait_for(timeout=LONG)
+    plot.scroll_into_view_if_needed()
+    app.page.wait_for_timeout(300)  # the main area has scrolled
+    box = drag.bounding_box()
+    x, y = plot.evaluate("""gd => { const p = gd.calcdata[1][5], L = gd._fullLayout;
+        return [L.xaxis.l2p(p.x), L.yaxis.l2p(p.y)]; }""")  # map 5's point, in the plot's pixels
+    app.page.mouse.click(box["x"] + x, box["y"] + y)
+    app.main().get_by_text(re.compile(r", map 5: its weights")).wait_for(timeout=LONG)
+    app.main().get_by_text("The test images that drive it hardest").wait_for(timeout=LONG)
+    app.wait_rendered()
+    app.assert_no_errors()
+    app.screenshot("inside-click-a-map")
