@@ -122,7 +122,7 @@ def curves(name: str, h, presenter: bool, height: int):
     """The run's loss and accuracy figures, built again only when its history has changed:
     building a Plotly figure takes tens of milliseconds, and every tab watching a run polls
     (a queued run, or one between two steps, is drawn from the last figures)."""
-    version = (h.step, len(h.probe_steps), len(h.epochs), tuple(h.test_acc[-1:]), h.status,
+    version = (h.step, h.start_loss, len(h.probe_steps), len(h.epochs), tuple(h.test_acc[-1:]), h.status,
                h.final_test_acc)
     key = (name, presenter, height)
     hit = _curves.get(key)
