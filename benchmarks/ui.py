@@ -22,6 +22,7 @@ spent while the dashboard trained (what a poll costs), for trying a change to th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -93,13 +94,13 @@ def cli_speed(work: Path) -> float:
 
 def cpu_seconds(procs) -> float:
     """User + system CPU seconds the processes `procs` (psutil) have used so far."""
+    import psutil
+
     total = 0.0
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):  # a renderer that has ended used what it used
             t = p.cpu_times()
             total += t.user + t.system
-        except Exception:  # noqa: BLE001 - a renderer that has ended used what it used
-            pass
     return total
 
 
