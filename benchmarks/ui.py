@@ -11,15 +11,18 @@ there).
   run's own history);
 - Start -> first point on the charts, for the digits `fast` preset.
 
-    python -m benchmarks.ui [--out bench-results/ui.json] [--strokes-only]
+    python -m benchmarks.ui [--out bench-results/ui.json] [--strokes-only | --speed-only]
 
 `--strokes-only` times just the strokes, idle and while the `fast` preset trains (about a
-minute instead of several), for trying a change to the Draw page.
+minute instead of several), for trying a change to the Draw page. `--speed-only` times
+just the watched run against the CLI's, with the CPU seconds the browser and the server
+spent while the dashboard trained (what a poll costs), for trying a change to the live view.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -87,6 +90,25 @@ def cli_speed(work: Path) -> float:
                         "--quiet"], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     return images_per_s(Path(r.stdout.strip().splitlines()[-1]))
+
+
+def cpu_seconds(procs) -> float:
+    """User + system CPU seconds the processes `procs` (psutil) have used so far."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):  # a renderer that has ended used what it used
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def browser_processes():
+    """This process's Chromium processes (the browser and its renderers), as psutil sees them."""
+    import psutil
+
+    return [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
 
 
 def dashboard_speed(trainer, runs: Path, before: set[str]) -> float:
@@ -159,6 +181,42 @@ def layers_latencies(page, url: str, strokes: int = 8) -> list[float]:
         except PlaywrightTimeout:
             continue  # a stroke the view never followed within 30 s: left out, as draw_latencies does
         out.append(time.perf_counter() - t0)
+    return out
+
+
+def watched_speed(browser, server: Server, runs: Path, out: dict) -> None:
+    """The `fast` preset trained from a page of its own (nothing else open): its images/s,
+    and the CPU seconds the browser and the server used while it trained."""
+    import psutil
+
+    trainer = browser.new_context(viewport=VIEWPORT).new_page()
+    trainer.set_default_timeout(90_000)
+    trainer.goto(server.url + "/")
+    wait_home_drawn(trainer)
+    server_procs = [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children(recursive=True)]
+    b0, s0, t0 = cpu_seconds(browser_processes()), cpu_seconds(server_procs), time.perf_counter()
+    out["dashboard_images_per_s"] = dashboard_speed(trainer, runs, set())
+    wall = time.perf_counter() - t0
+    out["watched_browser_cpu_share"] = (cpu_seconds(browser_processes()) - b0) / wall
+    out["watched_server_cpu_share"] = (cpu_seconds(server_procs) - s0) / wall
+
+
+def bench_speed() -> dict:
+    """Only the watched run and the CLI's right after it, on the machine as it is then."""
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="digitlab-bench-speed-"))
+    out: dict = {}
+    server = Server(work / "runs", "threads")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            watched_speed(browser, server, work / "runs", out)
+            browser.close()
+    finally:
+        server.stop()
+    out["cli_images_per_s"] = cli_speed(work)
+    out["dashboard_over_cli_speed"] = out["dashboard_images_per_s"] / out["cli_images_per_s"]
     return out
 
 
@@ -240,11 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO / "bench-results" / "ui.json"))
     p.add_argument("--strokes-only", action="store_true",
                    help="only stroke -> prediction, idle and while training (about a minute)")
+    p.add_argument("--speed-only", action="store_true",
+                   help="only the watched run against the CLI's, with the browser's and the server's CPU")
     a = p.parse_args(argv)
-    r = bench_ui(a.strokes_only)
+    r = bench_speed() if a.speed_only else bench_ui(a.strokes_only)
     verdicts = {}
     for key, (target, better) in GOALS.items():
-        if a.strokes_only and not key.startswith("stroke_"):
+        if (a.strokes_only and not key.startswith("stroke_")) or (a.speed_only and key not in r):
             continue
         v = r.get(key)
         verdicts[key] = v is not None and (v <= target if better == "lower" else v >= target)

@@ -71,12 +71,14 @@ def _epoch_x(steps, steps_per_epoch: int) -> np.ndarray:
 
 
 def loss_figure(h, presenter: bool = False, height: int = 300) -> go.Figure:
-    """Training loss per step against epochs: raw (faint) and smoothed."""
-    x = _epoch_x(h.steps, h.steps_per_epoch)
+    """Training loss per step against epochs, from step 0 (before any update) when the run
+    kept it: raw (faint) and smoothed."""
+    steps, losses = h.loss_curve()
+    x = _epoch_x(steps, h.steps_per_epoch)
     data = []
     if len(x):
-        rx, ry = decimate(x, h.loss)
-        sx, sy = decimate(x, smooth(h.loss))
+        rx, ry = decimate(x, losses)
+        sx, sy = decimate(x, smooth(losses))
         data = [{"type": "scatter", "x": rx, "y": ry, "mode": "lines", "name": "per step",
                  "line": {"color": "#9ecae1", "width": 1}, "hoverinfo": "skip"},
                 {"type": "scatter", "x": sx, "y": sy, "mode": "lines", "name": "smoothed",
@@ -176,9 +178,10 @@ def overlay(curves: list, presenter: bool = False, *, x: str = "epochs",
         diverged = h.status == "diverged"
         name = f"{run.label} (diverged)" if diverged else run.label
         start = loss_start(h) if relative else None
-        if len(h.steps):
-            y = smooth(h.loss) / (start if start else 1.0)
-            sx, sy = decimate(x_values(run, h.steps, x), y)
+        steps, losses = h.loss_curve()
+        if len(steps):
+            y = smooth(losses) / (start if start else 1.0)
+            sx, sy = decimate(x_values(run, steps, x), y)
             loss.add_scatter(x=sx, y=sy, mode="lines", name=name, line={"color": colour, "width": 2.5})
             if not diverged and len(sy):
                 highs.append(float(np.max(sy)))

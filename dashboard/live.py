@@ -5,6 +5,7 @@ once the run has ended, its name, Continue and a way to the analysis pages."""
 from __future__ import annotations
 
 import threading
+import time
 
 import streamlit as st
 
@@ -20,6 +21,7 @@ from .polling import crowded
 POLL_S = 0.75  # seconds between two looks at a running job
 QUEUED_POLL_S = 3.0  # ...at a queued one: only its place in line changes (a class queues many)
 STARTING_POLL_S = 0.25  # ...at one loading or before its first step: the first point shows at once
+REDRAW_S = 1.5  # a running run's charts are built again at most this often (its progress line every poll)
 
 
 def pace(h) -> str:
@@ -118,16 +120,24 @@ _curves: dict[tuple, tuple] = {}  # (run, presenter, height) -> (history version
 KEEP_CURVES = 64  # runs whose last figures are kept
 
 
-def curves(name: str, h, presenter: bool, height: int):
+def curves(name: str, h, presenter: bool, height: int, now: float | None = None):
     """The run's loss and accuracy figures, built again only when its history has changed:
     building a Plotly figure takes tens of milliseconds, and every tab watching a run polls
-    (a queued run, or one between two steps, is drawn from the last figures)."""
-    version = (h.step, len(h.probe_steps), len(h.epochs), tuple(h.test_acc[-1:]), h.status,
+    (a queued run, or one between two steps, is drawn from the last figures).
+
+    While it runs, at most every REDRAW_S seconds (`now`: time.monotonic()): the same figure
+    is the same chart to the browser, which then skips Plotly's redraw, the largest part of
+    what a poll costs it, and the CPU it takes from training on the same machine. Every point
+    is kept in the history and drawn at the next redraw; the first step's and any change
+    of status (the run's end: its curves to the last step) are drawn at once."""
+    now = time.monotonic() if now is None else now
+    version = (h.step, h.start_loss, len(h.probe_steps), len(h.epochs), tuple(h.test_acc[-1:]), h.status,
                h.final_test_acc)
     key = (name, presenter, height)
     hit = _curves.get(key)
-    if hit is None or hit[0] != version:
-        hit = (version, loss_figure(h, presenter, height), accuracy_figure(h, presenter, height))
+    young = hit is not None and h.status == "running" == hit[0][5] and hit[0][0] > 0 and now - hit[3] < REDRAW_S
+    if hit is None or (hit[0] != version and not young):
+        hit = (version, loss_figure(h, presenter, height), accuracy_figure(h, presenter, height), now)
         with _curves_lock:
             _curves[key] = hit
             while len(_curves) > KEEP_CURVES:
@@ -198,4 +208,4 @@ def after_panel(name: str) -> None:
             st.switch_page(page)
 
 
-__all__ = ["POLL_S", "QUEUED_POLL_S", "STARTING_POLL_S", "after_panel", "curves", "embedding_panel", "live_panel", "pace", "poll_seconds", "status_line"]
+__all__ = ["POLL_S", "QUEUED_POLL_S", "REDRAW_S", "STARTING_POLL_S", "after_panel", "curves", "embedding_panel", "live_panel", "pace", "poll_seconds", "status_line"]

@@ -20,14 +20,39 @@ def test_a_watched_run_is_drawn_again_only_when_its_history_changed():
     from dashboard.live import curves
 
     h = History(steps=[1, 2], loss=[2.3, 2.1], steps_per_epoch=10, step=2, status="running")
-    first = curves("r-1", h, False, 290)
-    polled = curves("r-1", History.from_dict(h.to_dict()), False, 290)  # a poll, nothing new
+    first = curves("r-1", h, False, 290, now=100.0)
+    polled = curves("r-1", History.from_dict(h.to_dict()), False, 290, now=200.0)  # a poll, nothing new
     assert polled[0] is first[0] and polled[1] is first[1]
     h.steps.append(3), h.loss.append(1.9)
     h.step = 3
-    again = curves("r-1", h, False, 290)
+    again = curves("r-1", h, False, 290, now=300.0)
     assert again[0] is not first[0] and len(again[0].data[0].x) == 3
-    assert curves("r-1", h, True, 300)[0] is not again[0]  # presenter mode has figures of its own
+    assert curves("r-1", h, True, 300, now=300.0)[0] is not again[0]  # presenter mode has figures of its own
+
+
+def test_a_running_run_is_redrawn_at_most_every_redraw_s_but_its_first_step_and_its_end_at_once():
+    """Each poll that sends a new figure makes the browser redraw the chart with Plotly, CPU
+    taken from training on the same machine: a running run's polls within REDRAW_S send the
+    last figures again, and the next redraw draws every point since."""
+    from dashboard.live import REDRAW_S, curves
+
+    h = History(step=0, steps_per_epoch=10, status="running", start_loss=2.4)
+    empty = curves("r-2", h, False, 290, now=0.0)
+    h.steps, h.loss, h.step = [1], [2.3], 1
+    first = curves("r-2", h, False, 290, now=0.1)  # the first point: at once
+    assert first[0] is not empty[0] and len(first[0].data[0].x) == 2
+    for step in (2, 3, 4):
+        h.steps.append(step), h.loss.append(2.0), h.probe_steps.append(step), h.probe_test_acc.append(0.5)
+        h.probe_train_acc.append(0.4)
+        h.step = step
+        assert curves("r-2", h, False, 290, now=0.1 + REDRAW_S * step / 5)[0] is first[0]
+    later = curves("r-2", h, False, 290, now=0.2 + REDRAW_S)
+    assert list(later[0].data[0].x) == [0.0, 0.1, 0.2, 0.3, 0.4]  # every step since, none lost
+    assert list(later[1].data[0].x) == [0.2, 0.3, 0.4]
+    h.steps.append(5), h.loss.append(1.8)
+    h.step, h.status = 5, "finished"
+    ended = curves("r-2", h, False, 290, now=0.3 + REDRAW_S)  # its end: at once, to the last step
+    assert ended[0] is not later[0] and ended[0].data[0].x[-1] == 0.5
 
 
 def test_the_digit_grid_picture_is_the_mosaic_dark_on_light_with_its_rows_labelled():

@@ -18,6 +18,7 @@ class History:
 
     steps: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
+    start_loss: float | None = None  # the loss before the first update (step 0); None: saved before it was kept
     epochs: list[int] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float | None] = field(default_factory=list)
@@ -54,6 +55,13 @@ class History:
         if self.final_test_acc is not None:
             return self.final_test_acc
         return next((a for a in reversed(self.test_acc) if a is not None), None)
+
+    def loss_curve(self) -> tuple[list[int], list[float]]:
+        """(steps, loss) from step 0 when the starting loss is known: a diverged run's curve
+        begins where it started, not after the blow-up (an older run from its first step)."""
+        if self.start_loss is None:
+            return self.steps, self.loss
+        return [0, *self.steps], [self.start_loss, *self.loss]
 
     def to_dict(self) -> dict:
         return {k: copy.copy(v) for k, v in self.__dict__.items()}

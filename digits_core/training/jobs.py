@@ -23,14 +23,17 @@ from digits_core.store.history import History
 from digits_core.threads import ThreadShare, lower_thread_priority
 from digits_core.training.learners import make_learner
 from digits_core.training.monitor import Monitor
-from digits_core.training.train import Done, Epoch, Step, accuracy, steps_per_epoch, train
+from digits_core.training.train import Done, Epoch, Start, Step, accuracy, steps_per_epoch, train
 
 EPOCH_CHECKPOINT_GAP = 1.0  # seconds: epochs shorter than this do not each write a checkpoint
 
 
-def record(h: History, ev: Step | Epoch | Done) -> None:
+def record(h: History, ev: Start | Step | Epoch | Done) -> None:
     """Fold one training event into `h`."""
-    if isinstance(ev, Step):
+    if isinstance(ev, Start):
+        if ev.step == 0:  # a continued run keeps the start of its first part
+            h.start_loss = ev.loss
+    elif isinstance(ev, Step):
         h.steps.append(ev.step)
         h.loss.append(ev.loss)
         h.step, h.epoch, h.total_steps = ev.step, ev.epoch, ev.total_steps
@@ -228,7 +231,7 @@ class TrainingJob(WatchedJob):
             self.learner.load_state_dict(self.resume.optimizer_state)
         events = train(self.model, self.data, tc, learner=self.learner, stop=self._stop,
                        step_offset=h.step, epoch_offset=len(h.epochs),
-                       start_loss=h.loss[0] if self.resume is not None and h.loss else None)
+                       start_loss=self._first_loss() if self.resume is not None else None)
         if not exp.model.kind.torch:
             self._follow(events)
             return
@@ -237,6 +240,12 @@ class TrainingJob(WatchedJob):
         with ThreadShare(h.threads or tc.threads) as share:
             self._set(threads=share.threads)
             self._follow(events)
+
+    def _first_loss(self) -> float | None:
+        """The loss the run began at: its recorded start, else (saved before that was kept)
+        its first step's."""
+        h = self._history
+        return h.start_loss if h.start_loss is not None else (h.loss[0] if h.loss else None)
 
     def _follow(self, events) -> None:
         h = self._history

@@ -1,6 +1,6 @@
 """Training as a generator of events.
 
-`train()` yields `Step`, `Epoch` and finally `Done` events and never prints. The CLI's
+`train()` yields `Start`, then `Step`, `Epoch` and finally `Done` events and never prints. The CLI's
 progress bar, the dashboard's live charts, the benchmark and the tests all consume these
 same events; `jobs.TrainingJob` runs it in a background thread. The model says what is
 trained (`models`), the learner how (`learners`).
@@ -25,6 +25,12 @@ from digits_core.training.learners import Learner, make_learner
 GUESS_LEVEL = 0.2  # a finished run under this test accuracy (ten digits: a guess is 10 %) says so
 DIVERGENCE_FACTOR = 20.0  # a batch loss this many times the loss at initialisation: blown up
 THROUGHPUT_WINDOW = 20  # steps the images/s figure is averaged over
+
+
+@dataclass
+class Start:
+    step: int  # the global step it starts after (0, or a continued run's steps so far)
+    loss: float  # the loss before this part's first update, which divergence is judged against
 
 
 @dataclass
@@ -180,7 +186,7 @@ def train(
     step_offset: int = 0,
     epoch_offset: int = 0,
     start_loss: float | None = None,
-) -> Iterator[Step | Epoch | Done]:
+) -> Iterator[Start | Step | Epoch | Done]:
     """Train `model` on `data` for `tc.epochs` epochs; yields events.
 
     Setting `stop` ends it within one batch (or one evaluation chunk): the last event is
@@ -200,6 +206,7 @@ def train(
     per_epoch = steps_per_epoch(n, tc)
     total = tc.epochs * per_epoch
     divergence = Divergence(start_loss or initial_loss(model, data, tc), tc)
+    yield Start(step_offset, divergence.start)
     speed = Throughput()
     t0 = time.perf_counter()
     step = 0
@@ -265,6 +272,7 @@ __all__ = [
     "GUESS_LEVEL",
     "Done",
     "Epoch",
+    "Start",
     "Step",
     "accuracy",
     "batch_order",
